@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up Vigil if needed, then runs lint, type checks and the whole test suite.
+# Tests need PostgreSQL on 127.0.0.1:5432 (trust auth); with CI=true a missing service fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+.venv/bin/mypy
+exec .venv/bin/pytest -q -p no:cacheprovider "$@"

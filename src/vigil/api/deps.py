@@ -1,0 +1,49 @@
+"""Typed dependencies: the one place routes get their services from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+
+from vigil.bus.memory import InProcessBus
+from vigil.config import Settings
+from vigil.security.secrets import SecretBox
+from vigil.store import cameras as camera_store
+from vigil.store.db import Database
+from vigil.store.models import Camera
+
+
+@dataclass(slots=True)
+class ServerContext:
+    """What the server's routes share; built once in the app's lifespan."""
+
+    settings: Settings
+    db: Database
+    bus: InProcessBus
+    secrets: SecretBox
+
+
+def _context(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def _ws_context(websocket: WebSocket) -> ServerContext:
+    ctx: ServerContext = websocket.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[ServerContext, Depends(_context)]
+WsContextDep = Annotated[ServerContext, Depends(_ws_context)]
+
+
+def _camera(camera_id: int, request: Request) -> Camera:
+    camera = camera_store.get_camera(_context(request).db, camera_id)
+    if camera is None:
+        raise HTTPException(404, f"camera {camera_id} not found")
+    return camera
+
+
+CameraDep = Annotated[Camera, Depends(_camera)]

@@ -1,0 +1,81 @@
+"""The recorder's media API: live view of the cameras it records, its health, metrics.
+
+The server proxies browsers to it; in a multi-node installation each node answers for
+the cameras it owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from vigil import __version__
+from vigil.bus.hub import HubBus
+from vigil.config import Settings
+from vigil.media.live import LiveEnded, LiveFragment, LiveInit
+from vigil.media.recorder import RecorderService
+from vigil.store.db import Database, migrate
+
+log = logging.getLogger(__name__)
+
+LIVE_PATH = "/media/cameras/{camera_id}/live"
+
+
+def create_recorder_app(settings: Settings) -> FastAPI:
+    """Build a recorder node: the recording service plus its media API."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        migrate(settings.db_url)
+        db = Database(settings.db_url)
+        bus = HubBus(settings.server_url)
+        bus.start()
+        service = RecorderService(settings, db, bus)
+        app.state.service = service
+        task = asyncio.create_task(service.run(), name="recorder")
+        log.info("recorder %s ready on %s", service.node, settings.recorder_url)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await bus.close()
+        db.dispose()
+
+    app = FastAPI(title="Vigil recorder", version=__version__, lifespan=lifespan)
+
+    @app.get("/media/health")
+    def health() -> dict[str, object]:
+        service: RecorderService = app.state.service
+        return {"status": "ok", "node": service.node, "cameras": sorted(service.workers)}
+
+    @app.websocket(LIVE_PATH)
+    async def live(websocket: WebSocket, camera_id: int) -> None:
+        """Init segment and per-frame fMP4 fragments of one camera, as the server relays them:
+        a JSON text ``{"type": "init", "mime": ...}`` then the init bytes, then one binary
+        message per fragment; ``{"type": "ended", "reason": ...}`` when the camera stops."""
+        service: RecorderService = app.state.service
+        fragmenter = service.live(camera_id)
+        await websocket.accept()
+        if fragmenter is None:
+            await websocket.close(code=4404, reason=f"camera {camera_id} is not recorded here")
+            return
+        try:
+            async with fragmenter.subscribe() as subscription:
+                async for item in subscription:
+                    if isinstance(item, LiveInit):
+                        await websocket.send_json({"type": "init", "mime": item.mime})
+                        await websocket.send_bytes(item.data)
+                    elif isinstance(item, LiveFragment):
+                        await websocket.send_bytes(item.data)
+                    elif isinstance(item, LiveEnded):
+                        await websocket.send_json({"type": "ended", "reason": item.reason})
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+
+    return app

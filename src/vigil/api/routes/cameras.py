@@ -1,0 +1,106 @@
+"""Cameras: add, list, change, disable and remove."""
+
+from __future__ import annotations
+
+import shutil
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from vigil.api.deps import CameraDep, ContextDep, ServerContext
+from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
+from vigil.domain.cameras import CameraStatus
+from vigil.domain.messages import CamerasChanged
+from vigil.store import cameras as camera_store
+from vigil.store.cameras import DuplicateCameraName
+from vigil.store.models import Camera, CameraHealth
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+
+
+def to_public(camera: Camera, health: CameraHealth | None) -> CameraPublic:
+    """A camera and its health as the API shows them."""
+    if health is not None:
+        health_public = HealthPublic.model_validate(health)
+    else:
+        pending = CameraStatus.STARTING if camera.enabled else CameraStatus.DISABLED
+        health_public = HealthPublic(status=pending.value)
+    if not camera.enabled:
+        health_public.status = CameraStatus.DISABLED.value
+    return CameraPublic(
+        id=camera.id,
+        name=camera.name,
+        main_url=camera.main_url,
+        sub_url=camera.sub_url,
+        username=camera.username,
+        has_password=camera.password_encrypted is not None,
+        location=camera.location,
+        notes=camera.notes,
+        enabled=camera.enabled,
+        retention_days=camera.retention_days,
+        created_at=camera.created_at,
+        updated_at=camera.updated_at,
+        health=health_public,
+    )
+
+
+async def _announce(ctx: ServerContext, camera_id: int, change: str) -> None:
+    await ctx.bus.publish(
+        CamerasChanged.SUBJECT, CamerasChanged(camera_id=camera_id, change=change)
+    )
+
+
+@router.get("", response_model=list[CameraPublic])
+def list_cameras(ctx: ContextDep) -> list[CameraPublic]:
+    """All cameras with their health."""
+    health = camera_store.health_of(ctx.db)
+    return [to_public(c, health.get(c.id)) for c in camera_store.list_cameras(ctx.db)]
+
+
+@router.post("", response_model=CameraPublic, status_code=status.HTTP_201_CREATED)
+async def create_camera(body: CameraCreate, ctx: ContextDep) -> CameraPublic:
+    """Add a camera; its recorder starts recording it within seconds."""
+    fields = body.model_dump(exclude={"password"})
+    if body.password is not None:
+        fields["password_encrypted"] = ctx.secrets.encrypt(body.password.get_secret_value())
+    try:
+        camera = camera_store.create_camera(ctx.db, **fields)
+    except DuplicateCameraName:
+        raise HTTPException(409, f"a camera named {body.name!r} already exists") from None
+    await _announce(ctx, camera.id, "created")
+    return to_public(camera, None)
+
+
+@router.get("/{camera_id}", response_model=CameraPublic)
+def get_camera(camera: CameraDep, ctx: ContextDep) -> CameraPublic:
+    """One camera with its health."""
+    return to_public(camera, camera_store.health_of(ctx.db).get(camera.id))
+
+
+@router.patch("/{camera_id}", response_model=CameraPublic)
+async def update_camera(body: CameraUpdate, camera: CameraDep, ctx: ContextDep) -> CameraPublic:
+    """Change a camera; set ``enabled`` false to stop recording it."""
+    fields = body.model_dump(exclude_unset=True, exclude={"password"})
+    if "name" in fields and fields["name"] is None:
+        raise HTTPException(422, "a camera's name cannot be empty")
+    if "main_url" in fields and fields["main_url"] is None:
+        raise HTTPException(422, "a camera needs a main stream URL")
+    if "password" in body.model_fields_set:
+        secret = body.password.get_secret_value() if body.password else None
+        fields["password_encrypted"] = ctx.secrets.encrypt(secret) if secret else None
+    try:
+        updated = camera_store.update_camera(ctx.db, camera.id, **fields)
+    except DuplicateCameraName:
+        raise HTTPException(409, f"a camera named {body.name!r} already exists") from None
+    if updated is None:
+        raise HTTPException(404, f"camera {camera.id} not found")
+    await _announce(ctx, camera.id, "updated")
+    return to_public(updated, camera_store.health_of(ctx.db).get(camera.id))
+
+
+@router.delete("/{camera_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_camera(camera: CameraDep, ctx: ContextDep) -> Response:
+    """Remove a camera together with its recordings."""
+    camera_store.delete_camera(ctx.db, camera.id)
+    await _announce(ctx, camera.id, "deleted")
+    shutil.rmtree(ctx.settings.recordings_dir / str(camera.id), ignore_errors=True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

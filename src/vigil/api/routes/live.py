@@ -1,0 +1,85 @@
+"""Live view: the server relays a camera's fMP4 fragments from the recorder that owns it.
+
+Every viewer of a camera shares the recorder's one ingest; the server only relays.
+Messages to the browser are the recorder's (see ``api/recorder_app.py``), plus
+``{"type": "error", "message": ...}`` when no recorder can serve the camera.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import websockets
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import connect
+
+from vigil.api.deps import WsContextDep
+from vigil.api.recorder_app import LIVE_PATH
+from vigil.store import cameras as camera_store
+from vigil.store import nodes
+
+router = APIRouter(tags=["live"])
+
+UPSTREAM_OPEN_TIMEOUT_S = 5
+
+
+@router.websocket("/api/cameras/{camera_id}/live")
+async def live(websocket: WebSocket, camera_id: int, ctx: WsContextDep) -> None:
+    """Relay one camera's live fMP4 stream to a browser (Media Source Extensions)."""
+    await websocket.accept()
+    camera = camera_store.get_camera(ctx.db, camera_id)
+    if camera is None:
+        await _refuse(websocket, f"camera {camera_id} not found", 4404)
+        return
+    if not camera.enabled:
+        await _refuse(websocket, f"camera {camera_id} is disabled", 4409)
+        return
+    media_url = nodes.media_url_for_camera(ctx.db, camera_id)
+    if media_url is None:
+        await _refuse(websocket, "no recorder node is running", 4503)
+        return
+    upstream_url = media_url.replace("http", "ws", 1) + LIVE_PATH.format(camera_id=camera_id)
+    try:
+        async with connect(
+            upstream_url, open_timeout=UPSTREAM_OPEN_TIMEOUT_S, max_size=16 * 1024**2
+        ) as upstream:
+            await _relay(websocket, upstream)
+    except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+        await _refuse(websocket, f"recorder {media_url} unavailable: {exc}", 4503)
+
+
+async def _relay(
+    websocket: WebSocket, upstream: websockets.asyncio.client.ClientConnection
+) -> None:
+    async def downstream() -> None:
+        async for message in upstream:
+            if isinstance(message, bytes):
+                await websocket.send_bytes(message)
+            else:
+                await websocket.send_text(message)
+
+    relay = asyncio.create_task(downstream())
+    try:
+        # The browser sends nothing; receiving tells us when it leaves.
+        while True:
+            waiter = asyncio.create_task(websocket.receive())
+            done, _ = await asyncio.wait({relay, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if relay in done:
+                waiter.cancel()
+                relay.result()
+                return
+            if waiter.result()["type"] == "websocket.disconnect":
+                return
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await relay
+
+
+async def _refuse(websocket: WebSocket, message: str, code: int) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.send_json({"type": "error", "message": message})
+        await websocket.close(code=code, reason=message[:120])

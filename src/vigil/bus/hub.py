@@ -1,0 +1,124 @@
+"""Carries the bus between the processes of one installation through the server.
+
+The server keeps an :class:`InProcessBus` and exposes it at ``/api/internal/bus`` (a
+WebSocket); each recorder runs a :class:`HubBus` that mirrors what it publishes to the
+server and receives what it subscribed to. NATS JetStream replaces this when distributed.
+
+Wire format, JSON text frames: ``{"op": "sub", "pattern": P}`` and
+``{"op": "pub", "envelope": {...}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from vigil.bus.base import Envelope
+from vigil.bus.memory import InProcessBus
+from vigil.domain.messages import BusMessage
+
+log = logging.getLogger(__name__)
+
+HUB_PATH = "/api/internal/bus"
+OUTBOX_LIMIT = 1000
+RECONNECT_MAX_S = 10.0
+
+
+class HubBus:
+    """A bus client: local fan-out plus a link to the server's hub, reconnecting on loss."""
+
+    def __init__(self, server_url: str, *, token: str | None = None) -> None:
+        self.origin = uuid.uuid4().hex
+        base = server_url.replace("http", "ws", 1).rstrip("/")
+        self._url = f"{base}{HUB_PATH}?origin={self.origin}"
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._local = InProcessBus()
+        self._patterns: list[str] = []
+        self._outbox: asyncio.Queue[Envelope] = asyncio.Queue(OUTBOX_LIMIT)
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        """Begin connecting to the hub in the background."""
+        self._task = asyncio.create_task(self._run(), name="bus-hub-link")
+
+    async def publish(self, subject: str, message: BusMessage) -> None:
+        """Publish locally and to the hub."""
+        await self.publish_envelope(Envelope.wrap(subject, message))
+
+    async def publish_envelope(self, envelope: Envelope) -> None:
+        """Publish an envelope locally and queue it for the hub (oldest dropped when full)."""
+        await self._local.publish_envelope(envelope)
+        if envelope.origin is None:
+            envelope = envelope.model_copy(update={"origin": self.origin})
+        if self._outbox.full():
+            self._outbox.get_nowait()
+        self._outbox.put_nowait(envelope)
+
+    @asynccontextmanager
+    async def subscribe(self, pattern: str) -> AsyncIterator[AsyncIterator[Envelope]]:
+        """Receive matching envelopes from this process and from the hub."""
+        self._patterns.append(pattern)
+        if self._ws is not None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._ws.send(json.dumps({"op": "sub", "pattern": pattern}))
+        try:
+            async with self._local.subscribe(pattern) as messages:
+                yield messages
+        finally:
+            self._patterns.remove(pattern)
+
+    async def close(self) -> None:
+        """Stop the link."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._local.close()
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with connect(self._url, additional_headers=self._headers) as ws:
+                    self._ws = ws
+                    delay = 0.5
+                    for pattern in self._patterns:
+                        await ws.send(json.dumps({"op": "sub", "pattern": pattern}))
+                    self.connected.set()
+                    await self._pump(ws)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any link failure: retry, the local bus keeps working
+                log.info("bus hub %s unavailable (%s); retrying in %.1fs", self._url, exc, delay)
+            finally:
+                self._ws = None
+                self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _pump(self, ws: ClientConnection) -> None:
+        async def send() -> None:
+            while True:
+                envelope = await self._outbox.get()
+                msg = {"op": "pub", "envelope": envelope.model_dump(mode="json")}
+                await ws.send(json.dumps(msg))
+
+        async def receive() -> None:
+            async for raw in ws:
+                await self._local.publish_envelope(Envelope.model_validate_json(raw))
+
+        sender = asyncio.create_task(send())
+        try:
+            await receive()
+        finally:
+            sender.cancel()

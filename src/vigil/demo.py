@@ -1,0 +1,122 @@
+"""``vigil demo``: simulator, server and recorder on one machine, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from vigil.devices.simulator import Simulator, generate_test_clip
+
+console = Console()
+
+DEMO_CLIP_FOLDERS = ("intel-sample-videos", "intel-sample-videos/third-party-copy")
+PATTERNS = ("street", "square", "station", "park")
+READY_TIMEOUT_S = 60
+
+
+def find_demo_media() -> list[Path]:
+    """Real clips from ``../shared/media`` (or ``VIGIL_DEMO_MEDIA``) when present."""
+    candidates = []
+    if env := os.environ.get("VIGIL_DEMO_MEDIA"):
+        candidates.append(Path(env))
+    repo = Path(__file__).resolve().parents[2]
+    candidates += [repo.parent / "shared" / "media", Path.cwd().parent / "shared" / "media"]
+    for root in candidates:
+        clips = [c for folder in DEMO_CLIP_FOLDERS for c in sorted((root / folder).glob("*.mp4"))]
+        if clips:
+            return clips
+    return []
+
+
+def demo_clips(data_dir: Path) -> list[Path]:
+    """The clips the demo cameras show: real ones if available, else generated patterns."""
+    clips = find_demo_media()
+    if clips:
+        return clips
+    folder = data_dir / "demo-clips"
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for name in PATTERNS:
+        path = folder / f"{name}.mp4"
+        if not path.exists():
+            console.print(f"generating test-pattern clip {path.name}")
+            generate_test_clip(path, seconds=20, width=1280, height=720, audio=name == "street")
+        made.append(path)
+    return made
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the {what} exited with code {proc.returncode}; see the log above")
+        try:
+            if httpx.get(url, timeout=1).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"the {what} did not answer at {url} within {READY_TIMEOUT_S}s")
+
+
+def run_demo(*, port: int, data_dir: Path, rtsp_port: int = 8554) -> None:
+    """Start everything, register the demo cameras, and wait for Ctrl-C."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    clips = demo_clips(data_dir)
+    env = {
+        **os.environ,
+        "VIGIL_DATA_DIR": str(data_dir),
+        "VIGIL_SERVER__PORT": str(port),
+        "VIGIL_RECORDER__PORT": str(port + 1),
+    }
+    # The demo is for a developer's machine: keep room for other things on the disk.
+    env.setdefault("VIGIL_STORAGE__MIN_FREE_BYTES", str(1024**3))
+    procs: list[subprocess.Popen[bytes]] = []
+    with Simulator(clips, port=rtsp_port, cache_dir=data_dir / "simulator-cache") as sim:
+        try:
+            server = subprocess.Popen([sys.executable, "-m", "vigil", "server"], env=env)
+            procs.append(server)
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(f"{base}/api/health", server, "server")
+            recorder = subprocess.Popen([sys.executable, "-m", "vigil", "recorder"], env=env)
+            procs.append(recorder)
+            _wait_ready(f"http://127.0.0.1:{port + 1}/media/health", recorder, "recorder")
+            register_cameras(base, sim.urls)
+            console.print(f"\n[bold green]Vigil demo is running:[/bold green] {base}/")
+            console.print(f"data in {data_dir}; press Ctrl-C to stop\n")
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            while all(p.poll() is None for p in procs):
+                time.sleep(1)
+            console.print("[red]a Vigil process exited; stopping the demo[/red]")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGINT)
+            for proc in procs:
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def register_cameras(base: str, urls: dict[str, str]) -> None:
+    """Add one camera per simulated stream; a camera of that name is pointed at it."""
+    existing = {c["name"]: c for c in httpx.get(f"{base}/api/cameras").json()}
+    for name, url in urls.items():
+        if name in existing:
+            cam = existing[name]
+            if cam["main_url"] != url:  # the simulator moved to another port
+                httpx.patch(f"{base}/api/cameras/{cam['id']}", json={"main_url": url}).raise_for_status()
+            continue
+        body = {"name": name, "main_url": url, "location": "demo", "notes": "simulated camera"}
+        httpx.post(f"{base}/api/cameras", json=body, timeout=10).raise_for_status()
+        console.print(f"camera {name}: {url}")

@@ -1,0 +1,59 @@
+"""Cameras: what a video source is and how its URLs are checked."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from urllib.parse import quote, urlsplit, urlunsplit
+
+SUPPORTED_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+NAME_MAX = 120
+
+
+class CameraStatus(StrEnum):
+    """Where a camera's ingest stands, as the recorder sees it."""
+
+    STARTING = "starting"
+    ONLINE = "online"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+    STORAGE_FULL = "storage_full"
+
+
+def check_stream_url(url: str) -> str:
+    """Return the URL if Vigil can read it, else raise ValueError saying why.
+
+    >>> check_stream_url("rtsp://10.0.0.7:554/stream1")
+    'rtsp://10.0.0.7:554/stream1'
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in SUPPORTED_SCHEMES:
+        raise ValueError(
+            f"unsupported URL scheme {parts.scheme!r}: use one of {', '.join(SUPPORTED_SCHEMES)}"
+        )
+    if parts.scheme != "file" and not parts.hostname:
+        raise ValueError("the URL has no host")
+    if parts.scheme == "file" and not parts.path:
+        raise ValueError("a file URL needs a path")
+    if parts.username or parts.password:
+        raise ValueError("put credentials in 'username' and 'password', not in the URL")
+    return urlunsplit(parts)
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """The URL with credentials inserted, for opening the stream only; never log it."""
+    if not username:
+        return url
+    parts = urlsplit(url)
+    auth = quote(username, safe="")
+    if password:
+        auth += ":" + quote(password, safe="")
+    netloc = f"{auth}@{parts.netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Replace every given secret in text (an error message, say) with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return text

@@ -1,0 +1,1 @@
+"""Media: ingest, recording, segment index, playback and export, live streaming."""

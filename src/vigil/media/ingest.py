@@ -1,0 +1,214 @@
+"""One camera's ingest: open the stream with PyAV, demux once, feed the sinks, reconnect.
+
+Runs in its own thread (PyAV's I/O blocks). Errors of the stream map to a few outcomes:
+the camera is unreachable or broke off (retry with backoff), or it sent something Vigil
+cannot record (reported with the reason, and retried too, as cameras get fixed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import av
+import av.error
+
+from vigil.domain.cameras import CameraStatus, redact
+from vigil.media.packets import PacketSink, StreamInfo
+
+log = logging.getLogger(__name__)
+
+OPEN_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 5.0
+# Audio codecs an MP4 holds as they are; anything else (G.711 ...) is left out of recordings.
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "opus"})
+# Camera and local clocks drift apart; beyond this the wall clock is re-anchored to now.
+MAX_CLOCK_DRIFT = timedelta(seconds=2)
+STATS_WINDOW_S = 5.0
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Rolling figures of one ingest, read by the health reporter."""
+
+    status: CameraStatus = CameraStatus.STARTING
+    last_error: str | None = None
+    last_frame_at: datetime | None = None
+    video_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    _window: list[tuple[float, int]] = field(default_factory=list)
+
+    def count(self, size: int) -> None:
+        """Note one video frame of ``size`` bytes."""
+        now = time.monotonic()
+        self._window.append((now, size))
+        cutoff = now - STATS_WINDOW_S
+        while self._window and self._window[0][0] < cutoff:
+            self._window.pop(0)
+
+    def rates(self) -> tuple[float, float]:
+        """Frames per second and bits per second over the recent window."""
+        if len(self._window) < 2:
+            return 0.0, 0.0
+        span = max(self._window[-1][0] - self._window[0][0], 1e-3)
+        frames = len(self._window) - 1
+        bits = sum(size for _, size in self._window[1:]) * 8
+        return frames / span, bits / span
+
+
+StatusCallback = Callable[[CameraStatus, str | None], None]
+
+
+class CameraIngest:
+    """Reads one camera and hands its packets to the sinks until stopped."""
+
+    def __init__(
+        self,
+        camera_id: int,
+        url: str,
+        sinks: Sequence[PacketSink],
+        *,
+        secrets: Sequence[str | None] = (),
+        on_status: StatusCallback | None = None,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 30.0,
+        realtime_files: bool = True,
+    ) -> None:
+        self.camera_id = camera_id
+        self._url = url
+        self._sinks = list(sinks)
+        self._secrets = secrets
+        self._on_status = on_status
+        self._backoff = (reconnect_min_s, reconnect_max_s)
+        self._realtime_files = realtime_files
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats = IngestStats()
+
+    def start(self) -> None:
+        """Start reading in a background thread."""
+        self._thread = threading.Thread(
+            target=self.run, name=f"ingest-{self.camera_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the ingest to stop and wait until its sinks are closed."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """Open, read, reconnect with backoff, until stopped."""
+        delay = self._backoff[0]
+        while not self._stop.is_set():
+            error = self._read_once() or "stream ended"
+            was_online = self.stats.status == CameraStatus.ONLINE
+            if self._stop.is_set():
+                break
+            # A camera that was up gets a quick retry; one that keeps failing, less often.
+            delay = self._backoff[0] if was_online else min(delay * 2, self._backoff[1])
+            self._set_status(CameraStatus.OFFLINE, error)
+            log.warning("camera %s: %s; retrying in %.1fs", self.camera_id, error, delay)
+            self._stop.wait(delay)
+        self._set_status(CameraStatus.DISABLED, None)
+
+    def _set_status(self, status: CameraStatus, error: str | None) -> None:
+        changed = status != self.stats.status or error != self.stats.last_error
+        self.stats.status, self.stats.last_error = status, error
+        if changed and self._on_status:
+            self._on_status(status, error)
+
+    def _open(self) -> Any:
+        options = {"rtsp_transport": "tcp", "rw_timeout": str(int(READ_TIMEOUT_S * 1e6))}
+        if self._url.startswith(("http://", "https://")) and "mjpeg" in self._url.lower():
+            return av.open(self._url, format="mpjpeg", timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
+        if self._url.startswith("file://"):
+            return av.open(self._url.removeprefix("file://"))
+        return av.open(self._url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
+
+    def _read_once(self) -> str | None:
+        """One connection: returns None on a clean end, or the error that ended it."""
+        try:
+            container = self._open()
+        except (av.error.FFmpegError, OSError) as exc:
+            return f"cannot open stream: {self._describe(exc)}"
+        try:
+            if not container.streams.video:
+                return "the stream has no video"
+            video = container.streams.video[0]
+            audio = next(
+                (a for a in container.streams.audio if a.codec_context.name in MP4_AUDIO_CODECS),
+                None,
+            )
+            info = StreamInfo(self.camera_id, video, audio, datetime.now(UTC))
+            self.stats.video_codec = video.codec_context.name
+            self.stats.width, self.stats.height = video.width or None, video.height or None
+            streams = [video] + ([audio] if audio else [])
+            return self._pump(container, streams, info)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            return f"stream failed: {self._describe(exc)}"
+        finally:
+            container.close()
+
+    def _pump(self, container: Any, streams: list[Any], info: StreamInfo) -> str | None:
+        video = info.video
+        anchor_wall: datetime | None = None
+        anchor_pts: float = 0.0
+        started_mono = time.monotonic()
+        is_file = self._url.startswith("file://")
+        sinks_open = False
+        error: str | None = None
+        try:
+            for packet in container.demux(streams):
+                if self._stop.is_set():
+                    break
+                if packet.dts is None or packet.size == 0:
+                    continue
+                if packet.pts is None:
+                    packet.pts = packet.dts
+                seconds = float(packet.pts * packet.time_base)
+                if packet.stream is video:
+                    if not sinks_open:
+                        if not packet.is_keyframe:
+                            continue  # a recording must start where it can be decoded
+                        anchor_wall, anchor_pts = datetime.now(UTC), seconds
+                        for sink in self._sinks:
+                            sink.open(info)
+                        sinks_open = True
+                        self._set_status(CameraStatus.ONLINE, None)
+                    self.stats.count(packet.size)
+                    self.stats.last_frame_at = datetime.now(UTC)
+                elif not sinks_open:
+                    continue
+                assert anchor_wall is not None
+                wall = anchor_wall + timedelta(seconds=seconds - anchor_pts)
+                if packet.stream is video:
+                    now = datetime.now(UTC)
+                    if abs(now - wall) > MAX_CLOCK_DRIFT and not is_file:
+                        anchor_wall, anchor_pts, wall = now, seconds, now
+                    if is_file and self._realtime_files:
+                        ahead = (seconds - anchor_pts) - (time.monotonic() - started_mono)
+                        if ahead > 0:
+                            self._stop.wait(ahead)
+                for sink in self._sinks:
+                    sink.write(packet, wall)
+        except (av.error.FFmpegError, OSError) as exc:
+            error = f"stream broke off: {self._describe(exc)}"
+        finally:
+            if sinks_open:
+                for sink in self._sinks:
+                    try:
+                        sink.close(error)
+                    except Exception:  # one broken sink must not keep the others open
+                        log.exception("camera %s: closing a sink failed", self.camera_id)
+        return error
+
+    def _describe(self, exc: BaseException) -> str:
+        return redact(str(exc), *self._secrets)

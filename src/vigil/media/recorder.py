@@ -1,0 +1,213 @@
+"""The recorder role's work: own the enabled cameras, record them, serve their live view,
+report their health, and keep storage within bounds.
+
+One asyncio loop coordinates; each camera's ingest runs in its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from vigil.bus.base import EventBus
+from vigil.config import Settings
+from vigil.domain.cameras import CameraStatus, with_credentials
+from vigil.domain.messages import CamerasChanged, CameraStatusChanged
+from vigil.media.ingest import CameraIngest
+from vigil.media.live import LiveFragmenter
+from vigil.media.segments import SegmentRecorder
+from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segments
+from vigil.security.secrets import SecretBox
+from vigil.store import cameras as camera_store
+from vigil.store import nodes
+from vigil.store.db import Database
+from vigil.store.models import Camera
+from vigil.store.recordings import DbSegmentIndex
+from vigil.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CameraWorker:
+    """What runs for one camera."""
+
+    camera_id: int
+    updated_at: datetime
+    ingest: CameraIngest
+    live: LiveFragmenter
+
+
+class RecorderService:
+    """Records every enabled camera and keeps their health current."""
+
+    def __init__(self, settings: Settings, db: Database, bus: EventBus) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.node = settings.recorder.node_name
+        self.root = settings.recordings_dir
+        self.workers: dict[int, CameraWorker] = {}
+        self._secrets = SecretBox.for_data_dir(settings.data_dir)
+        self._guard = DiskGuard(db, self.root, settings.storage)
+        self._index = DbSegmentIndex(db, self.node)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        # Set from ingest threads when a camera cannot be written (disk full, write error).
+        self._storage_errors: dict[int, str] = {}
+
+    def live(self, camera_id: int) -> LiveFragmenter | None:
+        """The live fragmenter of a camera this node records, if any."""
+        worker = self.workers.get(camera_id)
+        return worker.live if worker else None
+
+    async def run(self) -> None:
+        """Repair what a crash left, then keep cameras, health and storage in step."""
+        self._loop = asyncio.get_running_loop()
+        self.root.mkdir(parents=True, exist_ok=True)
+        repaired = await asyncio.to_thread(repair_open_segments, self.db, self.root, self.node)
+        if repaired:
+            log.info("closed %d segments left open by the previous run", repaired)
+        nodes.heartbeat(self.db, self.node, self.settings.recorder_url, starting=True)
+        listener = asyncio.create_task(self._listen_for_changes())
+        janitor = asyncio.create_task(self._janitor())
+        try:
+            while True:
+                await self._sync_cameras()
+                await asyncio.to_thread(self._write_health)
+                await asyncio.to_thread(
+                    nodes.heartbeat, self.db, self.node, self.settings.recorder_url
+                )
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), timeout=self.settings.recorder.health_interval_s
+                    )
+        finally:
+            listener.cancel()
+            janitor.cancel()
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Stop every camera, closing their segments cleanly."""
+        workers, self.workers = list(self.workers.values()), {}
+        await asyncio.gather(*(asyncio.to_thread(w.ingest.stop) for w in workers))
+        await asyncio.to_thread(self._write_health_for, workers, CameraStatus.DISABLED)
+
+    async def _listen_for_changes(self) -> None:
+        async with self.bus.subscribe(CamerasChanged.SUBJECT) as messages:
+            async for _ in messages:
+                self._wake.set()
+
+    async def _sync_cameras(self) -> None:
+        wanted = {c.id: c for c in camera_store.list_cameras(self.db, enabled_only=True)}
+        for camera_id, worker in list(self.workers.items()):
+            camera = wanted.get(camera_id)
+            if camera is None or camera.updated_at != worker.updated_at:
+                del self.workers[camera_id]
+                await asyncio.to_thread(worker.ingest.stop)
+                if camera is None:
+                    await asyncio.to_thread(self._write_health_for, [worker], CameraStatus.DISABLED)
+        for camera_id, camera in wanted.items():
+            if camera_id not in self.workers:
+                self.workers[camera_id] = self._start(camera)
+
+    def _start(self, camera: Camera) -> CameraWorker:
+        assert self._loop is not None
+        password = (
+            self._secrets.decrypt(camera.password_encrypted) if camera.password_encrypted else None
+        )
+        url = with_credentials(camera.main_url, camera.username, password)
+        live = LiveFragmenter(self._loop)
+        recorder = SegmentRecorder(
+            camera.id,
+            self.root,
+            self._index,
+            self._guard,
+            segment_seconds=self.settings.storage.segment_seconds,
+            on_status=lambda status, error, cid=camera.id: self._storage_changed(cid, error),
+        )
+        ingest = CameraIngest(
+            camera.id,
+            url,
+            [recorder, live],
+            secrets=[password, camera.username],
+            on_status=lambda status, error, cid=camera.id: self._status_changed(cid, status, error),
+            reconnect_min_s=self.settings.recorder.reconnect_min_s,
+            reconnect_max_s=self.settings.recorder.reconnect_max_s,
+        )
+        ingest.start()
+        log.info("camera %s (%s): recording started", camera.id, camera.name)
+        return CameraWorker(camera.id, camera.updated_at, ingest, live)
+
+    def _storage_changed(self, camera_id: int, error: str | None) -> None:
+        if error is None:
+            self._storage_errors.pop(camera_id, None)
+            self._status_changed(camera_id, CameraStatus.ONLINE, None)
+        else:
+            self._storage_errors[camera_id] = error
+            self._status_changed(camera_id, CameraStatus.STORAGE_FULL, error)
+
+    def _status_changed(self, camera_id: int, status: CameraStatus, error: str | None) -> None:
+        """Called from ingest threads: hop onto the loop to publish and store."""
+        if self._loop is None or self._loop.is_closed():
+            return
+        message = CameraStatusChanged(
+            camera_id=camera_id, status=status, node=self.node, at=utcnow(), error=error
+        )
+        self._loop.call_soon_threadsafe(self._publish_status, message)
+
+    def _publish_status(self, message: CameraStatusChanged) -> None:
+        assert self._loop is not None
+        worker = self.workers.get(message.camera_id)
+        if worker is not None:
+            self._loop.create_task(asyncio.to_thread(self._write_health_for, [worker], None))
+        self._loop.create_task(
+            self.bus.publish(CameraStatusChanged.subject(message.camera_id), message)
+        )
+
+    def _write_health(self) -> None:
+        self._write_health_for(list(self.workers.values()), None)
+
+    def _write_health_for(self, workers: list[CameraWorker], override: CameraStatus | None) -> None:
+        for worker in workers:
+            stats = worker.ingest.stats
+            fps, bps = stats.rates()
+            status, error = override or stats.status, stats.last_error
+            storage_error = self._storage_errors.get(worker.camera_id)
+            if storage_error and status == CameraStatus.ONLINE:
+                status, error = CameraStatus.STORAGE_FULL, storage_error
+            camera_store.save_health(
+                self.db,
+                worker.camera_id,
+                node=self.node,
+                status=status.value,
+                fps=fps if stats.status == CameraStatus.ONLINE else 0.0,
+                bitrate_bps=bps if stats.status == CameraStatus.ONLINE else 0.0,
+                last_frame_at=stats.last_frame_at,
+                last_error=error,
+                video_codec=stats.video_codec,
+                width=stats.width,
+                height=stats.height,
+            )
+
+    async def _janitor(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self._enforce_retention)
+            except Exception:  # the janitor must survive a bad pass and try again
+                log.exception("retention pass failed")
+            await asyncio.sleep(self.settings.storage.janitor_interval_s)
+
+    def _enforce_retention(self) -> None:
+        default_days = self.settings.storage.default_retention_days
+        for camera in camera_store.list_cameras(self.db):
+            removed = enforce_retention(
+                self.db, self.root, camera.id, camera.retention_days or default_days
+            )
+            if removed:
+                log.info("camera %s: retention removed %d segments", camera.id, removed)
+        self._guard.refresh()

@@ -1,0 +1,206 @@
+"""Continuous recording: stream copy into ~10 s fragmented MP4 segments cut at keyframes.
+
+Fragmented MP4 (``empty_moov``, a fragment per keyframe) survives ``kill -9``: everything up
+to the last complete fragment stays readable, so a crash loses at most one GOP.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import av
+
+from vigil.domain.cameras import CameraStatus
+from vigil.media.packets import StreamInfo, muxing_as
+
+log = logging.getLogger(__name__)
+
+SEGMENT_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+
+
+class SegmentIndex(Protocol):
+    """Where the recorder notes what it wrote (the database, in production)."""
+
+    def segment_opened(self, camera_id: int, path: str, start: datetime, info: StreamInfo) -> int:
+        """A new segment file was started; any open gap of the camera ends here. Returns
+        the segment's id."""
+        ...
+
+    def segment_closed(self, segment_id: int, end: datetime, size: int) -> None:
+        """A segment file is complete."""
+        ...
+
+    def gap_opened(self, camera_id: int, start: datetime, reason: str) -> None:
+        """Recording stopped at ``start`` for ``reason``."""
+        ...
+
+
+class StorageGuard(Protocol):
+    """Decides whether there is room for another segment."""
+
+    def has_room(self) -> bool:
+        """True when a new segment may be written (after freeing space if allowed)."""
+        ...
+
+    def note_written(self, size: int) -> None:
+        """A segment of ``size`` bytes was finished."""
+        ...
+
+
+def segment_relpath(camera_id: int, start: datetime) -> str:
+    """Where a segment lives under the recordings directory, by camera, day and hour."""
+    return (
+        f"{camera_id}/{start:%Y-%m-%d}/{start:%H}/"
+        f"{camera_id}-{start:%Y%m%dT%H%M%S}.{start.microsecond // 1000:03d}.mp4"
+    )
+
+
+@dataclass(slots=True)
+class _OpenSegment:
+    id: int
+    path: Path
+    start: datetime
+    offset_s: float  # stream time of the first keyframe: the segment's zero
+    container: Any
+    streams: dict[int, Any]  # input stream index -> output stream
+    last_wall: datetime
+    frame_s: float
+
+
+class SegmentRecorder:
+    """A packet sink that writes one camera's segments and notes them in the index."""
+
+    def __init__(
+        self,
+        camera_id: int,
+        root: Path,
+        index: SegmentIndex,
+        guard: StorageGuard,
+        *,
+        segment_seconds: float = 10.0,
+        on_status: Any = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self._root = root
+        self._index = index
+        self._guard = guard
+        self._length = timedelta(seconds=segment_seconds)
+        self._on_status = on_status
+        self._info: StreamInfo | None = None
+        self._segment: _OpenSegment | None = None
+        self._gap_open = False
+        self._storage_full = False
+
+    # PacketSink -----------------------------------------------------------------------
+    def open(self, info: StreamInfo) -> None:
+        """A stream (re)started: the next keyframe opens a segment."""
+        self._info = info
+
+    def write(self, packet: av.Packet, wall: datetime) -> None:
+        """Write a packet, starting a new segment at a keyframe when it is time."""
+        assert self._info is not None
+        is_video = packet.stream is self._info.video
+        if is_video and packet.is_keyframe and self._due(wall):
+            self._rotate(packet, wall)
+        seg = self._segment
+        if seg is None:
+            return
+        out = seg.streams.get(packet.stream.index)
+        if out is None:
+            return
+        try:
+            with muxing_as(packet, out, seg.offset_s) as ok:
+                if ok:
+                    seg.container.mux(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            self._fail(f"cannot write segment {seg.path.name}: {exc}", wall)
+            return
+        if is_video:
+            seg.last_wall = wall
+            if packet.duration:
+                seg.frame_s = float(packet.duration * packet.time_base)
+
+    def close(self, reason: str | None) -> None:
+        """The stream ended: finish the segment and note the gap that begins."""
+        seg = self._segment
+        if seg is not None:
+            end = seg.last_wall + timedelta(seconds=seg.frame_s)
+            self._finish(end)
+            self._open_gap(end, reason or "recording stopped")
+        self._info = None
+
+    # internals ------------------------------------------------------------------------
+    def _due(self, wall: datetime) -> bool:
+        seg = self._segment
+        if seg is None:
+            return True
+        return wall - seg.start >= self._length
+
+    def _rotate(self, keyframe: av.Packet, wall: datetime) -> None:
+        if self._segment is not None:
+            self._finish(wall)  # exact cut: this keyframe ends one segment and starts the next
+        if not self._guard.has_room():
+            if not self._storage_full:
+                self._storage_full = True
+                self._open_gap(wall, "storage full: no room within the disk budget")
+                self._status(CameraStatus.STORAGE_FULL, "storage full")
+            return
+        if self._storage_full:
+            self._storage_full = False
+            self._status(CameraStatus.ONLINE, None)
+        self._start(keyframe, wall)
+
+    def _start(self, keyframe: av.Packet, wall: datetime) -> None:
+        info = self._info
+        assert info is not None and keyframe.pts is not None
+        rel = segment_relpath(self.camera_id, wall)
+        path = self._root / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            container = av.open(
+                str(path), "w", format="mp4", options={"movflags": SEGMENT_MOVFLAGS}
+            )
+            streams = {info.video.index: container.add_stream_from_template(info.video)}
+            if info.audio is not None:
+                streams[info.audio.index] = container.add_stream_from_template(info.audio)
+        except (av.error.FFmpegError, OSError) as exc:
+            self._fail(f"cannot create segment {rel}: {exc}", wall)
+            return
+        seg_id = self._index.segment_opened(self.camera_id, rel, wall, info)
+        self._gap_open = False
+        rate = info.video.average_rate or info.video.guessed_rate
+        frame_s = 1 / float(rate) if rate else 0.04
+        offset = float(keyframe.pts * keyframe.time_base)
+        self._segment = _OpenSegment(seg_id, path, wall, offset, container, streams, wall, frame_s)
+
+    def _finish(self, end: datetime) -> None:
+        seg, self._segment = self._segment, None
+        if seg is None:
+            return
+        try:
+            seg.container.close()
+        except (av.error.FFmpegError, OSError) as exc:
+            log.error("camera %s: closing %s failed: %s", self.camera_id, seg.path, exc)
+        size = seg.path.stat().st_size if seg.path.exists() else 0
+        self._index.segment_closed(seg.id, max(end, seg.start), size)
+        self._guard.note_written(size)
+
+    def _fail(self, message: str, wall: datetime) -> None:
+        log.error("camera %s: %s", self.camera_id, message)
+        self._storage_full = True
+        self._finish(wall)
+        self._open_gap(wall, message)
+        self._status(CameraStatus.STORAGE_FULL, message)
+
+    def _open_gap(self, start: datetime, reason: str) -> None:
+        if not self._gap_open:
+            self._index.gap_opened(self.camera_id, start, reason)
+            self._gap_open = True
+
+    def _status(self, status: CameraStatus, error: str | None) -> None:
+        if self._on_status is not None:
+            self._on_status(status, error)

@@ -1,0 +1,177 @@
+"""Room on disk: the global disk budget, the low-water mark, per-camera retention, and the
+repair of segments left open by a crash. Oldest footage goes first."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import av
+
+from vigil.config import StorageSettings
+from vigil.store import recordings
+from vigil.store.db import Database
+from vigil.store.models import Segment
+from vigil.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# Room asked for before a segment is opened, until real segments tell us their size.
+DEFAULT_SEGMENT_ESTIMATE = 16 * 1024**2
+DELETE_BATCH = 50
+
+
+class DiskGuard:
+    """Keeps recordings within the disk budget and above the low-water mark.
+
+    Called before every segment is opened; frees space by deleting the oldest finished
+    segments. Thread-safe: every camera's ingest thread asks it.
+    """
+
+    def __init__(self, db: Database, root: Path, settings: StorageSettings) -> None:
+        self._db = db
+        self._root = root
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._used = recordings.total_bytes(db)
+        self.segment_estimate = DEFAULT_SEGMENT_ESTIMATE
+
+    def has_room(self) -> bool:
+        """True when one more segment fits; deletes oldest footage to make room."""
+        with self._lock:
+            while not self._fits():
+                if not self._delete_oldest():
+                    log.error("storage full: nothing left to delete under %s", self._root)
+                    return False
+            return True
+
+    def note_written(self, size: int) -> None:
+        """A segment of ``size`` bytes was closed."""
+        with self._lock:
+            self._used += size
+            self.segment_estimate = max(size, self.segment_estimate // 2)
+
+    def refresh(self) -> None:
+        """Re-read the recorded total from the index (after retention deleted files)."""
+        with self._lock:
+            self._used = recordings.total_bytes(self._db)
+
+    def _fits(self) -> bool:
+        need = self.segment_estimate
+        free = shutil.disk_usage(self._root).free
+        if free - need < self._settings.min_free_bytes:
+            return False
+        budget = self._settings.disk_budget_bytes
+        return budget is None or self._used + need <= budget
+
+    def _delete_oldest(self) -> bool:
+        victims = recordings.oldest_closed_segments(self._db, limit=DELETE_BATCH)
+        if not victims:
+            return False
+        # Delete a few at a time so we stop as soon as there is room.
+        freed = remove_segments(self._db, self._root, victims[:5])
+        self._used = max(0, self._used - freed)
+        return True
+
+
+def remove_segments(db: Database, root: Path, segments: Sequence[Segment]) -> int:
+    """Delete segment files and their index rows; returns the bytes freed."""
+    freed = 0
+    for seg in segments:
+        path = root / seg.path
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("cannot delete %s: %s", path, exc)
+            continue
+        freed += seg.bytes
+    recordings.delete_segments(db, [s.id for s in segments])
+    return freed
+
+
+def enforce_retention(db: Database, root: Path, camera_id: int, days: float) -> int:
+    """Delete a camera's footage older than ``days``; returns how many segments went."""
+    cutoff = utcnow() - timedelta(days=days)
+    removed = 0
+    while True:
+        old = recordings.oldest_closed_segments(
+            db, limit=DELETE_BATCH, camera_id=camera_id, before=cutoff
+        )
+        if not old:
+            break
+        remove_segments(db, root, old)
+        removed += len(old)
+    recordings.delete_gaps_before(db, camera_id, cutoff)
+    return removed
+
+
+def repair_open_segments(db: Database, root: Path, node: str) -> int:
+    """Close the segments a crashed recorder left open, at their last complete frame.
+
+    A fragmented MP4 cut off mid-fragment still reads up to the last whole fragment; its
+    end time is the start plus the last readable frame. Unreadable files are dropped.
+    """
+    repaired = 0
+    for seg in recordings.open_segments(db, node):
+        path = root / seg.path
+        if path.exists():
+            truncate_to_whole_fragments(path)
+        duration = readable_duration(path)
+        if duration is None:
+            log.warning("dropping unreadable segment %s", path)
+            remove_segments(db, root, [seg])
+            continue
+        size = path.stat().st_size
+        index = recordings.DbSegmentIndex(db, node)
+        index.segment_closed(seg.id, seg.start + timedelta(seconds=duration), size)
+        repaired += 1
+    return repaired
+
+
+def truncate_to_whole_fragments(path: Path) -> int:
+    """Cut a fragmented MP4 after its last complete ``moof+mdat``; returns the new size."""
+    with path.open("rb") as f:
+        data = f.read()
+    offset, good, previous = 0, 0, b""
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8]
+        if size == 1 and offset + 16 <= len(data):
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        if size < 8 or offset + size > len(data):
+            break
+        offset += size
+        if kind != b"moof" and not (kind == b"mdat" and previous != b"moof"):
+            good = offset  # a whole header box, or a whole moof+mdat pair
+        previous = kind
+    if good < len(data):
+        with path.open("r+b") as f:
+            f.truncate(good)
+    return good
+
+
+def readable_duration(path: Path) -> float | None:
+    """Seconds of video that can be read from a (possibly truncated) segment file."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            last_end: float | None = None
+            first: float | None = None
+            for packet in container.demux(stream):
+                if packet.pts is None:
+                    continue
+                t = float(packet.pts * packet.time_base)
+                dur = float((packet.duration or 0) * packet.time_base)
+                first = t if first is None else min(first, t)
+                last_end = t + dur if last_end is None else max(last_end, t + dur)
+            if first is None or last_end is None:
+                return None
+            return last_end - first
+    except (av.error.FFmpegError, OSError):
+        return None

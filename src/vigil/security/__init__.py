@@ -1,0 +1,1 @@
+"""Users, roles, sessions, audit, signing and secrets."""

@@ -1,0 +1,120 @@
+"""Segments and gaps: the recorded index of every camera."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from vigil.media.packets import StreamInfo
+from vigil.store.db import Database
+from vigil.store.models import Gap, Segment
+
+
+class DbSegmentIndex:
+    """The recorder's :class:`~vigil.media.segments.SegmentIndex`, in the database."""
+
+    def __init__(self, db: Database, node: str) -> None:
+        self._db = db
+        self._node = node
+
+    def segment_opened(self, camera_id: int, path: str, start: datetime, info: StreamInfo) -> int:
+        """Insert the open segment and end any gap the camera had open."""
+        with self._db.session() as s:
+            seg = Segment(
+                camera_id=camera_id,
+                node=self._node,
+                path=path,
+                start=start,
+                video_codec=info.video_codec,
+                audio_codec=info.audio_codec,
+                width=info.video.width or None,
+                height=info.video.height or None,
+            )
+            s.add(seg)
+            s.execute(
+                update(Gap).where(Gap.camera_id == camera_id, Gap.end.is_(None)).values(end=start)
+            )
+            s.flush()
+            return seg.id
+
+    def segment_closed(self, segment_id: int, end: datetime, size: int) -> None:
+        """Note the end and size of a finished segment."""
+        with self._db.session() as s:
+            s.execute(update(Segment).where(Segment.id == segment_id).values(end=end, bytes=size))
+
+    def gap_opened(self, camera_id: int, start: datetime, reason: str) -> None:
+        """Open a gap, unless one is open already."""
+        with self._db.session() as s:
+            open_gap = s.scalar(select(Gap.id).where(Gap.camera_id == camera_id, Gap.end.is_(None)))
+            if open_gap is None:
+                s.add(Gap(camera_id=camera_id, start=start, reason=reason))
+
+
+def segments_between(
+    db: Database, camera_id: int, start: datetime, end: datetime
+) -> Sequence[Segment]:
+    """Segments of a camera that overlap [start, end), oldest first (open ones included)."""
+    with db.session() as s:
+        return s.scalars(
+            select(Segment)
+            .where(
+                Segment.camera_id == camera_id,
+                Segment.start < end,
+                or_(Segment.end.is_(None), Segment.end > start),
+            )
+            .order_by(Segment.start)
+        ).all()
+
+
+def gaps_between(db: Database, camera_id: int, start: datetime, end: datetime) -> Sequence[Gap]:
+    """Recorded gaps of a camera that overlap [start, end), oldest first."""
+    with db.session() as s:
+        return s.scalars(
+            select(Gap)
+            .where(
+                Gap.camera_id == camera_id,
+                Gap.start < end,
+                or_(Gap.end.is_(None), Gap.end > start),
+            )
+            .order_by(Gap.start)
+        ).all()
+
+
+def total_bytes(db: Database) -> int:
+    """Bytes of all recorded segments."""
+    with db.session() as s:
+        return int(s.scalar(select(func.coalesce(func.sum(Segment.bytes), 0))) or 0)
+
+
+def oldest_closed_segments(
+    db: Database, *, limit: int, camera_id: int | None = None, before: datetime | None = None
+) -> Sequence[Segment]:
+    """The oldest finished segments: what retention and the disk budget delete first."""
+    query = select(Segment).where(Segment.end.is_not(None))
+    if camera_id is not None:
+        query = query.where(Segment.camera_id == camera_id)
+    if before is not None:
+        query = query.where(Segment.end < before)
+    with db.session() as s:
+        return s.scalars(query.order_by(Segment.start).limit(limit)).all()
+
+
+def open_segments(db: Database, node: str) -> Sequence[Segment]:
+    """Segments a node left open (it stopped or crashed while writing)."""
+    with db.session() as s:
+        return s.scalars(select(Segment).where(Segment.node == node, Segment.end.is_(None))).all()
+
+
+def delete_segments(db: Database, ids: Sequence[int]) -> None:
+    """Remove segments from the index (their files are removed by the caller)."""
+    if ids:
+        with db.session() as s:
+            s.execute(delete(Segment).where(Segment.id.in_(ids)))
+
+
+def delete_gaps_before(db: Database, camera_id: int, before: datetime) -> None:
+    """Forget gaps that ended before the oldest footage that is kept."""
+    with db.session() as s:
+        s.execute(delete(Gap).where(and_(Gap.camera_id == camera_id, Gap.end < before)))

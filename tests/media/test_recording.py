@@ -1,0 +1,221 @@
+"""The recorder's sink and storage, fed from real files through a real ingest."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import av
+import pytest
+
+from vigil.config import Settings, StorageSettings
+from vigil.domain.cameras import CameraStatus
+from vigil.media.ingest import CameraIngest
+from vigil.media.segments import SegmentRecorder
+from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segments
+from vigil.store import cameras as camera_store
+from vigil.store import recordings
+from vigil.store.db import Database
+from vigil.store.models import Segment
+from vigil.store.recordings import DbSegmentIndex
+
+
+def record_file(
+    db: Database, settings: Settings, clip: Path, *, guard: DiskGuard | None = None
+) -> tuple[int, list[tuple[CameraStatus, str | None]]]:
+    """Record one pass of a clip as a camera, as fast as it can be read."""
+    camera = camera_store.create_camera(db, name=clip.stem, main_url=f"file://{clip}")
+    root = settings.recordings_dir
+    root.mkdir(parents=True, exist_ok=True)
+    guard = guard or DiskGuard(db, root, settings.storage)
+    statuses: list[tuple[CameraStatus, str | None]] = []
+    sink = SegmentRecorder(
+        camera.id,
+        root,
+        DbSegmentIndex(db, "test-node"),
+        guard,
+        segment_seconds=settings.storage.segment_seconds,
+        on_status=lambda s, e: statuses.append((s, e)),
+    )
+    ingest = CameraIngest(
+        camera.id, f"file://{clip}", [sink], realtime_files=False, on_status=lambda s, e: None
+    )
+    assert ingest._read_once() is None  # one whole pass of the file, cleanly ended
+    return camera.id, statuses
+
+
+def segments_of(db: Database, camera_id: int) -> list[Segment]:
+    far = timedelta(days=1)
+    from vigil.store.types import utcnow
+
+    return list(recordings.segments_between(db, camera_id, utcnow() - far, utcnow() + far))
+
+
+def test_segments_are_contiguous_cut_at_keyframes_and_indexed(
+    db: Database, settings: Settings, h264_aac_clip: Path
+) -> None:
+    camera_id, _ = record_file(db, settings, h264_aac_clip)
+    segs = segments_of(db, camera_id)
+    # 6 s at a keyframe per second, cut every 2 s.
+    assert len(segs) == 3
+    for a, b in zip(segs, segs[1:], strict=False):
+        assert a.end == b.start, "consecutive segments must meet exactly: no gap"
+    total = sum(((s.end - s.start).total_seconds() for s in segs if s.end), 0.0)
+    assert total == pytest.approx(6.0, abs=0.1)
+    for seg in segs:
+        assert seg.end is not None and seg.bytes > 0
+        assert (seg.video_codec, seg.audio_codec, seg.width, seg.height) == ("h264", "aac", 640, 360)
+        path = settings.recordings_dir / seg.path
+        assert path.stat().st_size == seg.bytes
+        with av.open(str(path)) as c:
+            frames = list(c.decode(video=0))
+            assert frames[0].key_frame, "every segment starts at a keyframe"
+            assert len(frames) == 50
+            assert c.streams.audio[0].codec_context.name == "aac"
+
+
+def test_stream_end_records_a_gap_with_its_reason(
+    db: Database, settings: Settings, h264_clip: Path
+) -> None:
+    camera_id, _ = record_file(db, settings, h264_clip)
+    segs = segments_of(db, camera_id)
+    gaps = recordings.gaps_between(db, camera_id, segs[0].start, segs[-1].end + timedelta(days=1))
+    assert len(gaps) == 1
+    assert gaps[0].start == segs[-1].end and gaps[0].end is None
+    assert gaps[0].reason == "recording stopped"
+
+
+def test_disk_budget_deletes_oldest_first_and_reports_full(
+    db: Database, settings: Settings, h264_clip: Path, tmp_path: Path
+) -> None:
+    first_id, _ = record_file(db, settings, h264_clip)
+    first_segments = segments_of(db, first_id)
+    one_segment = max(s.bytes for s in first_segments)
+    # Room for about two segments: the next camera's footage pushes out the oldest.
+    budget = StorageSettings(min_free_bytes=0, disk_budget_bytes=int(one_segment * 2.5))
+    guard = DiskGuard(db, settings.recordings_dir, budget)
+    guard.segment_estimate = one_segment
+    clip2 = tmp_path / "second.mp4"
+    clip2.write_bytes(h264_clip.read_bytes())
+    second_id, statuses = record_file(db, settings, clip2, guard=guard)
+    assert recordings.total_bytes(db) <= budget.disk_budget_bytes
+    remaining_first = segments_of(db, first_id)
+    assert len(remaining_first) < len(first_segments)
+    assert remaining_first == first_segments[len(first_segments) - len(remaining_first) :]
+    for seg in first_segments[: len(first_segments) - len(remaining_first)]:
+        assert not (settings.recordings_dir / seg.path).exists()
+    assert segments_of(db, second_id), "the newest footage is kept"
+    assert not statuses, "room was made, so recording never stopped"
+
+
+def test_storage_full_when_nothing_can_be_deleted(
+    db: Database, settings: Settings, h264_clip: Path
+) -> None:
+    full = StorageSettings(min_free_bytes=0, disk_budget_bytes=1)
+    guard = DiskGuard(db, settings.recordings_dir, full)
+    camera_id, statuses = record_file(db, settings, h264_clip, guard=guard)
+    assert segments_of(db, camera_id) == []
+    assert statuses[0][0] == CameraStatus.STORAGE_FULL
+    gaps = recordings.gaps_between(
+        db, camera_id, segments_of_start(db), segments_of_start(db) + timedelta(days=2)
+    )
+    assert gaps and gaps[0].reason.startswith("storage full")
+
+
+def segments_of_start(db: Database) -> object:
+    from vigil.store.types import utcnow
+
+    return utcnow() - timedelta(days=1)
+
+
+def test_retention_removes_only_footage_older_than_the_camera_keeps(
+    db: Database, settings: Settings, h264_clip: Path
+) -> None:
+    camera_id, _ = record_file(db, settings, h264_clip)
+    segs = segments_of(db, camera_id)
+    assert enforce_retention(db, settings.recordings_dir, camera_id, days=1) == 0
+    # Age the first segment by two days.
+    with db.session() as s:
+        old = s.get(Segment, segs[0].id)
+        assert old is not None and old.end is not None
+        old.start -= timedelta(days=2)
+        old.end -= timedelta(days=2)
+    assert enforce_retention(db, settings.recordings_dir, camera_id, days=1) == 1
+    assert [s.id for s in segments_of(db, camera_id)] == [s.id for s in segs[1:]]
+    assert not (settings.recordings_dir / segs[0].path).exists()
+
+
+def test_restart_repairs_a_segment_cut_off_mid_fragment(
+    db: Database, settings: Settings, h264_clip: Path
+) -> None:
+    camera_id, _ = record_file(db, settings, h264_clip)
+    seg = segments_of(db, camera_id)[-1]
+    path = settings.recordings_dir / seg.path
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.75)])  # as if killed while writing
+    with db.session() as s:
+        row = s.get(Segment, seg.id)
+        assert row is not None
+        row.end = None  # the crashed recorder never closed it
+    assert repair_open_segments(db, settings.recordings_dir, "test-node") == 1
+    repaired = segments_of(db, camera_id)[-1]
+    assert repaired.end is not None
+    kept = (repaired.end - repaired.start).total_seconds()
+    assert 0.5 <= kept < 2.0, "what was readable is kept, up to the last whole fragment"
+    with av.open(str(path)) as c:
+        assert sum(1 for _ in c.decode(video=0)) >= 25
+
+
+def test_unreadable_open_segment_is_dropped_on_repair(
+    db: Database, settings: Settings, h264_clip: Path
+) -> None:
+    camera_id, _ = record_file(db, settings, h264_clip)
+    seg = segments_of(db, camera_id)[-1]
+    (settings.recordings_dir / seg.path).write_bytes(b"\x00" * 100)
+    with db.session() as s:
+        row = s.get(Segment, seg.id)
+        assert row is not None
+        row.end = None
+    assert repair_open_segments(db, settings.recordings_dir, "test-node") == 0
+    assert seg.id not in [s.id for s in segments_of(db, camera_id)]
+    assert len(segments_of(db, camera_id)) == 2, "the other segments are untouched"
+
+
+def test_unreachable_camera_reports_why(db: Database) -> None:
+    ingest = CameraIngest(1, "rtsp://127.0.0.1:9/none", [], reconnect_min_s=0.1)
+    error = ingest._read_once()
+    assert error is not None and error.startswith("cannot open stream")
+
+
+def test_corrupt_stream_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 1000)
+    ingest = CameraIngest(1, f"file://{bad}", [], realtime_files=False)
+    error = ingest._read_once()
+    assert error is not None and "cannot open stream" in error
+
+
+def test_credentials_never_appear_in_errors() -> None:
+    ingest = CameraIngest(
+        1, "rtsp://admin:s3cret@127.0.0.1:9/x", [], secrets=["s3cret", "admin"]
+    )
+    error = ingest._read_once()
+    assert error is not None and "s3cret" not in error
+
+
+def test_truncated_clip_records_what_is_readable(
+    db: Database, settings: Settings, h264_clip: Path, tmp_path: Path
+) -> None:
+    cut = tmp_path / "cut.ts"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(h264_clip), "-c", "copy", "-f", "mpegts", str(cut)],
+        check=True,
+    )
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) // 2] + b"\xff" * 5000)
+    camera_id, _ = record_file(db, settings, cut)
+    segs = segments_of(db, camera_id)
+    assert segs and all(s.end is not None for s in segs)
+    total = sum((s.end - s.start).total_seconds() for s in segs if s.end)
+    assert 1.5 < total < 4.5
