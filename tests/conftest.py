@@ -3,24 +3,56 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import socket
 import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from vigil.config import Settings, StorageSettings
 from vigil.store.db import Database, migrate
 
+if TYPE_CHECKING:
+    from vigil.devices.simulator import Simulator
 
-def _make_clip(path: Path, seconds: float, fps: int = 25, gop: int = 25, audio: bool = False) -> Path:
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-           f"testsrc2=size=640x360:rate={fps}:duration={seconds}"]
+
+def _make_clip(
+    path: Path, seconds: float, fps: int = 25, gop: int = 25, audio: bool = False
+) -> Path:
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size=640x360:rate={fps}:duration={seconds}",
+    ]
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
-    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop), "-bf", "0",
-            "-pix_fmt", "yuv420p", "-b:v", "1M"]
+    cmd += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        str(gop),
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-b:v",
+        "1M",
+    ]
     if audio:
         cmd += ["-c:a", "aac", "-b:a", "64k"]
     cmd.append(str(path))
@@ -82,7 +114,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'vigil.db'}"
         return
     url: str = request.getfixturevalue("postgres_url")
-    from vigil.store.db import Database, migrate
     from vigil.store.models import Base
 
     migrate(url)
@@ -111,3 +142,139 @@ def db(settings: Settings) -> Iterator[Database]:
     database = Database(settings.db_url)
     yield database
     database.dispose()
+
+
+# Running installation (simulator, server and recorder as real processes) -----------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Stack:
+    """A running Vigil: server and recorder processes over one data directory."""
+
+    def __init__(self, data_dir: Path, db_url: str, *, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.recorder_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "VIGIL_DATA_DIR": str(data_dir),
+            "VIGIL_DATABASE_URL": db_url,
+            "VIGIL_SERVER__PORT": str(self.port),
+            "VIGIL_RECORDER__PORT": str(self.recorder_port),
+            "VIGIL_RECORDER__HEALTH_INTERVAL_S": "0.5",
+            "VIGIL_RECORDER__RECONNECT_MIN_S": "0.5",
+            "VIGIL_RECORDER__RECONNECT_MAX_S": "2",
+            "VIGIL_STORAGE__SEGMENT_SECONDS": "2",
+            "VIGIL_STORAGE__MIN_FREE_BYTES": "0",
+            **(env or {}),
+        }
+        self.server: subprocess.Popen[bytes] | None = None
+        self.recorder: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(base_url=self.url, timeout=20)
+
+    def _spawn(self, role: str) -> subprocess.Popen[bytes]:
+        log = (self.data_dir / f"{role}.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "vigil", role], env=self.env, stdout=log, stderr=log
+        )
+
+    def start_server(self) -> None:
+        self.server = self._spawn("server")
+        wait_until(lambda: self._ok(f"{self.url}/api/health"), 30, "server up", self.logs)
+
+    def start_recorder(self) -> None:
+        self.recorder = self._spawn("recorder")
+        media = f"http://127.0.0.1:{self.recorder_port}/media/health"
+        wait_until(lambda: self._ok(media), 30, "recorder up", self.logs)
+
+    def kill_recorder(self, sig: int = signal.SIGKILL) -> None:
+        assert self.recorder is not None
+        self.recorder.send_signal(sig)
+        self.recorder.wait(20)
+
+    def _ok(self, url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1).is_success
+        except httpx.HTTPError:
+            return False
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-4000:] for p in sorted(self.data_dir.glob("*.log"))
+        )
+
+    def add_camera(self, name: str, url: str, **extra: object) -> dict[str, Any]:
+        r = self.client.post("/api/cameras", json={"name": name, "main_url": url, **extra})
+        assert r.status_code == 201, r.text
+        camera: dict[str, Any] = r.json()
+        return camera
+
+    def camera(self, camera_id: int) -> dict[str, Any]:
+        camera: dict[str, Any] = self.client.get(f"/api/cameras/{camera_id}").json()
+        return camera
+
+    def wait_status(self, camera_id: int, status: str, timeout: float = 30) -> dict[str, Any]:
+        wait_until(
+            lambda: self.camera(camera_id)["health"]["status"] == status,
+            timeout,
+            f"camera {camera_id} {status}",
+            self.logs,
+        )
+        return self.camera(camera_id)
+
+    def timeline(self, camera_id: int) -> dict[str, Any]:
+        r = self.client.get(f"/api/cameras/{camera_id}/timeline")
+        assert r.status_code == 200, r.text
+        timeline: dict[str, Any] = r.json()
+        return timeline
+
+    def stop(self) -> None:
+        for proc in (self.recorder, self.server):
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in (self.recorder, self.server):
+            if proc:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.client.close()
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, logs: Callable[[], str] | None = None
+) -> None:
+    """Poll until ``check`` holds; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}\n{logs() if logs else ''}")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Server and recorder on SQLite in a fresh data directory."""
+    s = Stack(tmp_path / "data", f"sqlite:///{tmp_path / 'data' / 'vigil.db'}")
+    s.data_dir.mkdir(parents=True)
+    s.start_server()
+    s.start_recorder()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator(clip_dir: Path, h264_clip: Path, h264_aac_clip: Path) -> Iterator[Simulator]:
+    """Simulated RTSP cameras: ``pattern`` (video) and ``pattern-audio`` (video and AAC)."""
+    if os.environ.get("CI") != "true" and shutil.which("gst-launch-1.0") is None:
+        pytest.skip("GStreamer is not installed (scripts/setup.sh installs it)")
+    from vigil.devices.simulator import Simulator
+
+    with Simulator([h264_clip, h264_aac_clip], port=0, cache_dir=clip_dir / "sim-cache") as sim:
+        yield sim

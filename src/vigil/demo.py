@@ -115,7 +115,9 @@ def register_cameras(base: str, urls: dict[str, str]) -> None:
         if name in existing:
             cam = existing[name]
             if cam["main_url"] != url:  # the simulator moved to another port
-                httpx.patch(f"{base}/api/cameras/{cam['id']}", json={"main_url": url}).raise_for_status()
+                httpx.patch(
+                    f"{base}/api/cameras/{cam['id']}", json={"main_url": url}
+                ).raise_for_status()
             continue
         body = {"name": name, "main_url": url, "location": "demo", "notes": "simulated camera"}
         httpx.post(f"{base}/api/cameras", json=body, timeout=10).raise_for_status()

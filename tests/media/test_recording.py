@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -59,13 +60,18 @@ def test_segments_are_contiguous_cut_at_keyframes_and_indexed(
     segs = segments_of(db, camera_id)
     # 6 s at a keyframe per second, cut every 2 s.
     assert len(segs) == 3
-    for a, b in zip(segs, segs[1:], strict=False):
+    for a, b in itertools.pairwise(segs):
         assert a.end == b.start, "consecutive segments must meet exactly: no gap"
     total = sum(((s.end - s.start).total_seconds() for s in segs if s.end), 0.0)
     assert total == pytest.approx(6.0, abs=0.1)
     for seg in segs:
         assert seg.end is not None and seg.bytes > 0
-        assert (seg.video_codec, seg.audio_codec, seg.width, seg.height) == ("h264", "aac", 640, 360)
+        assert (seg.video_codec, seg.audio_codec, seg.width, seg.height) == (
+            "h264",
+            "aac",
+            640,
+            360,
+        )
         path = settings.recordings_dir / seg.path
         assert path.stat().st_size == seg.bytes
         with av.open(str(path)) as c:
@@ -197,9 +203,7 @@ def test_corrupt_stream_is_an_error_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_credentials_never_appear_in_errors() -> None:
-    ingest = CameraIngest(
-        1, "rtsp://admin:s3cret@127.0.0.1:9/x", [], secrets=["s3cret", "admin"]
-    )
+    ingest = CameraIngest(1, "rtsp://admin:s3cret@127.0.0.1:9/x", [], secrets=["s3cret", "admin"])
     error = ingest._read_once()
     assert error is not None and "s3cret" not in error
 

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from vigil import __version__
 from vigil.api.deps import ServerContext
-from vigil.api.routes import bus, cameras, live, recordings, system
+from vigil.api.routes import bus, cameras, events, live, recordings, system
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
 from vigil.security.secrets import SecretBox
@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
         ]
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
-    for module in (cameras, recordings, live, system, bus):
+    for module in (cameras, recordings, live, events, system, bus):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 

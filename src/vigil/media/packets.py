@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import av
 import av.audio.stream
 import av.video.stream
+from av.stream import Stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class PacketSink(Protocol):
         """A stream (re)started; packets of ``info``'s streams follow."""
         ...
 
-    def write(self, packet: av.Packet, wall: datetime) -> None:
+    def write(self, packet: av.Packet[Stream], wall: datetime) -> None:
         """One demuxed packet (video or kept audio) and its wall-clock time (UTC).
 
         ``packet.pts``/``dts`` are in ``packet.time_base`` and increase within one
@@ -60,14 +61,14 @@ class PacketSink(Protocol):
 
 
 @contextmanager
-def muxing_as(packet: av.Packet, stream: Any, offset_s: float) -> Iterator[bool]:
+def muxing_as(packet: av.Packet[Stream], stream: Any, offset_s: float) -> Iterator[bool]:
     """Point a shared packet at an output stream, ``offset_s`` earlier, for one ``mux``.
 
     Every sink gets the same packet object, so a sink must put back what it changed;
     this does that on exit. Yields False (mux nothing) when the shifted packet would fall
     before 0, as an audio packet may at the very start of a segment.
     """
-    saved = (packet.pts, packet.dts, packet.time_base, packet.stream)
+    saved = (packet.pts, packet.dts, packet.duration, packet.time_base, packet.stream)
     shift = round(offset_s / packet.time_base)
     pts, dts = packet.pts, packet.dts
     assert pts is not None and dts is not None
@@ -79,4 +80,4 @@ def muxing_as(packet: av.Packet, stream: Any, offset_s: float) -> Iterator[bool]
         packet.stream = stream
         yield True
     finally:
-        packet.pts, packet.dts, packet.time_base, packet.stream = saved
+        packet.pts, packet.dts, packet.duration, packet.time_base, packet.stream = saved

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from vigil.bus.base import EventBus
 from vigil.config import Settings
@@ -58,6 +61,7 @@ class RecorderService:
         self._wake = asyncio.Event()
         # Set from ingest threads when a camera cannot be written (disk full, write error).
         self._storage_errors: dict[int, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def live(self, camera_id: int) -> LiveFragmenter | None:
         """The live fragmenter of a camera this node records, if any."""
@@ -76,11 +80,14 @@ class RecorderService:
         janitor = asyncio.create_task(self._janitor())
         try:
             while True:
-                await self._sync_cameras()
-                await asyncio.to_thread(self._write_health)
-                await asyncio.to_thread(
-                    nodes.heartbeat, self.db, self.node, self.settings.recorder_url
-                )
+                try:
+                    await self._sync_cameras()
+                    await asyncio.to_thread(self._write_health)
+                    await asyncio.to_thread(
+                        nodes.heartbeat, self.db, self.node, self.settings.recorder_url
+                    )
+                except Exception:  # e.g. the database is briefly unavailable: try next round
+                    log.exception("recorder housekeeping failed; retrying")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
@@ -128,14 +135,14 @@ class RecorderService:
             self._index,
             self._guard,
             segment_seconds=self.settings.storage.segment_seconds,
-            on_status=lambda status, error, cid=camera.id: self._storage_changed(cid, error),
+            on_status=partial(self._storage_changed, camera.id),
         )
         ingest = CameraIngest(
             camera.id,
             url,
             [recorder, live],
             secrets=[password, camera.username],
-            on_status=lambda status, error, cid=camera.id: self._status_changed(cid, status, error),
+            on_status=partial(self._status_changed, camera.id),
             reconnect_min_s=self.settings.recorder.reconnect_min_s,
             reconnect_max_s=self.settings.recorder.reconnect_max_s,
         )
@@ -143,7 +150,7 @@ class RecorderService:
         log.info("camera %s (%s): recording started", camera.id, camera.name)
         return CameraWorker(camera.id, camera.updated_at, ingest, live)
 
-    def _storage_changed(self, camera_id: int, error: str | None) -> None:
+    def _storage_changed(self, camera_id: int, _status: CameraStatus, error: str | None) -> None:
         if error is None:
             self._storage_errors.pop(camera_id, None)
             self._status_changed(camera_id, CameraStatus.ONLINE, None)
@@ -164,10 +171,15 @@ class RecorderService:
         assert self._loop is not None
         worker = self.workers.get(message.camera_id)
         if worker is not None:
-            self._loop.create_task(asyncio.to_thread(self._write_health_for, [worker], None))
-        self._loop.create_task(
-            self.bus.publish(CameraStatusChanged.subject(message.camera_id), message)
-        )
+            self._background(asyncio.to_thread(self._write_health_for, [worker], None))
+        self._background(self.bus.publish(CameraStatusChanged.subject(message.camera_id), message))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work without waiting for it, keeping a reference until it is done."""
+        assert self._loop is not None
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _write_health(self) -> None:
         self._write_health_for(list(self.workers.values()), None)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import av
+from av.stream import Stream
 
 from vigil.domain.cameras import CameraStatus
 from vigil.media.packets import StreamInfo, muxing_as
@@ -100,7 +101,7 @@ class SegmentRecorder:
         """A stream (re)started: the next keyframe opens a segment."""
         self._info = info
 
-    def write(self, packet: av.Packet, wall: datetime) -> None:
+    def write(self, packet: av.Packet[Stream], wall: datetime) -> None:
         """Write a packet, starting a new segment at a keyframe when it is time."""
         assert self._info is not None
         is_video = packet.stream is self._info.video
@@ -140,7 +141,7 @@ class SegmentRecorder:
             return True
         return wall - seg.start >= self._length
 
-    def _rotate(self, keyframe: av.Packet, wall: datetime) -> None:
+    def _rotate(self, keyframe: av.Packet[Stream], wall: datetime) -> None:
         if self._segment is not None:
             self._finish(wall)  # exact cut: this keyframe ends one segment and starts the next
         if not self._guard.has_room():
@@ -154,7 +155,7 @@ class SegmentRecorder:
             self._status(CameraStatus.ONLINE, None)
         self._start(keyframe, wall)
 
-    def _start(self, keyframe: av.Packet, wall: datetime) -> None:
+    def _start(self, keyframe: av.Packet[Stream], wall: datetime) -> None:
         info = self._info
         assert info is not None and keyframe.pts is not None
         rel = segment_relpath(self.camera_id, wall)
@@ -164,13 +165,21 @@ class SegmentRecorder:
             container = av.open(
                 str(path), "w", format="mp4", options={"movflags": SEGMENT_MOVFLAGS}
             )
-            streams = {info.video.index: container.add_stream_from_template(info.video)}
+            streams: dict[int, Any] = {
+                info.video.index: container.add_stream_from_template(info.video)
+            }
             if info.audio is not None:
                 streams[info.audio.index] = container.add_stream_from_template(info.audio)
         except (av.error.FFmpegError, OSError) as exc:
             self._fail(f"cannot create segment {rel}: {exc}", wall)
             return
-        seg_id = self._index.segment_opened(self.camera_id, rel, wall, info)
+        try:
+            seg_id = self._index.segment_opened(self.camera_id, rel, wall, info)
+        except Exception as exc:  # the index refused (camera just removed, database down)
+            log.error("camera %s: cannot index segment %s: %s", self.camera_id, rel, exc)
+            container.close()
+            path.unlink(missing_ok=True)
+            return
         self._gap_open = False
         rate = info.video.average_rate or info.video.guessed_rate
         frame_s = 1 / float(rate) if rate else 0.04

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from vigil.store.db import Database
@@ -91,13 +93,24 @@ def save_health(
     width: int | None,
     height: int | None,
 ) -> None:
-    """Upsert a camera's health row."""
+    """Upsert a camera's health row (atomically: status changes and the periodic report
+    may write at the same moment)."""
+    values = {
+        "node": node,
+        "status": status,
+        "fps": fps,
+        "bitrate_bps": bitrate_bps,
+        "last_frame_at": last_frame_at,
+        "last_error": last_error,
+        "video_codec": video_codec,
+        "width": width,
+        "height": height,
+        "updated_at": utcnow(),
+    }
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(CameraHealth).values(camera_id=camera_id, **values)
+    statement = statement.on_conflict_do_update(index_elements=["camera_id"], set_=values)
     with db.session() as s:
         if s.get(Camera, camera_id) is None:
             return  # removed meanwhile
-        row = s.get(CameraHealth, camera_id) or CameraHealth(camera_id=camera_id)
-        row.node, row.status, row.fps, row.bitrate_bps = node, status, fps, bitrate_bps
-        row.last_frame_at, row.last_error = last_frame_at, last_error
-        row.video_codec, row.width, row.height = video_codec, width, height
-        row.updated_at = utcnow()
-        s.add(row)
+        s.execute(statement)

@@ -12,7 +12,7 @@ import contextlib
 
 import websockets
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from vigil.api.deps import WsContextDep
 from vigil.api.recorder_app import LIVE_PATH
@@ -49,9 +49,7 @@ async def live(websocket: WebSocket, camera_id: int, ctx: WsContextDep) -> None:
         await _refuse(websocket, f"recorder {media_url} unavailable: {exc}", 4503)
 
 
-async def _relay(
-    websocket: WebSocket, upstream: websockets.asyncio.client.ClientConnection
-) -> None:
+async def _relay(websocket: WebSocket, upstream: ClientConnection) -> None:
     async def downstream() -> None:
         async for message in upstream:
             if isinstance(message, bytes):

@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from vigil.api.deps import CameraDep, ContextDep
 from vigil.api.schemas import GapPublic, SpanPublic, TimelinePublic
 from vigil.domain.timeline import Span, build_timeline
-from vigil.media.playback import NoFootageError, SegmentFile, export_mp4, plan_playback, stream_fmp4
+from vigil.media.playback import NoFootageError, SegmentFile, export_mp4, plan_playback, stream_plan
 from vigil.store import recordings
 from vigil.store.db import Database
 from vigil.store.types import utcnow
@@ -24,6 +24,10 @@ router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["recordings"])
 
 MAX_TIMELINE = timedelta(days=31)
 MAX_EXPORT = timedelta(hours=24)
+# One playback response covers this much; the client asks again from where it got to.
+PLAYBACK_WINDOW = timedelta(hours=6)
+# Segments start at most this long before a moment they contain.
+SEGMENT_LOOKBACK = timedelta(minutes=5)
 
 When = Annotated[datetime, Query(description="ISO 8601 time with a timezone")]
 
@@ -106,7 +110,7 @@ def playback(camera: CameraDep, ctx: ContextDep, start: When) -> StreamingRespon
             404, f"no recording of camera {camera.id} at {start.isoformat()}: {exc}"
         ) from None
     return StreamingResponse(
-        stream_fmp4(plan),
+        stream_plan(plan),
         media_type="video/mp4",
         headers={"X-Vigil-Start": plan.first_wall.isoformat(), "Cache-Control": "no-store"},
     )

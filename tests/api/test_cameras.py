@@ -1,0 +1,143 @@
+"""Cameras API on SQLite and PostgreSQL: add, list, change, disable, remove, validation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from vigil.api.app import create_app
+from vigil.config import Settings
+from vigil.store.db import Database
+from vigil.store.models import Camera
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+CAM = {"name": "Gate 1", "main_url": "rtsp://10.1.2.3:554/main", "location": "North gate"}
+
+
+def test_add_list_get_change_remove(client: TestClient) -> None:
+    r = client.post("/api/cameras", json=CAM)
+    assert r.status_code == 201, r.text
+    cam = r.json()
+    assert cam["name"] == "Gate 1" and cam["enabled"] is True
+    assert cam["health"]["status"] == "starting"
+    assert client.get("/api/cameras").json() == [cam]
+    assert client.get(f"/api/cameras/{cam['id']}").json() == cam
+
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"notes": "faces the car park"})
+    assert r.status_code == 200 and r.json()["notes"] == "faces the car park"
+    assert r.json()["location"] == "North gate", "fields left out stay as they are"
+
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"enabled": False})
+    assert r.json()["enabled"] is False and r.json()["health"]["status"] == "disabled"
+
+    assert client.delete(f"/api/cameras/{cam['id']}").status_code == 204
+    assert client.get(f"/api/cameras/{cam['id']}").status_code == 404
+    assert client.get("/api/cameras").json() == []
+
+
+def test_password_is_encrypted_and_never_returned_or_logged(
+    client: TestClient, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body = {**CAM, "username": "admin", "password": "Tr0ub4dor&3"}
+    r = client.post("/api/cameras", json=body)
+    assert r.status_code == 201
+    assert "Tr0ub4dor" not in r.text and r.json()["has_password"] is True
+    assert "Tr0ub4dor" not in client.get("/api/cameras").text
+    with db.session() as s:
+        stored = s.get(Camera, r.json()["id"])
+        assert stored is not None and stored.password_encrypted
+        assert "Tr0ub4dor" not in stored.password_encrypted
+    bad = client.post("/api/cameras", json={**body, "name": "x" * 500})
+    assert bad.status_code == 422 and "Tr0ub4dor" not in bad.text
+    assert "Tr0ub4dor" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "fragment"),
+    [
+        ({"name": "", "main_url": "rtsp://h/x"}, "name", "at least 1"),
+        ({"name": "a", "main_url": "ftp://h/x"}, "main_url", "unsupported URL scheme"),
+        ({"name": "a", "main_url": "rtsp://"}, "main_url", "no host"),
+        ({"name": "a", "main_url": "rtsp://u:p@h/x"}, "main_url", "credentials"),
+        (
+            {"name": "a", "main_url": "rtsp://h/x", "retention_days": -1},
+            "retention_days",
+            "greater than 0",
+        ),
+        ({"name": "a", "main_url": "rtsp://h/x", "colour": "red"}, "colour", "not permitted"),
+        ({"main_url": "rtsp://h/x"}, "name", "required"),
+    ],
+)
+def test_invalid_camera_is_refused_naming_the_field(
+    client: TestClient, body: dict[str, object], field: str, fragment: str
+) -> None:
+    r = client.post("/api/cameras", json=body)
+    assert r.status_code == 422
+    errors = r.json()["errors"]
+    assert any(e["field"] == field and fragment in e["message"] for e in errors), errors
+
+
+def test_malformed_requests_get_clear_4xx(client: TestClient) -> None:
+    r = client.post(
+        "/api/cameras", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert client.get("/api/cameras/abc").status_code == 422
+    assert client.get("/api/cameras/999").json()["detail"] == "camera 999 not found"
+    assert client.patch("/api/cameras/999", json={"notes": "x"}).status_code == 404
+    assert client.delete("/api/cameras/999").status_code == 404
+
+
+def test_duplicate_name_is_a_conflict(client: TestClient) -> None:
+    assert client.post("/api/cameras", json=CAM).status_code == 201
+    r = client.post("/api/cameras", json=CAM)
+    assert r.status_code == 409 and "already exists" in r.json()["detail"]
+    other = client.post("/api/cameras", json={**CAM, "name": "Gate 2"}).json()
+    r = client.patch(f"/api/cameras/{other['id']}", json={"name": "Gate 1"})
+    assert r.status_code == 409
+
+
+def test_required_fields_cannot_be_cleared(client: TestClient) -> None:
+    cam = client.post("/api/cameras", json=CAM).json()
+    assert client.patch(f"/api/cameras/{cam['id']}", json={"name": None}).status_code == 422
+    assert client.patch(f"/api/cameras/{cam['id']}", json={"main_url": None}).status_code == 422
+
+
+def test_timeline_validates_its_window(client: TestClient) -> None:
+    cam = client.post("/api/cameras", json=CAM).json()
+    base = f"/api/cameras/{cam['id']}/timeline"
+    empty = client.get(base).json()
+    assert empty["ranges"] == [] and empty["gaps"] == [] and empty["recording"] is False
+    r = client.get(base, params={"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"})
+    assert r.status_code == 422
+    r = client.get(base, params={"start": "2026-01-01T00:00:00"})
+    assert r.status_code == 422 and "timezone" in r.json()["detail"]
+    r = client.get(
+        f"/api/cameras/{cam['id']}/export",
+        params={"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z"},
+    )
+    assert r.status_code == 404 and "no recording" in r.json()["detail"]
+
+
+def test_openapi_and_metrics_are_published(client: TestClient) -> None:
+    client.post("/api/cameras", json=CAM)
+    spec = client.get("/api/openapi.json").json()
+    assert "/api/cameras" in spec["paths"]
+    samples = {
+        (sample.name, sample.labels.get("camera")): sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for sample in family.samples
+    }
+    assert samples[("vigil_camera_online", "Gate 1")] == 0.0, "no recorder has reported yet"
+    assert samples[("vigil_recorded_bytes", None)] == 0.0
