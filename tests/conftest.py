@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,52 +11,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
 
 from vigil.config import Settings, StorageSettings
+from vigil.devices.simulator import Simulator, generate_test_clip, gstreamer_missing
 from vigil.store.db import Database, migrate
-
-if TYPE_CHECKING:
-    from vigil.devices.simulator import Simulator
-
-
-def _make_clip(
-    path: Path, seconds: float, fps: int = 25, gop: int = 25, audio: bool = False
-) -> Path:
-    cmd = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size=640x360:rate={fps}:duration={seconds}",
-    ]
-    if audio:
-        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
-    cmd += [
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        str(gop),
-        "-bf",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
-        "-b:v",
-        "1M",
-    ]
-    if audio:
-        cmd += ["-c:a", "aac", "-b:a", "64k"]
-    cmd.append(str(path))
-    subprocess.run(cmd, check=True)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -68,13 +29,13 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def h264_clip(clip_dir: Path) -> Path:
     """A 6 s 640x360 25 fps H.264 clip with a keyframe every second, no audio."""
-    return _make_clip(clip_dir / "pattern.mp4", 6)
+    return generate_test_clip(clip_dir / "pattern.mp4", seconds=6)
 
 
 @pytest.fixture(scope="session")
 def h264_aac_clip(clip_dir: Path) -> Path:
     """A 6 s H.264 clip with an AAC audio track."""
-    return _make_clip(clip_dir / "pattern-audio.mp4", 6, audio=True)
+    return generate_test_clip(clip_dir / "pattern-audio.mp4", seconds=6, audio=True)
 
 
 # Databases -------------------------------------------------------------------------------
@@ -272,9 +233,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def simulator(clip_dir: Path, h264_clip: Path, h264_aac_clip: Path) -> Iterator[Simulator]:
     """Simulated RTSP cameras: ``pattern`` (video) and ``pattern-audio`` (video and AAC)."""
-    if os.environ.get("CI") != "true" and shutil.which("gst-launch-1.0") is None:
-        pytest.skip("GStreamer is not installed (scripts/setup.sh installs it)")
-    from vigil.devices.simulator import Simulator
-
+    if missing := gstreamer_missing():
+        require_service("GStreamer RTSP server", missing)
     with Simulator([h264_clip, h264_aac_clip], port=0, cache_dir=clip_dir / "sim-cache") as sim:
         yield sim

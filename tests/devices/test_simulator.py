@@ -19,19 +19,11 @@ from vigil.devices.simulator import (
     GST_PYTHON,
     Simulator,
     generate_test_clip,
+    gstreamer_missing,
     prepare_media,
 )
 
 CLIP_SECONDS = 2  # short, so that reading 3 s crosses a loop
-
-
-def _gstreamer_missing() -> str | None:
-    check = "import gi; gi.require_version('GstRtspServer', '1.0')"
-    try:
-        result = subprocess.run([str(GST_PYTHON), "-c", check], capture_output=True, text=True)
-    except OSError as exc:
-        return str(exc)
-    return result.stderr.strip() if result.returncode else None
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +39,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def sim(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
-    missing = _gstreamer_missing()
+    missing = gstreamer_missing()
     if missing is not None:
         message = f"GStreamer RTSP server not usable from {GST_PYTHON}: {missing}"
         if os.environ.get("CI") == "true":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import av
@@ -129,7 +129,7 @@ def test_storage_full_when_nothing_can_be_deleted(
     assert gaps and gaps[0].reason.startswith("storage full")
 
 
-def segments_of_start(db: Database) -> object:
+def segments_of_start(db: Database) -> datetime:
     from vigil.store.types import utcnow
 
     return utcnow() - timedelta(days=1)
@@ -223,3 +223,30 @@ def test_truncated_clip_records_what_is_readable(
     assert segs and all(s.end is not None for s in segs)
     total = sum((s.end - s.start).total_seconds() for s in segs if s.end)
     assert 1.5 < total < 4.5
+
+
+def test_write_failure_closes_cleanly_reports_and_records_the_gap(
+    db: Database, settings: Settings, h264_clip: Path
+) -> None:
+    camera = camera_store.create_camera(db, name="blocked", main_url=f"file://{h264_clip}")
+    root = settings.recordings_dir
+    root.mkdir(parents=True, exist_ok=True)
+    (root / str(camera.id)).write_text("a file where the camera's folder should be")
+    statuses: list[tuple[CameraStatus, str | None]] = []
+    sink = SegmentRecorder(
+        camera.id,
+        root,
+        DbSegmentIndex(db, "test-node"),
+        DiskGuard(db, root, settings.storage),
+        segment_seconds=2,
+        on_status=lambda s, e: statuses.append((s, e)),
+    )
+    ingest = CameraIngest(camera.id, f"file://{h264_clip}", [sink], realtime_files=False)
+    assert ingest._read_once() is None, "the ingest goes on; only writing failed"
+    assert statuses and statuses[0][0] == CameraStatus.STORAGE_FULL
+    assert statuses[0][1] is not None and "cannot create segment" in statuses[0][1]
+    assert segments_of(db, camera.id) == []
+    gaps = recordings.gaps_between(
+        db, camera.id, segments_of_start(db), segments_of_start(db) + timedelta(days=2)
+    )
+    assert len(gaps) == 1 and "cannot create segment" in gaps[0].reason

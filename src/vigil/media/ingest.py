@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ class IngestStats:
     video_codec: str | None = None
     width: int | None = None
     height: int | None = None
-    _window: list[tuple[float, int]] = field(default_factory=list)
+    _window: deque[tuple[float, int]] = field(default_factory=deque)
 
     def count(self, size: int) -> None:
         """Note one video frame of ``size`` bytes."""
@@ -50,7 +51,7 @@ class IngestStats:
         self._window.append((now, size))
         cutoff = now - STATS_WINDOW_S
         while self._window and self._window[0][0] < cutoff:
-            self._window.pop(0)
+            self._window.popleft()
 
     def rates(self) -> tuple[float, float]:
         """Frames per second and bits per second over the recent window."""
@@ -58,7 +59,7 @@ class IngestStats:
             return 0.0, 0.0
         span = max(self._window[-1][0] - self._window[0][0], 1e-3)
         frames = len(self._window) - 1
-        bits = sum(size for _, size in self._window[1:]) * 8
+        bits = (sum(size for _, size in self._window) - self._window[0][1]) * 8
         return frames / span, bits / span
 
 
@@ -126,11 +127,10 @@ class CameraIngest:
             self._on_status(status, error)
 
     def _open(self) -> Any:
-        options = {"rtsp_transport": "tcp", "rw_timeout": str(int(READ_TIMEOUT_S * 1e6))}
-        if self._url.startswith(("http://", "https://")) and "mjpeg" in self._url.lower():
-            return av.open(self._url, format="mpjpeg", timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
         if self._url.startswith("file://"):
             return av.open(self._url.removeprefix("file://"))
+        # FFmpeg finds the format itself (RTSP, MJPEG over HTTP as mpjpeg, HLS ...).
+        options = {"rtsp_transport": "tcp", "rw_timeout": str(int(READ_TIMEOUT_S * 1e6))}
         return av.open(self._url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
 
     def _read_once(self) -> str | None:
@@ -150,59 +150,49 @@ class CameraIngest:
             info = StreamInfo(self.camera_id, video, audio, datetime.now(UTC))
             self.stats.video_codec = video.codec_context.name
             self.stats.width, self.stats.height = video.width or None, video.height or None
-            streams = [video] + ([audio] if audio else [])
-            return self._pump(container, streams, info)
+            # MJPEG over HTTP carries no real timestamps: frames are timed by their arrival.
+            by_arrival = container.format.name == "mpjpeg"
+            return self._pump(container, info, by_arrival=by_arrival)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             return f"stream failed: {self._describe(exc)}"
         finally:
             container.close()
 
-    def _pump(self, container: Any, streams: list[Any], info: StreamInfo) -> str | None:
-        video = info.video
-        anchor_wall: datetime | None = None
-        anchor_pts: float = 0.0
-        started_mono = time.monotonic()
-        is_file = self._url.startswith("file://")
-        sinks_open = False
+    def _pump(self, container: Any, info: StreamInfo, *, by_arrival: bool) -> str | None:
+        """Hand every packet to the sinks, from the first video keyframe on."""
+        streams = [info.video] + ([info.audio] if info.audio else [])
+        clock: _WallClock | None = None
         error: str | None = None
         try:
             for packet in container.demux(streams):
                 if self._stop.is_set():
                     break
+                is_video = packet.stream is info.video
+                if by_arrival and clock is not None:
+                    clock.stamp_by_arrival(packet)
                 if packet.dts is None or packet.size == 0:
                     continue
                 if packet.pts is None:
                     packet.pts = packet.dts
-                seconds = float(packet.pts * packet.time_base)
-                if packet.stream is video:
-                    if not sinks_open:
-                        if not packet.is_keyframe:
-                            continue  # a recording must start where it can be decoded
-                        anchor_wall, anchor_pts = datetime.now(UTC), seconds
-                        for sink in self._sinks:
-                            sink.open(info)
-                        sinks_open = True
-                        self._set_status(CameraStatus.ONLINE, None)
+                if clock is None:
+                    if not (is_video and packet.is_keyframe):
+                        continue  # a recording must start where it can be decoded
+                    clock = _WallClock(packet, realtime_file=self._is_paced_file())
+                    for sink in self._sinks:
+                        sink.open(info)
+                    self._set_status(CameraStatus.ONLINE, None)
+                wall = clock.wall(packet, is_video)
+                if is_video:
                     self.stats.count(packet.size)
                     self.stats.last_frame_at = datetime.now(UTC)
-                elif not sinks_open:
-                    continue
-                assert anchor_wall is not None
-                wall = anchor_wall + timedelta(seconds=seconds - anchor_pts)
-                if packet.stream is video:
-                    now = datetime.now(UTC)
-                    if abs(now - wall) > MAX_CLOCK_DRIFT and not is_file:
-                        anchor_wall, anchor_pts, wall = now, seconds, now
-                    if is_file and self._realtime_files:
-                        ahead = (seconds - anchor_pts) - (time.monotonic() - started_mono)
-                        if ahead > 0:
-                            self._stop.wait(ahead)
+                    if clock.realtime_file:
+                        self._stop.wait(clock.ahead_s(packet))
                 for sink in self._sinks:
                     sink.write(packet, wall)
         except (av.error.FFmpegError, OSError) as exc:
             error = f"stream broke off: {self._describe(exc)}"
         finally:
-            if sinks_open:
+            if clock is not None:
                 for sink in self._sinks:
                     try:
                         sink.close(error)
@@ -210,5 +200,49 @@ class CameraIngest:
                         log.exception("camera %s: closing a sink failed", self.camera_id)
         return error
 
+    def _is_paced_file(self) -> bool:
+        return self._url.startswith("file://") and self._realtime_files
+
     def _describe(self, exc: BaseException) -> str:
         return redact(str(exc), *self._secrets)
+
+
+class _WallClock:
+    """Maps a stream's timestamps to wall-clock time (UTC).
+
+    Anchored at the first keyframe to the local clock; follows the stream's timestamps so
+    frames keep their spacing, and re-anchors to the local clock when the two drift apart
+    by more than ``MAX_CLOCK_DRIFT`` (a camera whose clock runs fast or slow)."""
+
+    def __init__(self, first: av.Packet[Any], *, realtime_file: bool) -> None:
+        assert first.pts is not None
+        self.realtime_file = realtime_file
+        self._anchor_wall = datetime.now(UTC)
+        self._anchor_s = float(first.pts * first.time_base)
+        self._started = time.monotonic()
+        self._last_arrival_ts: int | None = None
+
+    def wall(self, packet: av.Packet[Any], is_video: bool) -> datetime:
+        """The wall-clock time of a packet."""
+        assert packet.pts is not None
+        seconds = float(packet.pts * packet.time_base)
+        wall = self._anchor_wall + timedelta(seconds=seconds - self._anchor_s)
+        if is_video and not self.realtime_file:
+            now = datetime.now(UTC)
+            if abs(now - wall) > MAX_CLOCK_DRIFT:
+                self._anchor_wall, self._anchor_s, wall = now, seconds, now
+        return wall
+
+    def ahead_s(self, packet: av.Packet[Any]) -> float:
+        """How far a file's packet is ahead of real time since the first one (to pace it)."""
+        assert packet.pts is not None
+        media_s = float(packet.pts * packet.time_base) - self._anchor_s
+        return max(0.0, media_s - (time.monotonic() - self._started))
+
+    def stamp_by_arrival(self, packet: av.Packet[Any]) -> None:
+        """Give a packet the time it arrived as its timestamps (strictly increasing)."""
+        ts = round((time.monotonic() - self._started + self._anchor_s) / packet.time_base)
+        if self._last_arrival_ts is not None and ts <= self._last_arrival_ts:
+            ts = self._last_arrival_ts + 1
+        self._last_arrival_ts = ts
+        packet.pts = packet.dts = ts

@@ -48,6 +48,16 @@ _PREPARE_VERSION = "1"
 Files = Sequence[str | Path] | Mapping[str, str | Path]
 
 
+def gstreamer_missing() -> str | None:
+    """Why the simulator cannot run here (Debian's GStreamer RTSP server is missing), or None."""
+    check = "import gi; gi.require_version('GstRtspServer', '1.0')"
+    try:
+        result = subprocess.run([str(GST_PYTHON), "-c", check], capture_output=True, text=True)
+    except OSError as exc:
+        return f"{exc}: {INSTALL_HINT}"
+    return f"{result.stderr.strip()}: {INSTALL_HINT}" if result.returncode else None
+
+
 class SimulatorError(RuntimeError):
     """The simulator could not prepare media or start serving."""
 

@@ -1,0 +1,215 @@
+"""Media paths through real processes: MJPEG cameras, live view over WebSocket, playback
+and export over HTTP, the CLI, and the same on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import Stack, wait_until
+from tests.integration.test_recording_e2e import recorded_seconds
+from tests.mjpeg_server import mjpeg_camera
+from vigil.devices.simulator import Simulator
+
+pytestmark = pytest.mark.slow
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    info: dict[str, Any] = json.loads(out)
+    return info
+
+
+def read_live(url: str, frames: int, received: list[list[bytes | str]]) -> None:
+    """Read one viewer's messages until ``frames`` fragments arrived."""
+    messages: list[bytes | str] = []
+    received.append(messages)
+    with connect(url, open_timeout=10, max_size=None) as ws:
+        while sum(isinstance(m, bytes) for m in messages) < frames + 1:
+            messages.append(ws.recv(timeout=20))
+
+
+def test_many_viewers_share_one_ingest_and_get_playable_fmp4(
+    stack: Stack, simulator: Simulator, tmp_path: Path
+) -> None:
+    cam = stack.add_camera("live", simulator.url_for("pattern"))
+    stack.wait_status(cam["id"], "online")
+    url = stack.url.replace("http", "ws") + f"/api/cameras/{cam['id']}/live"
+    received: list[list[bytes | str]] = []
+    viewers = [threading.Thread(target=read_live, args=(url, 30, received)) for _ in range(3)]
+    for v in viewers:
+        v.start()
+    for v in viewers:
+        v.join(60)
+    assert len(received) == 3
+    for messages in received:
+        head = json.loads(str(messages[0]))
+        assert head["type"] == "init" and head["mime"].startswith('video/mp4; codecs="avc1.')
+        init, *fragments = [m for m in messages if isinstance(m, bytes)]
+        assert init[4:8] == b"ftyp" and all(f[4:8] == b"moof" for f in fragments)
+        out = tmp_path / "live.mp4"
+        out.write_bytes(init + b"".join(fragments))
+        with av.open(str(out)) as c:
+            decoded = list(c.decode(video=0))
+        assert decoded[0].key_frame and len(decoded) >= 30
+    health = stack.client.get(f"http://127.0.0.1:{stack.recorder_port}/media/health").json()
+    assert health["cameras"] == [cam["id"]], "one ingest on the recorder serves all viewers"
+
+
+def test_live_view_of_unknown_or_disabled_camera_is_refused_clearly(stack: Stack) -> None:
+    url = stack.url.replace("http", "ws") + "/api/cameras/999/live"
+    with connect(url, open_timeout=10) as ws:
+        msg = json.loads(ws.recv(timeout=10))
+    assert msg == {"type": "error", "message": "camera 999 not found"}
+
+
+def test_playback_and_export_across_a_gap(
+    stack: Stack, clip_dir: Path, h264_aac_clip: Path, tmp_path: Path
+) -> None:
+    with Simulator([h264_aac_clip], port=0, cache_dir=clip_dir / "sim-cache") as sim:
+        cam = stack.add_camera("evidence", sim.url_for("pattern-audio"))
+        stack.wait_status(cam["id"], "online")
+        wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 5, 30, "5 s recorded")
+        stack.client.patch(f"/api/cameras/{cam['id']}", json={"enabled": False})
+        wait_until(lambda: not stack.timeline(cam["id"])["recording"], 20, "stopped")
+        stack.client.patch(f"/api/cameras/{cam['id']}", json={"enabled": True})
+        wait_until(lambda: len(stack.timeline(cam["id"])["ranges"]) == 2, 30, "second range")
+        wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 9, 30, "9 s recorded")
+    timeline = stack.timeline(cam["id"])
+    first, second = timeline["ranges"][:2]
+    assert timeline["gaps"][0]["reason"] == "recording stopped"
+    start = datetime.fromisoformat(first["start"]) + timedelta(seconds=1.5)
+    end = datetime.fromisoformat(second["start"]) + timedelta(seconds=3)
+
+    r = stack.client.get(
+        f"/api/cameras/{cam['id']}/export",
+        params={"start": start.isoformat(), "end": end.isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "video/mp4"
+    assert "attachment" in r.headers["content-disposition"]
+    out = tmp_path / "export.mp4"
+    out.write_bytes(r.content)
+    info = ffprobe(out)
+    kinds = {s["codec_type"]: s["codec_name"] for s in info["streams"]}
+    assert kinds["video"] == "h264" and kinds["audio"] == "aac"
+    recorded_in_range = (datetime.fromisoformat(first["end"]) - start).total_seconds() + 3
+    assert float(info["format"]["duration"]) == pytest.approx(recorded_in_range, abs=1.2)
+
+    moment = datetime.fromisoformat(first["start"]) + timedelta(seconds=2.5)
+    with stack.client.stream(
+        "GET", f"/api/cameras/{cam['id']}/playback.mp4", params={"start": moment.isoformat()}
+    ) as r:
+        assert r.status_code == 200
+        first_wall = datetime.fromisoformat(r.headers["x-vigil-start"])
+        body = b"".join(r.iter_bytes())
+    assert moment - timedelta(seconds=1.01) <= first_wall <= moment, "keyframe at or before"
+    (tmp_path / "play.mp4").write_bytes(body)
+    with av.open(str(tmp_path / "play.mp4")) as c:
+        frames = list(c.decode(video=0))
+    assert frames[0].key_frame
+    # From the chosen moment to the end of the recording, across the gap.
+    total = (
+        recorded_seconds(timeline)
+        - (first_wall - datetime.fromisoformat(first["start"])).total_seconds()
+    )
+    assert len(frames) / 25 == pytest.approx(total, abs=1.5)
+
+    # A moment before any footage plays from where the recording begins; after it, nothing.
+    before = datetime.fromisoformat(first["start"]) - timedelta(hours=1)
+    with stack.client.stream(
+        "GET", f"/api/cameras/{cam['id']}/playback.mp4", params={"start": before.isoformat()}
+    ) as r:
+        assert r.status_code == 200
+        assert datetime.fromisoformat(r.headers["x-vigil-start"]) == datetime.fromisoformat(
+            first["start"]
+        )
+    after = datetime.fromisoformat(second["end"]) + timedelta(hours=1)
+    r = stack.client.get(
+        f"/api/cameras/{cam['id']}/playback.mp4", params={"start": after.isoformat()}
+    )
+    assert r.status_code == 404 and "no recording" in r.json()["detail"]
+
+
+def test_mjpeg_camera_is_recorded_at_its_real_pace(stack: Stack) -> None:
+    with mjpeg_camera(fps=10) as url:
+        cam = stack.add_camera("mjpeg", url)
+        online = stack.wait_status(cam["id"], "online")
+        assert online["health"]["video_codec"] == "mjpeg"
+        wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 4, 30, "4 s recorded")
+        health = stack.camera(cam["id"])["health"]
+    assert 7 <= health["fps"] <= 12
+    files = sorted((stack.data_dir / "recordings" / str(cam["id"])).rglob("*.mp4"))
+    info = ffprobe(files[0])
+    assert info["streams"][0]["codec_name"] == "mjpeg"
+    # Timed by arrival: 2 s segments hold about 20 frames, not 50.
+    assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=0.5)
+
+
+def test_cli_manages_cameras_through_the_api(stack: Stack) -> None:
+    def vigil(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vigil", "cameras", *args, "--server-url", stack.url],
+            capture_output=True,
+            text=True,
+            env={**stack.env, "COLUMNS": "200"},
+        )
+
+    added = vigil("add", "Gate", "rtsp://10.9.9.9/stream", "--username", "op", "--location", "N")
+    assert added.returncode == 0 and "added camera" in added.stdout
+    bad = vigil("add", "Bad", "ftp://x/y")
+    assert bad.returncode == 1 and "unsupported URL scheme" in bad.stdout
+    listed = vigil("list")
+    assert "Gate" in listed.stdout
+    cam_id = stack.client.get("/api/cameras").json()[0]["id"]
+    assert vigil("disable", str(cam_id)).returncode == 0
+    assert stack.camera(cam_id)["enabled"] is False
+    assert vigil("update", str(cam_id), "--notes", "moved").returncode == 0
+    assert stack.camera(cam_id)["notes"] == "moved"
+    assert vigil("remove", str(cam_id), "--yes").returncode == 0
+    assert stack.client.get("/api/cameras").json() == []
+    gone = subprocess.run(
+        [sys.executable, "-m", "vigil", "cameras", "list", "--server-url", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+    )
+    assert gone.returncode == 2 and "cannot reach the Vigil server" in gone.stdout
+
+
+def test_recording_on_postgresql(tmp_path: Path, postgres_url: str, simulator: Simulator) -> None:
+    from vigil.store.db import Database, migrate
+    from vigil.store.models import Base
+
+    migrate(postgres_url)
+    db = Database(postgres_url)
+    with db.session() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            s.execute(table.delete())
+    db.dispose()
+    stack = Stack(tmp_path / "data", postgres_url)
+    stack.data_dir.mkdir(parents=True)
+    try:
+        stack.start_server()
+        stack.start_recorder()
+        cam = stack.add_camera("pg", simulator.url_for("pattern"))
+        stack.wait_status(cam["id"], "online")
+        wait_until(
+            lambda: recorded_seconds(stack.timeline(cam["id"])) >= 5, 30, "5 s on PostgreSQL"
+        )
+        assert stack.timeline(cam["id"])["gaps"] == []
+    finally:
+        stack.stop()
