@@ -96,11 +96,12 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="where the demo keeps its data")] = Path(
         "vigil-data"
     ),
+    rtsp_port: Annotated[int, typer.Option(help="port of the simulated cameras")] = 8554,
 ) -> None:
     """Everything on one machine with embedded defaults and simulated cameras."""
     from vigil.demo import run_demo
 
-    run_demo(port=port, data_dir=data_dir)
+    run_demo(port=port, data_dir=data_dir, rtsp_port=rtsp_port)
 
 
 # cameras -------------------------------------------------------------------------------

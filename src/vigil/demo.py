@@ -22,12 +22,12 @@ READY_TIMEOUT_S = 60
 
 
 def find_demo_media() -> list[Path]:
-    """Real clips from ``../shared/media`` (or ``VIGIL_DEMO_MEDIA``) when present."""
-    candidates = []
+    """Real clips from ``VIGIL_DEMO_MEDIA`` if set, else from ``../shared/media`` if present."""
     if env := os.environ.get("VIGIL_DEMO_MEDIA"):
-        candidates.append(Path(env))
-    repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / "shared" / "media", Path.cwd().parent / "shared" / "media"]
+        candidates = [Path(env)]
+    else:
+        repo = Path(__file__).resolve().parents[2]
+        candidates = [repo.parent / "shared" / "media", Path.cwd().parent / "shared" / "media"]
     for root in candidates:
         clips = [c for folder in DEMO_CLIP_FOLDERS for c in sorted((root / folder).glob("*.mp4"))]
         if clips:
@@ -47,7 +47,7 @@ def demo_clips(data_dir: Path) -> list[Path]:
         path = folder / f"{name}.mp4"
         if not path.exists():
             console.print(f"generating test-pattern clip {path.name}")
-            generate_test_clip(path, seconds=20, width=1280, height=720, audio=name == "street")
+            generate_test_clip(path, seconds=10, width=1280, height=720, audio=name == "street")
         made.append(path)
     return made
 
