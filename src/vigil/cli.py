@@ -30,29 +30,25 @@ def setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def _serve(app_: Any, host: str, port: int, level: str) -> None:
+    import uvicorn
+
+    setup_logging(level)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20)
+
+
 @app.command()
 def server(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Run the management server (API, web client, metrics)."""
-    import uvicorn
-
     from vigil.api.app import create_app
 
     settings = Settings()
-    if host:
-        settings.server.host = host
-    if port:
-        settings.server.port = port
-    setup_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level="warning",
-        ws_max_size=1 << 20,
-    )
+    settings.server.host = host or settings.server.host
+    settings.server.port = port or settings.server.port
+    _serve(create_app(settings), settings.server.host, settings.server.port, settings.log_level)
 
 
 @app.command()
@@ -61,22 +57,13 @@ def recorder(
     port: Annotated[int | None, typer.Option(help="media API port")] = None,
 ) -> None:
     """Run a recorder node: ingest, recording, live media, health."""
-    import uvicorn
-
     from vigil.api.recorder_app import create_recorder_app
 
     settings = Settings()
-    if node:
-        settings.recorder.node_name = node
-    if port:
-        settings.recorder.port = port
-    setup_logging(settings.log_level)
-    uvicorn.run(
-        create_recorder_app(settings),
-        host=settings.recorder.host,
-        port=settings.recorder.port,
-        log_level="warning",
-    )
+    settings.recorder.node_name = node or settings.recorder.node_name
+    settings.recorder.port = port or settings.recorder.port
+    app_ = create_recorder_app(settings)
+    _serve(app_, settings.recorder.host, settings.recorder.port, settings.log_level)
 
 
 @app.command()
@@ -153,62 +140,57 @@ def cameras_list(server_url: ServerOpt = None) -> None:
     console.print(table)
 
 
+Text = Annotated[str | None, typer.Option()]
+Password = Annotated[
+    str | None, typer.Option(envvar="VIGIL_CAMERA_PASSWORD", help="camera password")
+]
+Days = Annotated[float | None, typer.Option(help="keep recordings this many days")]
+
+
+def _given(**fields: object) -> dict[str, object]:
+    """The options that were given, as a request body."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 @cameras_app.command("add")
 def cameras_add(
     name: str,
     main_url: str,
-    sub_url: Annotated[str | None, typer.Option()] = None,
-    username: Annotated[str | None, typer.Option()] = None,
-    password: Annotated[
-        str | None, typer.Option(envvar="VIGIL_CAMERA_PASSWORD", help="camera password")
-    ] = None,
-    location: Annotated[str | None, typer.Option()] = None,
-    notes: Annotated[str | None, typer.Option()] = None,
-    retention_days: Annotated[float | None, typer.Option()] = None,
+    sub_url: Text = None,
+    username: Text = None,
+    password: Password = None,
+    location: Text = None,
+    notes: Text = None,
+    retention_days: Days = None,
     server_url: ServerOpt = None,
 ) -> None:
     """Add a camera."""
-    body = {
-        "name": name,
-        "main_url": main_url,
-        "sub_url": sub_url,
-        "username": username,
-        "password": password,
-        "location": location,
-        "notes": notes,
-        "retention_days": retention_days,
-    }
-    cam = _request(
-        server_url, "POST", "/api/cameras", json={k: v for k, v in body.items() if v is not None}
-    )
+    body = _given(
+        name=name, main_url=main_url, sub_url=sub_url, username=username, password=password,
+        location=location, notes=notes, retention_days=retention_days,
+    )  # fmt: skip
+    cam = _request(server_url, "POST", "/api/cameras", json=body)
     console.print(f"added camera {cam['id']} ({cam['name']})")
 
 
 @cameras_app.command("update")
 def cameras_update(
     camera_id: int,
-    name: Annotated[str | None, typer.Option()] = None,
-    main_url: Annotated[str | None, typer.Option()] = None,
-    sub_url: Annotated[str | None, typer.Option()] = None,
-    username: Annotated[str | None, typer.Option()] = None,
-    password: Annotated[str | None, typer.Option()] = None,
-    location: Annotated[str | None, typer.Option()] = None,
-    notes: Annotated[str | None, typer.Option()] = None,
-    retention_days: Annotated[float | None, typer.Option()] = None,
+    name: Text = None,
+    main_url: Text = None,
+    sub_url: Text = None,
+    username: Text = None,
+    password: Password = None,
+    location: Text = None,
+    notes: Text = None,
+    retention_days: Days = None,
     server_url: ServerOpt = None,
 ) -> None:
-    """Change a camera's settings."""
-    body = {
-        "name": name,
-        "main_url": main_url,
-        "sub_url": sub_url,
-        "username": username,
-        "password": password,
-        "location": location,
-        "notes": notes,
-        "retention_days": retention_days,
-    }
-    body = {k: v for k, v in body.items() if v is not None}
+    """Change a camera's settings; options left out stay as they are."""
+    body = _given(
+        name=name, main_url=main_url, sub_url=sub_url, username=username, password=password,
+        location=location, notes=notes, retention_days=retention_days,
+    )  # fmt: skip
     cam = _request(server_url, "PATCH", f"/api/cameras/{camera_id}", json=body)
     console.print(f"updated camera {cam['id']} ({cam['name']})")
 

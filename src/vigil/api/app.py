@@ -18,7 +18,7 @@ from vigil.api.routes import bus, cameras, events, live, recordings, system
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
 from vigil.security.secrets import SecretBox
-from vigil.store.db import Database, migrate
+from vigil.store.db import open_database
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
-        migrate(settings.db_url)
-        db = Database(settings.db_url)
+        db = open_database(settings.db_url)
         bus_ = InProcessBus()
         app.state.ctx = ServerContext(
             settings=settings, db=db, bus=bus_, secrets=SecretBox.for_data_dir(settings.data_dir)

@@ -19,7 +19,7 @@ from vigil.bus.hub import HubBus
 from vigil.config import Settings
 from vigil.media.live import LiveEnded, LiveFragment, LiveInit
 from vigil.media.recorder import RecorderService
-from vigil.store.db import Database, migrate
+from vigil.store.db import open_database
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ def create_recorder_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
-        migrate(settings.db_url)
-        db = Database(settings.db_url)
+        db = open_database(settings.db_url)
         bus = HubBus(settings.server_url)
         bus.start()
         service = RecorderService(settings, db, bus)

@@ -177,7 +177,9 @@ class CameraIngest:
                 if clock is None:
                     if not (is_video and packet.is_keyframe):
                         continue  # a recording must start where it can be decoded
-                    clock = _WallClock(packet, realtime_file=self._is_paced_file())
+                    clock = _WallClock(
+                        packet, is_file=self._is_file, paced=self._is_file and self._realtime_files
+                    )
                     for sink in self._sinks:
                         sink.open(info)
                     self._set_status(CameraStatus.ONLINE, None)
@@ -185,7 +187,7 @@ class CameraIngest:
                 if is_video:
                     self.stats.count(packet.size)
                     self.stats.last_frame_at = datetime.now(UTC)
-                    if clock.realtime_file:
+                    if clock.paced:
                         self._stop.wait(clock.ahead_s(packet))
                 for sink in self._sinks:
                     sink.write(packet, wall)
@@ -200,8 +202,9 @@ class CameraIngest:
                         log.exception("camera %s: closing a sink failed", self.camera_id)
         return error
 
-    def _is_paced_file(self) -> bool:
-        return self._url.startswith("file://") and self._realtime_files
+    @property
+    def _is_file(self) -> bool:
+        return self._url.startswith("file://")
 
     def _describe(self, exc: BaseException) -> str:
         return redact(str(exc), *self._secrets)
@@ -214,9 +217,10 @@ class _WallClock:
     frames keep their spacing, and re-anchors to the local clock when the two drift apart
     by more than ``MAX_CLOCK_DRIFT`` (a camera whose clock runs fast or slow)."""
 
-    def __init__(self, first: av.Packet[Any], *, realtime_file: bool) -> None:
+    def __init__(self, first: av.Packet[Any], *, is_file: bool, paced: bool) -> None:
         assert first.pts is not None
-        self.realtime_file = realtime_file
+        self.paced = paced  # a file read at real speed, as if it were a camera
+        self._follow_local_clock = not is_file
         self._anchor_wall = datetime.now(UTC)
         self._anchor_s = float(first.pts * first.time_base)
         self._started = time.monotonic()
@@ -227,7 +231,7 @@ class _WallClock:
         assert packet.pts is not None
         seconds = float(packet.pts * packet.time_base)
         wall = self._anchor_wall + timedelta(seconds=seconds - self._anchor_s)
-        if is_video and not self.realtime_file:
+        if is_video and self._follow_local_clock:
             now = datetime.now(UTC)
             if abs(now - wall) > MAX_CLOCK_DRIFT:
                 self._anchor_wall, self._anchor_s, wall = now, seconds, now

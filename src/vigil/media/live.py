@@ -39,7 +39,7 @@ import logging
 import struct
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -49,6 +49,7 @@ import av
 import av.container
 import av.video.stream
 
+from vigil.media.mp4 import MemoryFile, find_box, iter_boxes
 from vigil.media.packets import StreamInfo
 
 __all__ = [
@@ -103,49 +104,13 @@ _NOT_STARTED = LiveEnded("not started")
 # --------------------------------------------------------------------------- MP4 boxes
 
 
-def _iter_boxes(
-    data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None
-) -> Iterator[tuple[bytes, int, int]]:
-    """Yield ``(type, payload_start, box_end)`` of the complete boxes in ``data[start:end]``."""
-    end = len(data) if end is None else end
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                return
-            (size,) = struct.unpack_from(">Q", data, pos + 8)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            return
-        yield bytes(kind), pos + header, pos + size
-        pos += size
-
-
-def _find_box(
-    data: bytes, path: list[bytes], start: int = 0, end: int | None = None
-) -> tuple[int, int] | None:
-    """Payload range of the first box at ``path`` (e.g. ``[b"trak", b"mdia"]``) or None."""
-    for kind, payload, box_end in _iter_boxes(data, start, end):
-        if kind == path[0]:
-            if len(path) == 1:
-                return payload, box_end
-            found = _find_box(data, path[1:], payload, box_end)
-            if found is not None:
-                return found
-    return None
-
-
 def _sample_entry(moov: bytes) -> tuple[bytes, int, int] | None:
     """The first sample entry of the first track: ``(type, payload_start, end)``."""
-    stsd = _find_box(moov, [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"])
+    stsd = find_box(moov, [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"])
     if stsd is None:
         return None
     # stsd is a full box (4 bytes) with an entry count (4 bytes), then the entries.
-    return next(_iter_boxes(moov, stsd[0] + 8, stsd[1]), None)
+    return next(iter_boxes(moov, stsd[0] + 8, stsd[1]), None)
 
 
 def codec_string(moov: bytes) -> str | None:
@@ -158,12 +123,12 @@ def codec_string(moov: bytes) -> str | None:
     # A visual sample entry has 78 bytes of fields before its child boxes.
     children = payload + 78
     if kind in (b"avc1", b"avc3"):
-        avcc = _find_box(moov, [b"avcC"], children, end)
+        avcc = find_box(moov, [b"avcC"], children, end)
         if avcc is not None and avcc[1] - avcc[0] >= 4:
             profile, compat, level = moov[avcc[0] + 1 : avcc[0] + 4]
             return f"{name}.{profile:02x}{compat:02x}{level:02x}"
     elif kind in (b"hvc1", b"hev1"):
-        hvcc = _find_box(moov, [b"hvcC"], children, end)
+        hvcc = find_box(moov, [b"hvcC"], children, end)
         if hvcc is not None and hvcc[1] - hvcc[0] >= 13:
             return f"{name}.{_hevc_codec(moov[hvcc[0] : hvcc[0] + 13])}"
     return name
@@ -185,7 +150,7 @@ def _hevc_codec(hvcc: bytes) -> str:
 
 
 def _trex_default_flags(moov: bytes) -> int:
-    trex = _find_box(moov, [b"moov", b"mvex", b"trex"])
+    trex = find_box(moov, [b"moov", b"mvex", b"trex"])
     if trex is None or trex[1] - trex[0] < 24:
         return 0
     # version/flags, track_ID, description index, duration, size, then flags.
@@ -195,11 +160,11 @@ def _trex_default_flags(moov: bytes) -> int:
 
 def _first_sample_flags(moof: bytes, default: int) -> int:
     """The sample flags of the first sample of the first ``traf`` of ``moof``."""
-    traf = _find_box(moof, [b"moof", b"traf"])
+    traf = find_box(moof, [b"moof", b"traf"])
     if traf is None:
         return default
     flags_value = default
-    for kind, payload, _end in _iter_boxes(moof, traf[0], traf[1]):
+    for kind, payload, _end in iter_boxes(moof, traf[0], traf[1]):
         if kind == b"tfhd":
             (vflags,) = struct.unpack_from(">I", moof, payload)
             pos = payload + 8  # version/flags, track_ID
@@ -222,29 +187,6 @@ def _first_sample_flags(moof: bytes, default: int) -> int:
                 return int(first)
             return int(flags_value)
     return int(flags_value)
-
-
-class _BoxSink:
-    """The muxer's output file: collects bytes and cuts them into complete top-level boxes."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def write(self, data: bytes) -> int:
-        self._buffer += data
-        return len(data)
-
-    def boxes(self) -> list[tuple[bytes, bytes]]:
-        """Complete top-level boxes written so far, as ``(type, whole box)``."""
-        buffer = self._buffer
-        out: list[tuple[bytes, bytes]] = []
-        consumed = 0
-        for kind, _payload, end in _iter_boxes(buffer):
-            out.append((kind, bytes(buffer[consumed:end])))
-            consumed = end
-        if consumed:
-            del buffer[:consumed]
-        return out
 
 
 # --------------------------------------------------------------------------- subscribers
@@ -404,7 +346,7 @@ class LiveFragmenter:
         self._info: StreamInfo | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
-        self._sink: _BoxSink | None = None
+        self._sink: MemoryFile | None = None
         self._ftyp = b""
         self._pending_moof: bytes | None = None
         self._default_flags = 0
@@ -535,7 +477,7 @@ class LiveFragmenter:
         return out
 
     def _start(self, info: StreamInfo) -> None:
-        self._sink = _BoxSink()
+        self._sink = MemoryFile()
         container = av.open(self._sink, mode="w", format="mp4", options={"movflags": MOVFLAGS})
         self._container = container
         self._stream = container.add_stream_from_template(info.video)

@@ -44,6 +44,8 @@ from av.packet import Packet
 from av.stream import Stream
 from av.video.stream import VideoStream
 
+from vigil.media.mp4 import MemoryFile
+
 if TYPE_CHECKING:
     from av.container.core import Chapter
 
@@ -205,7 +207,7 @@ def stream_plan(plan: PlaybackPlan, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> 
     GOP) as soon as it is muxed, in chunks of at most ``chunk_size`` bytes. Video time 0 is
     ``plan.first_wall``. Blocking file I/O: iterate it in a worker thread. Ends at
     ``plan.end``, at the last segment, or before a format change."""
-    sink = _ByteSink()
+    sink = MemoryFile()
     output = av.open(sink, "w", format="mp4", options={"movflags": FRAGMENTED_MOVFLAGS})
     try:
         for _ in _Remux(plan, output).run():
@@ -216,23 +218,6 @@ def stream_plan(plan: PlaybackPlan, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> 
 
 
 # --- internals ----------------------------------------------------------------------------
-
-
-class _ByteSink:
-    """A write-only, non-seekable file object collecting what the muxer writes."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def write(self, data: bytes) -> int:
-        self._buffer += data
-        return len(data)
-
-    def drain(self, chunk_size: int) -> Iterator[bytes]:
-        while self._buffer:
-            chunk = bytes(self._buffer[:chunk_size])
-            del self._buffer[:chunk_size]
-            yield chunk
 
 
 class _Remux:

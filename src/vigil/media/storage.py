@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 
 from vigil.config import StorageSettings
+from vigil.media.mp4 import iter_boxes
 from vigil.store import recordings
 from vigil.store.db import Database
 from vigil.store.models import Segment
@@ -134,19 +135,11 @@ def repair_open_segments(db: Database, root: Path, node: str) -> int:
 
 def truncate_to_whole_fragments(path: Path) -> int:
     """Cut a fragmented MP4 after its last complete ``moof+mdat``; returns the new size."""
-    with path.open("rb") as f:
-        data = f.read()
-    offset, good, previous = 0, 0, b""
-    while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset : offset + 4], "big")
-        kind = data[offset + 4 : offset + 8]
-        if size == 1 and offset + 16 <= len(data):
-            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
-        if size < 8 or offset + size > len(data):
-            break
-        offset += size
+    data = path.read_bytes()
+    good, previous = 0, b""
+    for kind, _payload, end in iter_boxes(data):
         if kind != b"moof" and not (kind == b"mdat" and previous != b"moof"):
-            good = offset  # a whole header box, or a whole moof+mdat pair
+            good = end  # a whole header box, or a whole moof+mdat pair
         previous = kind
     if good < len(data):
         with path.open("r+b") as f:

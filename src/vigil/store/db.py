@@ -71,3 +71,9 @@ class Database:
     def dispose(self) -> None:
         """Close all connections."""
         self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    """Migrate the schema to the newest version, then connect: what every role does first."""
+    migrate(url)
+    return Database(url)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 
 from vigil.media.packets import StreamInfo
 from vigil.store.db import Database
@@ -52,34 +53,33 @@ class DbSegmentIndex:
                 s.add(Gap(camera_id=camera_id, start=start, reason=reason))
 
 
+def _overlapping(
+    model: type[Segment] | type[Gap], camera_id: int, start: datetime, end: datetime
+) -> Select[Any]:
+    """Rows of a camera whose [start, end) overlaps the window; an open row runs to now."""
+    return (
+        select(model)
+        .where(
+            model.camera_id == camera_id,
+            model.start < end,
+            or_(model.end.is_(None), model.end > start),
+        )
+        .order_by(model.start)
+    )
+
+
 def segments_between(
     db: Database, camera_id: int, start: datetime, end: datetime
 ) -> Sequence[Segment]:
     """Segments of a camera that overlap [start, end), oldest first (open ones included)."""
     with db.session() as s:
-        return s.scalars(
-            select(Segment)
-            .where(
-                Segment.camera_id == camera_id,
-                Segment.start < end,
-                or_(Segment.end.is_(None), Segment.end > start),
-            )
-            .order_by(Segment.start)
-        ).all()
+        return s.scalars(_overlapping(Segment, camera_id, start, end)).all()
 
 
 def gaps_between(db: Database, camera_id: int, start: datetime, end: datetime) -> Sequence[Gap]:
     """Recorded gaps of a camera that overlap [start, end), oldest first."""
     with db.session() as s:
-        return s.scalars(
-            select(Gap)
-            .where(
-                Gap.camera_id == camera_id,
-                Gap.start < end,
-                or_(Gap.end.is_(None), Gap.end > start),
-            )
-            .order_by(Gap.start)
-        ).all()
+        return s.scalars(_overlapping(Gap, camera_id, start, end)).all()
 
 
 def total_bytes(db: Database) -> int:
