@@ -145,3 +145,22 @@ def test_disabled_camera_stops_recording_and_removed_camera_loses_its_files(
     assert not (stack.data_dir / "recordings" / str(cam["id"])).exists()
     r = httpx.get(f"{stack.url}/api/cameras/{cam['id']}/timeline")
     assert r.status_code == 404
+
+
+def test_camera_credentials_are_used_but_never_logged_or_returned(
+    stack: Stack, simulator: Simulator
+) -> None:
+    secret = "Zebra-Crossing-9931"
+    cam = stack.add_camera(
+        "secured", simulator.url_for("pattern"), username="viewer", password=secret
+    )
+    stack.wait_status(cam["id"], "online")
+    unreachable = stack.add_camera(
+        "secured-down", f"rtsp://127.0.0.1:{free_port()}/x", username="viewer", password=secret
+    )
+    offline = stack.wait_status(unreachable["id"], "offline")
+    assert secret not in str(offline)
+    assert secret not in stack.client.get("/api/cameras").text
+    assert secret not in stack.client.get("/metrics").text
+    assert secret not in stack.logs()
+    assert secret not in (stack.data_dir / "vigil.db").read_bytes().decode(errors="replace")
