@@ -141,3 +141,25 @@ def test_openapi_and_metrics_are_published(client: TestClient) -> None:
     }
     assert samples[("vigil_camera_online", "Gate 1")] == 0.0, "no recorder has reported yet"
     assert samples[("vigil_recorded_bytes", None)] == 0.0
+
+
+def test_health_of_a_silent_recorder_turns_offline(client: TestClient, db: Database) -> None:
+    from datetime import timedelta
+
+    from vigil.store import cameras as camera_store
+    from vigil.store.models import CameraHealth
+    from vigil.store.types import utcnow
+
+    cam = client.post("/api/cameras", json=CAM).json()
+    camera_store.save_health(
+        db, cam["id"], node="rec-9", status="online", fps=25.0, bitrate_bps=1e6,
+        last_frame_at=utcnow(), last_error=None, video_codec="h264", width=640, height=360,
+    )  # fmt: skip
+    assert client.get(f"/api/cameras/{cam['id']}").json()["health"]["status"] == "online"
+    with db.session() as s:
+        row = s.get(CameraHealth, cam["id"])
+        assert row is not None
+        row.updated_at = utcnow() - timedelta(minutes=5)
+    health = client.get(f"/api/cameras/{cam['id']}").json()["health"]
+    assert health["status"] == "offline" and health["fps"] == 0
+    assert "recorder rec-9 has not reported since" in health["last_error"]

@@ -123,6 +123,7 @@ def test_recorder_killed_and_restarted_loses_at_most_the_last_fragment(
     wait_until(lambda: stack.timeline(cam["id"])["recording"], 30, "recording again")
     wait_until(lambda: len(stack.timeline(cam["id"])["ranges"]) >= 2, 30, "second range")
     timeline = stack.timeline(cam["id"])
+    assert "recorder stopped unexpectedly" in timeline["gaps"][0]["reason"]
     first_end = datetime.fromisoformat(timeline["ranges"][0]["end"])
     # The open segment was repaired: footage reaches to within one GOP (1 s) of the kill.
     assert killed_at - first_end < timedelta(seconds=2.5)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from vigil.domain.cameras import CameraStatus
+from vigil.domain.cameras import CameraStatus, reported_status
 from vigil.store import cameras as camera_store
 from vigil.store import recordings
 from vigil.store.db import Database
@@ -38,7 +38,8 @@ class CameraHealthCollector(Collector):
         for camera in camera_store.list_cameras(self._db):
             h = health.get(camera.id)
             values = [str(camera.id), camera.name]
-            is_online = bool(camera.enabled and h and h.status == CameraStatus.ONLINE)
+            status = reported_status(h.status, h.updated_at, h.node, now)[0] if h else None
+            is_online = camera.enabled and status == CameraStatus.ONLINE
             online.add_metric(values, 1.0 if is_online else 0.0)
             fps.add_metric(values, h.fps if h and is_online else 0.0)
             bitrate.add_metric(values, h.bitrate_bps if h and is_online else 0.0)

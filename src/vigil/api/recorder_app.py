@@ -12,9 +12,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, WebSocket
 
 from vigil import __version__
+from vigil.api.ws import push_until_gone
 from vigil.bus.hub import HubBus
 from vigil.config import Settings
 from vigil.media.live import LiveEnded, LiveFragment, LiveInit
@@ -64,7 +65,8 @@ def create_recorder_app(settings: Settings) -> FastAPI:
         if fragmenter is None:
             await websocket.close(code=4404, reason=f"camera {camera_id} is not recorded here")
             return
-        try:
+
+        async def relay() -> None:
             async with fragmenter.subscribe() as subscription:
                 async for item in subscription:
                     if isinstance(item, LiveInit):
@@ -74,7 +76,7 @@ def create_recorder_app(settings: Settings) -> FastAPI:
                         await websocket.send_bytes(item.data)
                     elif isinstance(item, LiveEnded):
                         await websocket.send_json({"type": "ended", "reason": item.reason})
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+
+        await push_until_gone(websocket, relay())
 
     return app

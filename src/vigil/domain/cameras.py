@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -17,6 +18,25 @@ class CameraStatus(StrEnum):
     OFFLINE = "offline"
     DISABLED = "disabled"
     STORAGE_FULL = "storage_full"
+
+
+# Recorders report every few seconds; a report older than this means the node is gone.
+HEALTH_STALE_AFTER = timedelta(seconds=15)
+
+
+def reported_status(
+    status: str, reported_at: datetime, node: str, now: datetime
+) -> tuple[str, str | None]:
+    """A camera's status as reported, unless the report is too old to trust.
+
+    Returns the status and, for a stale report, why it is offline.
+    """
+    if now - reported_at <= HEALTH_STALE_AFTER or status == CameraStatus.DISABLED:
+        return status, None
+    return (
+        CameraStatus.OFFLINE.value,
+        f"recorder {node} has not reported since {reported_at:%Y-%m-%d %H:%M:%S} UTC",
+    )
 
 
 def check_stream_url(url: str) -> str:

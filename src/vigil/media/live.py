@@ -569,6 +569,11 @@ class LiveFragmenter:
             if seq > sub._start_seq:
                 sub._push(item)
 
+    def end_all(self) -> None:
+        """Close every subscription (the camera was removed or disabled); on the loop."""
+        for sub in list(self._subs):
+            sub._close()
+
     @contextlib.asynccontextmanager
     async def subscribe(self, *, max_queue: int | None = None) -> AsyncIterator[LiveSubscription]:
         """Subscribe for the duration of an ``async with`` block (on the fragmenter's loop).

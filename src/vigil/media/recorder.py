@@ -111,24 +111,31 @@ class RecorderService:
 
     async def _sync_cameras(self) -> None:
         wanted = {c.id: c for c in camera_store.list_cameras(self.db, enabled_only=True)}
+        kept_live: dict[int, LiveFragmenter] = {}
         for camera_id, worker in list(self.workers.items()):
             camera = wanted.get(camera_id)
             if camera is None or camera.updated_at != worker.updated_at:
                 del self.workers[camera_id]
                 await asyncio.to_thread(worker.ingest.stop)
                 if camera is None:
+                    # Gone or disabled: its viewers learn it from the end of their stream.
+                    worker.live.end_all()
                     await asyncio.to_thread(self._write_health_for, [worker], CameraStatus.DISABLED)
+                else:
+                    kept_live[camera_id] = worker.live
         for camera_id, camera in wanted.items():
             if camera_id not in self.workers:
-                self.workers[camera_id] = self._start(camera)
+                self.workers[camera_id] = self._start(camera, kept_live.get(camera_id))
 
-    def _start(self, camera: Camera) -> CameraWorker:
+    def _start(self, camera: Camera, live: LiveFragmenter | None) -> CameraWorker:
+        """Start a camera's ingest; a changed camera keeps its live view, so that its
+        viewers get the new stream without reconnecting."""
         assert self._loop is not None
         password = (
             self._secrets.decrypt(camera.password_encrypted) if camera.password_encrypted else None
         )
         url = with_credentials(camera.main_url, camera.username, password)
-        live = LiveFragmenter(self._loop)
+        live = live or LiveFragmenter(self._loop)
         recorder = SegmentRecorder(
             camera.id,
             self.root,

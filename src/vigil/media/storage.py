@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Room asked for before a segment is opened, until real segments tell us their size.
 DEFAULT_SEGMENT_ESTIMATE = 16 * 1024**2
 DELETE_BATCH = 50
+CRASH_GAP_REASON = "recorder stopped unexpectedly (crash or power loss)"
 
 
 class DiskGuard:
@@ -117,19 +118,21 @@ def repair_open_segments(db: Database, root: Path, node: str) -> int:
     end time is the start plus the last readable frame. Unreadable files are dropped.
     """
     repaired = 0
+    index = recordings.DbSegmentIndex(db, node)
     for seg in recordings.open_segments(db, node):
         path = root / seg.path
         if path.exists():
             truncate_to_whole_fragments(path)
         duration = readable_duration(path)
-        if duration is None:
+        if duration is None:  # killed before its first fragment was complete
             log.warning("dropping unreadable segment %s", path)
             remove_segments(db, root, [seg])
-            continue
-        size = path.stat().st_size
-        index = recordings.DbSegmentIndex(db, node)
-        index.segment_closed(seg.id, seg.start + timedelta(seconds=duration), size)
-        repaired += 1
+            end = seg.start
+        else:
+            end = seg.start + timedelta(seconds=duration)
+            index.segment_closed(seg.id, end, path.stat().st_size)
+            repaired += 1
+        index.gap_opened(seg.camera_id, end, CRASH_GAP_REASON)
     return repaired
 
 

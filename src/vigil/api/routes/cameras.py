@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from vigil.api.deps import CameraDep, ContextDep, ServerContext
 from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
-from vigil.domain.cameras import CameraStatus
+from vigil.domain.cameras import CameraStatus, reported_status
 from vigil.domain.messages import CamerasChanged
 from vigil.store import cameras as camera_store
 from vigil.store.cameras import DuplicateCameraName
 from vigil.store.models import Camera, CameraHealth
+from vigil.store.types import utcnow
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 
@@ -21,6 +22,10 @@ def to_public(camera: Camera, health: CameraHealth | None) -> CameraPublic:
     """A camera and its health as the API shows them."""
     if health is not None:
         health_public = HealthPublic.model_validate(health)
+        status, why = reported_status(health.status, health.updated_at, health.node, utcnow())
+        if why:
+            health_public.status, health_public.fps, health_public.bitrate_bps = status, 0.0, 0.0
+            health_public.last_error = why
     else:
         pending = CameraStatus.STARTING if camera.enabled else CameraStatus.DISABLED
         health_public = HealthPublic(status=pending.value)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from vigil.api.deps import WsContextDep
+from vigil.api.ws import push_until_gone
 
 router = APIRouter(tags=["events"])
 
@@ -20,9 +21,10 @@ async def events(websocket: WebSocket, ctx: WsContextDep) -> None:
     :class:`~vigil.domain.messages.CameraStatusChanged` payload.
     """
     await websocket.accept()
-    try:
+
+    async def relay() -> None:
         async with ctx.bus.subscribe(CLIENT_SUBJECTS[0]) as messages:
             async for envelope in messages:
                 await websocket.send_text(envelope.model_dump_json(exclude={"origin"}))
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+
+    await push_until_gone(websocket, relay())

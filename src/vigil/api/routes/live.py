@@ -7,7 +7,6 @@ Messages to the browser are the recorder's (see ``api/recorder_app.py``), plus
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import websockets
@@ -16,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from vigil.api.deps import WsContextDep
 from vigil.api.recorder_app import LIVE_PATH
+from vigil.api.ws import push_until_gone
 from vigil.store import cameras as camera_store
 from vigil.store import nodes
 
@@ -57,24 +57,7 @@ async def _relay(websocket: WebSocket, upstream: ClientConnection) -> None:
             else:
                 await websocket.send_text(message)
 
-    relay = asyncio.create_task(downstream())
-    try:
-        # The browser sends nothing; receiving tells us when it leaves.
-        while True:
-            waiter = asyncio.create_task(websocket.receive())
-            done, _ = await asyncio.wait({relay, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if relay in done:
-                waiter.cancel()
-                relay.result()
-                return
-            if waiter.result()["type"] == "websocket.disconnect":
-                return
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await relay
+    await push_until_gone(websocket, downstream())
 
 
 async def _refuse(websocket: WebSocket, message: str, code: int) -> None:

@@ -1,0 +1,331 @@
+// Cameras: the list with each camera's health, and the add/edit form (client-side hints as
+// you type; the server's validation messages next to the fields they concern).
+
+import { cameras as camerasApi } from './api.js';
+import { store } from './store.js';
+import {
+  confirmDialog, formatAgo, formatDateTime, formatFps, formatKbps, formatResolution, h, replace,
+  statusBadge, toast,
+} from './ui.js';
+
+const SCHEMES = ['rtsp', 'rtsps', 'http', 'https', 'file'];
+const STATUS_ORDER = ['online', 'starting', 'offline', 'storage_full', 'disabled'];
+
+/** Mount the list; `form` is "new", a camera id (edit), or undefined. */
+export function mount(root, { form } = {}) {
+  const list = new CameraList(root);
+  let editor = null;
+  if (form) editor = new CameraForm(root, form === 'new' ? null : Number(form));
+  return () => {
+    list.destroy();
+    editor?.destroy();
+  };
+}
+
+class CameraList {
+  constructor(root) {
+    this.rows = new Map(); // camera id -> { tr, cells, toggle }
+    this.summary = h('span', { class: 'meta', dataset: { testid: 'camera-summary' } });
+    this.error = h('div', { class: 'banner error', hidden: true });
+    this.tbody = h('tbody');
+    this.empty = h('div', { class: 'empty', hidden: true }, 'No cameras yet. Add the first one.');
+    replace(root, h('div', { class: 'cameras-view' },
+      h('div', { class: 'view-header' },
+        h('h1', {}, 'Cameras'), this.summary, h('span', { class: 'spacer' }),
+        h('a', { href: '#/cameras/new', class: 'btn btn-primary', dataset: { testid: 'add-camera' } }, '+ Add camera')),
+      this.error,
+      h('table', { class: 'table', dataset: { testid: 'camera-table' } },
+        h('thead', {}, h('tr', {},
+          ['Status', 'Camera', 'Resolution', 'FPS', 'kbit/s', 'Last frame', 'Last error', ''].map((t) => h('th', {}, t)))),
+        this.tbody),
+      this.empty));
+    this.onStore = () => this.render();
+    store.addEventListener('change', this.onStore);
+    this.timer = setInterval(() => this.render(), 1000); // ages ("3 s ago") move on
+    this.render();
+  }
+
+  destroy() {
+    clearInterval(this.timer);
+    store.removeEventListener('change', this.onStore);
+  }
+
+  render() {
+    const cameras = store.cameras;
+    this.error.hidden = !store.error;
+    this.error.textContent = store.error ? `Camera list not updated: ${store.error}` : '';
+    this.empty.hidden = !store.loaded || cameras.length > 0;
+    const counts = {};
+    for (const c of cameras) counts[c.health.status] = (counts[c.health.status] ?? 0) + 1;
+    this.summary.textContent = [`${cameras.length} camera${cameras.length === 1 ? '' : 's'}`,
+      ...STATUS_ORDER.filter((s) => counts[s]).map((s) => `${counts[s]} ${s.replace('_', ' ')}`)].join(' · ');
+
+    const ids = new Set(cameras.map((c) => c.id));
+    for (const [id, row] of this.rows) {
+      if (!ids.has(id)) {
+        row.tr.remove();
+        this.rows.delete(id);
+      }
+    }
+    cameras.forEach((camera, i) => {
+      let row = this.rows.get(camera.id);
+      if (!row) {
+        row = makeRow(camera);
+        this.rows.set(camera.id, row);
+      }
+      updateRow(row, camera);
+      if (this.tbody.children[i] !== row.tr) this.tbody.insertBefore(row.tr, this.tbody.children[i] ?? null);
+    });
+  }
+}
+
+function makeRow(camera) {
+  const cell = (field) => h('td', { dataset: { field } });
+  const cells = {
+    status: cell('status'), name: cell('name'), resolution: cell('resolution'), fps: cell('fps'),
+    bitrate: cell('bitrate'), last_frame: cell('last_frame'), last_error: cell('last_error'),
+  };
+  cells.fps.classList.add('num');
+  cells.bitrate.classList.add('num');
+  cells.last_error.classList.add('error-text');
+  const toggle = h('button', { class: 'btn btn-small', dataset: { testid: 'toggle-camera' },
+    onclick: () => setEnabled(toggle.camera, !toggle.camera.enabled) });
+  const actions = h('td', { class: 'actions' },
+    h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}`, dataset: { testid: 'view-camera' } }, 'View'),
+    h('a', { class: 'btn btn-small', href: `#/cameras/${camera.id}/edit`, dataset: { testid: 'edit-camera' } }, 'Edit'),
+    toggle,
+    h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'remove-camera' },
+      onclick: () => removeCamera(toggle.camera) }, 'Remove'));
+  const tr = h('tr', { dataset: { testid: 'camera-row', cameraId: camera.id } }, Object.values(cells), actions);
+  return { tr, cells, toggle };
+}
+
+function updateRow(row, camera) {
+  const { cells, tr, toggle } = row;
+  const health = camera.health;
+  toggle.camera = camera;
+  tr.dataset.status = health.status;
+  tr.classList.toggle('row-disabled', !camera.enabled);
+  const sig = (el, value) => {
+    if (el.dataset.sig !== value) {
+      el.dataset.sig = value;
+      return true;
+    }
+    return false;
+  };
+  if (sig(cells.status, health.status)) replace(cells.status, statusBadge(health.status));
+  if (sig(cells.name, `${camera.name}|${camera.location}|${camera.main_url}`)) {
+    replace(cells.name,
+      h('a', { href: `#/camera/${camera.id}`, class: 'camera-name', dataset: { testid: 'camera-name' } }, camera.name),
+      camera.location ? h('span', { class: 'sub' }, camera.location) : null,
+      h('code', { class: 'sub url' }, camera.main_url));
+  }
+  cells.resolution.textContent = formatResolution(health);
+  cells.fps.textContent = health.status === 'online' ? formatFps(health.fps) : '—';
+  cells.bitrate.textContent = health.status === 'online' ? formatKbps(health.bitrate_bps) : '—';
+  cells.last_frame.textContent = health.last_frame_at ? formatDateTime(health.last_frame_at) : '—';
+  cells.last_frame.title = health.last_frame_at ? formatAgo(health.last_frame_at) : '';
+  if (health.last_frame_at) {
+    cells.last_frame.append(h('span', { class: 'sub' }, formatAgo(health.last_frame_at)));
+  }
+  cells.last_error.textContent = health.last_error ?? '';
+  cells.last_error.title = health.last_error ?? '';
+  toggle.textContent = camera.enabled ? 'Disable' : 'Enable';
+  toggle.title = camera.enabled ? 'Stop recording this camera' : 'Record this camera again';
+}
+
+async function setEnabled(camera, enabled) {
+  try {
+    store.put(await camerasApi.update(camera.id, { enabled }));
+    toast(`${camera.name} ${enabled ? 'enabled' : 'disabled'}`, 'ok');
+  } catch (err) {
+    toast(`Could not change ${camera.name}: ${err.message}`, 'error');
+  }
+}
+
+async function removeCamera(camera) {
+  const ok = await confirmDialog(
+    `Remove camera “${camera.name}” together with all its recordings? This cannot be undone.`,
+    { ok: 'Remove', danger: true },
+  );
+  if (!ok) return;
+  try {
+    await camerasApi.remove(camera.id);
+    store.delete(camera.id);
+    toast(`${camera.name} removed`, 'ok');
+  } catch (err) {
+    toast(`Could not remove ${camera.name}: ${err.message}`, 'error');
+  }
+}
+
+// The add/edit form --------------------------------------------------------------------------
+
+const FIELDS = [
+  { name: 'name', label: 'Name', required: true, maxlength: 120, hint: 'Unique; shown to operators.' },
+  { name: 'main_url', label: 'Main stream URL', required: true, hint: 'rtsp://host:554/path (recorded). User name and password go below.', check: checkUrl },
+  { name: 'sub_url', label: 'Sub-stream URL', hint: 'Optional lower-resolution stream.', check: checkUrl },
+  { name: 'username', label: 'User name', autocomplete: 'off' },
+  { name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password' },
+  { name: 'location', label: 'Location', hint: 'Where it is, e.g. “Main gate, north pole 3”.' },
+  { name: 'notes', label: 'Notes', textarea: true },
+  { name: 'retention_days', label: 'Retention (days)', type: 'number', step: 'any', min: '0', hint: 'Empty: the storage default.' },
+];
+
+/** A client-side hint about a stream URL, or null. The server has the last word. */
+function checkUrl(value) {
+  if (!value) return null;
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value.trim());
+  if (!m) return 'Expected a URL such as rtsp://192.0.2.10:554/stream1';
+  if (!SCHEMES.includes(m[1].toLowerCase())) return `Vigil reads ${SCHEMES.join(', ')} URLs`;
+  if (/^[a-z0-9+.-]+:\/\/[^/]*@/i.test(value.trim())) return 'Put credentials in the user name and password fields';
+  return null;
+}
+
+class CameraForm {
+  constructor(root, cameraId) {
+    this.cameraId = cameraId;
+    this.camera = cameraId ? store.get(cameraId) : null;
+    this.inputs = {};
+    this.errors = {};
+    this.hints = {};
+    this.formError = h('div', { class: 'banner error', hidden: true, dataset: { testid: 'form-error' } });
+    this.clearPassword = h('input', { type: 'checkbox', id: 'f-clear-password' });
+    this.enabled = h('input', { type: 'checkbox', id: 'f-enabled', checked: true, dataset: { testid: 'field-enabled' } });
+    this.submit = h('button', { type: 'submit', class: 'btn btn-primary', dataset: { testid: 'save-camera' } },
+      cameraId ? 'Save' : 'Add camera');
+
+    const rows = FIELDS.map((f) => this.fieldRow(f));
+    this.form = h('form', { class: 'camera-form', novalidate: true, dataset: { testid: 'camera-form' },
+      onsubmit: (e) => { e.preventDefault(); this.save(); } },
+      h('h2', {}, cameraId ? 'Edit camera' : 'Add camera'),
+      this.formError,
+      rows,
+      h('div', { class: 'field field-check' }, this.clearPassword,
+        h('label', { for: 'f-clear-password' }, 'Remove the stored password')),
+      h('div', { class: 'field field-check' }, this.enabled,
+        h('label', { for: 'f-enabled' }, 'Enabled (recorded and shown live)')),
+      h('div', { class: 'form-actions' },
+        h('a', { href: '#/cameras', class: 'btn', dataset: { testid: 'cancel-form' } }, 'Cancel'), this.submit));
+    this.drawer = h('div', { class: 'drawer-backdrop', onclick: (e) => e.target === this.drawer && close() },
+      h('div', { class: 'drawer' }, this.form));
+    this.onKey = (e) => { if (e.key === 'Escape') close(); };
+    document.addEventListener('keydown', this.onKey);
+    root.append(this.drawer);
+    this.fill();
+    this.inputs.name.focus();
+    if (cameraId && !this.camera) {
+      camerasApi.get(cameraId).then((c) => { this.camera = c; this.fill(); })
+        .catch((err) => this.showError(err.message));
+    }
+  }
+
+  destroy() {
+    document.removeEventListener('keydown', this.onKey);
+    this.drawer.remove();
+  }
+
+  fieldRow(f) {
+    const id = `f-${f.name}`;
+    const input = f.textarea
+      ? h('textarea', { id, name: f.name, rows: 3, class: 'input' })
+      : h('input', { id, name: f.name, type: f.type ?? 'text', class: 'input', maxlength: f.maxlength,
+        step: f.step, min: f.min, autocomplete: f.autocomplete, required: f.required });
+    input.dataset.testid = `field-${f.name}`;
+    const hint = h('div', { class: 'hint' }, f.hint ?? '');
+    const error = h('div', { class: 'field-error', dataset: { testid: `error-${f.name}` }, hidden: true });
+    input.addEventListener('input', () => {
+      this.setFieldError(f.name, null); // the server's word no longer applies
+      const problem = f.check?.(input.value) ??
+        (f.required && !input.value.trim() ? `${f.label} is required` : null);
+      hint.textContent = problem ?? f.hint ?? '';
+      hint.classList.toggle('warn', Boolean(problem));
+    });
+    this.inputs[f.name] = input;
+    this.errors[f.name] = error;
+    this.hints[f.name] = hint;
+    return h('div', { class: 'field' },
+      h('label', { for: id }, f.label, f.required ? h('span', { class: 'req', title: 'required' }, ' *') : null),
+      input, error, hint);
+  }
+
+  fill() {
+    const c = this.camera;
+    for (const f of FIELDS) {
+      if (f.name === 'password') continue;
+      this.inputs[f.name].value = c?.[f.name] ?? '';
+    }
+    this.inputs.password.placeholder = c?.has_password ? '•••••• (unchanged if empty)' : '';
+    this.clearPassword.parentElement.hidden = !c?.has_password;
+    this.enabled.checked = c ? c.enabled : true;
+  }
+
+  /** The request body: for an edit, only what changed. */
+  body() {
+    const body = {};
+    for (const f of FIELDS) {
+      const raw = this.inputs[f.name].value.trim();
+      let value = raw === '' ? null : raw;
+      if (f.type === 'number' && value !== null) value = Number(value);
+      if (f.name === 'password') {
+        if (value !== null) body.password = this.inputs.password.value;
+        continue;
+      }
+      if (!this.camera || (this.camera[f.name] ?? null) !== value) body[f.name] = value;
+    }
+    if (this.camera && this.clearPassword.checked && body.password === undefined) body.password = null;
+    if (!this.camera || this.camera.enabled !== this.enabled.checked) body.enabled = this.enabled.checked;
+    if (!this.camera) for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
+    return body;
+  }
+
+  setFieldError(name, message) {
+    const el = this.errors[name];
+    if (!el) return false;
+    el.textContent = message ?? '';
+    el.hidden = !message;
+    this.inputs[name].classList.toggle('invalid', Boolean(message));
+    this.inputs[name].setAttribute('aria-invalid', message ? 'true' : 'false');
+    return true;
+  }
+
+  showError(message) {
+    this.formError.textContent = message ?? '';
+    this.formError.hidden = !message;
+  }
+
+  async save() {
+    for (const f of FIELDS) this.setFieldError(f.name, null);
+    this.showError(null);
+    this.submit.disabled = true;
+    try {
+      const body = this.body();
+      const saved = this.camera
+        ? await camerasApi.update(this.camera.id, body)
+        : await camerasApi.create(body);
+      store.put(saved);
+      toast(this.camera ? `${saved.name} saved` : `${saved.name} added`, 'ok');
+      close();
+    } catch (err) {
+      const unplaced = [];
+      for (const [field, message] of Object.entries(err.fields ?? {})) {
+        if (!this.setFieldError(field.split('.')[0], cleanMessage(message))) unplaced.push(`${field}: ${message}`);
+      }
+      const first = Object.keys(err.fields ?? {}).map((f) => this.inputs[f.split('.')[0]]).find(Boolean);
+      first?.focus();
+      if (!Object.keys(err.fields ?? {}).length || unplaced.length) {
+        this.showError(unplaced.length ? unplaced.join('; ') : err.message);
+      }
+    } finally {
+      this.submit.disabled = false;
+    }
+  }
+}
+
+/** Pydantic prefixes custom errors with "Value error, "; the rest is the server's message. */
+function cleanMessage(message) {
+  return message.replace(/^Value error, /, '');
+}
+
+function close() {
+  location.hash = '#/cameras';
+}

@@ -1,0 +1,119 @@
+// Camera state shared by all views: the camera list polled every few seconds, and status
+// changes pushed by the server on /api/events in between (so a camera going offline shows
+// at once). Views subscribe and re-render from `store.cameras`.
+
+import { cameras as camerasApi, eventsUrl } from './api.js';
+
+const POLL_MS = 3000;
+const EVENTS_RETRY_MIN_MS = 1000;
+const EVENTS_RETRY_MAX_MS = 15000;
+
+export class CameraStore extends EventTarget {
+  constructor() {
+    super();
+    /** @type {Map<number, object>} camera id -> CameraPublic */
+    this.byId = new Map();
+    this.loaded = false;
+    this.error = null; // message of the last failed poll, null when fine
+    this.eventsConnected = false;
+    this._pollTimer = null;
+    this._ws = null;
+    this._eventsRetry = EVENTS_RETRY_MIN_MS;
+    this._stopped = true;
+  }
+
+  /** Cameras sorted by name. */
+  get cameras() {
+    return [...this.byId.values()].sort((a, b) => a.name.localeCompare(b.name) || a.id - b.id);
+  }
+
+  get(id) {
+    return this.byId.get(Number(id)) ?? null;
+  }
+
+  start() {
+    this._stopped = false;
+    this.refresh();
+    this._connectEvents();
+  }
+
+  stop() {
+    this._stopped = true;
+    clearTimeout(this._pollTimer);
+    this._ws?.close();
+  }
+
+  /** Fetch the list now (and re-arm the poll timer). */
+  async refresh() {
+    clearTimeout(this._pollTimer);
+    try {
+      const list = await camerasApi.list();
+      this.byId = new Map(list.map((c) => [c.id, c]));
+      this.loaded = true;
+      this.error = null;
+    } catch (err) {
+      this.error = err.message;
+    }
+    this._changed();
+    if (!this._stopped) this._pollTimer = setTimeout(() => this.refresh(), POLL_MS);
+  }
+
+  /** Put one camera as the API returned it (after an edit) without waiting for the poll. */
+  put(camera) {
+    this.byId.set(camera.id, camera);
+    this._changed();
+  }
+
+  delete(id) {
+    this.byId.delete(Number(id));
+    this._changed();
+  }
+
+  _changed() {
+    this.dispatchEvent(new Event('change'));
+  }
+
+  _connectEvents() {
+    if (this._stopped) return;
+    const ws = new WebSocket(eventsUrl());
+    this._ws = ws;
+    ws.onopen = () => {
+      this._eventsRetry = EVENTS_RETRY_MIN_MS;
+      this.eventsConnected = true;
+      this._changed();
+    };
+    ws.onmessage = (msg) => {
+      let envelope;
+      try {
+        envelope = JSON.parse(msg.data);
+      } catch {
+        return;
+      }
+      if (envelope.kind === 'camera.status') this._applyStatus(envelope.payload);
+    };
+    ws.onclose = () => {
+      this.eventsConnected = false;
+      this._changed();
+      if (this._stopped) return;
+      setTimeout(() => this._connectEvents(), this._eventsRetry);
+      this._eventsRetry = Math.min(this._eventsRetry * 2, EVENTS_RETRY_MAX_MS);
+    };
+  }
+
+  _applyStatus({ camera_id: id, status, error, node, at }) {
+    const camera = this.byId.get(id);
+    if (!camera) {
+      this.refresh(); // a camera we have not seen yet
+      return;
+    }
+    const health = { ...camera.health, status: camera.enabled ? status : 'disabled', node };
+    if (status === 'online') health.last_error = null;
+    if (error) health.last_error = error;
+    health.updated_at = at;
+    this.byId.set(id, { ...camera, health });
+    this._changed();
+    this.dispatchEvent(new CustomEvent('status', { detail: { id, status, error } }));
+  }
+}
+
+export const store = new CameraStore();

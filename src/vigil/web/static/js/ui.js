@@ -1,0 +1,180 @@
+// Small DOM and formatting helpers shared by the views. No framework: `h` builds elements.
+
+/**
+ * Build an element: h('button', { class: 'btn', onclick: fn, dataset: { testid: 'x' } }, 'Label').
+ * Attributes starting with "on" become listeners; `dataset` and `style` objects are merged;
+ * null/false attributes and children are skipped.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2), value);
+    } else if (key === 'dataset') {
+      Object.assign(el.dataset, value);
+    } else if (key === 'style' && typeof value === 'object') {
+      for (const [prop, v] of Object.entries(value)) el.style.setProperty(prop.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v);
+    } else if (key in el && typeof value !== 'string') {
+      el[key] = value; // properties such as checked, value, disabled
+    } else {
+      el.setAttribute(key, value === true ? '' : value);
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+/** Replace the children of an element. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
+// Times: always the browser's local time zone, always with the date.
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+/** "2026-11-21 14:03:07" in local time (milliseconds with `ms`). */
+export function formatDateTime(date, { ms = false } = {}) {
+  if (!date) return '—';
+  const d = date instanceof Date ? date : new Date(date);
+  if (Number.isNaN(d.getTime())) return '—';
+  const s = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return ms ? `${s}.${pad(d.getMilliseconds(), 3)}` : s;
+}
+
+/** "14:03" or "14:03:07" in local time, for axis labels. */
+export function formatClock(date, { seconds = false } = {}) {
+  const d = date instanceof Date ? date : new Date(date);
+  const s = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return seconds ? `${s}:${pad(d.getSeconds())}` : s;
+}
+
+/** "2026-11-21", local. */
+export function formatDay(date) {
+  const d = date instanceof Date ? date : new Date(date);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** Value for <input type="datetime-local" step="1">, local time. */
+export function toLocalInput(date) {
+  return formatDateTime(date).replace(' ', 'T');
+}
+
+/** Parse an <input type="datetime-local"> value (local time); null when empty or invalid. */
+export function fromLocalInput(value) {
+  if (!value) return null;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** The local time zone as "UTC+01:00". */
+export function zoneLabel(date = new Date()) {
+  const off = -date.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  return `UTC${sign}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+}
+
+/** "3 s ago", "5 min ago", "2 h ago" (or the date when older than a day). */
+export function formatAgo(date, now = Date.now()) {
+  if (!date) return '—';
+  const t = new Date(date).getTime();
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return formatDateTime(date);
+}
+
+/** "4 min 10 s" for a duration in seconds. */
+export function formatDuration(seconds) {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+}
+
+export const formatFps = (fps) => (fps ? fps.toFixed(1) : '0');
+export const formatKbps = (bps) => (bps ? Math.round(bps / 1000).toLocaleString('en') : '0');
+export const formatBytes = (n) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1e3)} kB`;
+export const formatResolution = (health) =>
+  health?.width && health?.height ? `${health.width}×${health.height}` : '—';
+
+const STATUS_LABELS = {
+  online: 'Online',
+  offline: 'Offline',
+  starting: 'Starting',
+  disabled: 'Disabled',
+  storage_full: 'Storage full',
+};
+
+/** A coloured status badge for a camera status. */
+export function statusBadge(status, extra = {}) {
+  return h(
+    'span',
+    { class: `badge status-${status}`, dataset: { status, testid: 'status-badge' }, ...extra },
+    STATUS_LABELS[status] ?? status,
+  );
+}
+
+export const statusLabel = (status) => STATUS_LABELS[status] ?? status;
+
+// Notifications --------------------------------------------------------------------------
+
+/** Show a short message at the bottom right; kind: "info" | "ok" | "error". */
+export function toast(message, kind = 'info', ms = 5000) {
+  let area = document.getElementById('toasts');
+  if (!area) {
+    area = h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite' });
+    document.body.append(area);
+  }
+  const el = h('div', { class: `toast toast-${kind}`, dataset: { testid: 'toast' } }, message);
+  area.append(el);
+  setTimeout(() => el.remove(), ms);
+}
+
+/** A modal yes/no question; resolves to true when confirmed. */
+export function confirmDialog(message, { ok = 'OK', danger = false } = {}) {
+  return new Promise((resolve) => {
+    const close = (answer) => {
+      document.removeEventListener('keydown', onKey);
+      backdrop.remove();
+      resolve(answer);
+    };
+    const onKey = (e) => {
+      if (e.key === 'Escape') close(false);
+    };
+    const okButton = h(
+      'button',
+      { class: danger ? 'btn btn-danger' : 'btn btn-primary', dataset: { testid: 'confirm-ok' }, onclick: () => close(true) },
+      ok,
+    );
+    const backdrop = h(
+      'div',
+      { class: 'modal-backdrop', onclick: (e) => e.target === backdrop && close(false) },
+      h(
+        'div',
+        { class: 'modal', role: 'dialog', 'aria-modal': 'true', dataset: { testid: 'confirm-dialog' } },
+        h('p', {}, message),
+        h(
+          'div',
+          { class: 'modal-actions' },
+          h('button', { class: 'btn', dataset: { testid: 'confirm-cancel' }, onclick: () => close(false) }, 'Cancel'),
+          okButton,
+        ),
+      ),
+    );
+    document.addEventListener('keydown', onKey);
+    document.body.append(backdrop);
+    okButton.focus();
+  });
+}
