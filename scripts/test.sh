@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check
+.venv/bin/ruff format --check
 .venv/bin/mypy
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"
