@@ -213,3 +213,43 @@ def test_recording_on_postgresql(tmp_path: Path, postgres_url: str, simulator: S
         assert stack.timeline(cam["id"])["gaps"] == []
     finally:
         stack.stop()
+
+
+def first_live_frame(url: str, tmp_path: Path) -> av.VideoFrame:
+    received: list[list[bytes | str]] = []
+    read_live(url, 3, received)
+    init, *fragments = [m for m in received[0] if isinstance(m, bytes)]
+    out = tmp_path / "first.mp4"
+    out.write_bytes(init + b"".join(fragments))
+    with av.open(str(out)) as c:
+        return next(c.decode(video=0))
+
+
+def test_grid_gets_the_sub_stream_while_the_main_stream_is_recorded(
+    stack: Stack, simulator: Simulator, clip_dir: Path, tmp_path: Path
+) -> None:
+    from vigil.devices.simulator import generate_test_clip
+
+    small = generate_test_clip(clip_dir / "small.mp4", seconds=4, width=320, height=180)
+    with Simulator([small], port=0, cache_dir=clip_dir / "sim-cache") as sub_sim:
+        cam = stack.add_camera(
+            "dual", simulator.url_for("pattern"), sub_url=sub_sim.url_for("small")
+        )
+        stack.wait_status(cam["id"], "online")
+        base = stack.url.replace("http", "ws") + f"/api/cameras/{cam['id']}/live"
+        sub = first_live_frame(f"{base}?stream=sub", tmp_path)
+        main = first_live_frame(f"{base}?stream=main", tmp_path)
+    assert (sub.width, sub.height) == (320, 180)
+    assert (main.width, main.height) == (640, 360)
+    wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 2, 30, "recorded")
+    files = sorted((stack.data_dir / "recordings" / str(cam["id"])).rglob("*.mp4"))
+    assert ffprobe(files[0])["streams"][0]["width"] == 640, "the main stream is recorded"
+
+
+def test_sub_stream_falls_back_to_main_when_the_camera_has_none(
+    stack: Stack, simulator: Simulator, tmp_path: Path
+) -> None:
+    cam = stack.add_camera("single", simulator.url_for("pattern"))
+    stack.wait_status(cam["id"], "online")
+    url = stack.url.replace("http", "ws") + f"/api/cameras/{cam['id']}/live?stream=sub"
+    assert first_live_frame(url, tmp_path).width == 640

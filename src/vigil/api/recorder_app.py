@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from fastapi import FastAPI, WebSocket
 
@@ -25,6 +26,8 @@ from vigil.store.db import open_database
 log = logging.getLogger(__name__)
 
 LIVE_PATH = "/media/cameras/{camera_id}/live"
+# "sub" serves the camera's sub-stream when it has one (grids), else the main stream.
+LiveStream = Literal["main", "sub"]
 
 
 def create_recorder_app(settings: Settings) -> FastAPI:
@@ -55,12 +58,12 @@ def create_recorder_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "node": service.node, "cameras": sorted(service.workers)}
 
     @app.websocket(LIVE_PATH)
-    async def live(websocket: WebSocket, camera_id: int) -> None:
+    async def live(websocket: WebSocket, camera_id: int, stream: LiveStream = "main") -> None:
         """Init segment and per-frame fMP4 fragments of one camera, as the server relays them:
         a JSON text ``{"type": "init", "mime": ...}`` then the init bytes, then one binary
         message per fragment; ``{"type": "ended", "reason": ...}`` when the camera stops."""
         service: RecorderService = app.state.service
-        fragmenter = service.live(camera_id)
+        fragmenter = service.live(camera_id, stream)
         await websocket.accept()
         if fragmenter is None:
             await websocket.close(code=4404, reason=f"camera {camera_id} is not recorded here")

@@ -42,6 +42,19 @@ class CameraWorker:
     updated_at: datetime
     ingest: CameraIngest
     live: LiveFragmenter
+    # The sub-stream, when the camera has one: live view only (grids, phones), not recorded.
+    sub_ingest: CameraIngest | None = None
+    sub_live: LiveFragmenter | None = None
+
+    def live_views(self) -> tuple[LiveFragmenter, LiveFragmenter | None]:
+        """The main and sub-stream live views, kept across a restart of the worker."""
+        return self.live, self.sub_live
+
+    def stop(self) -> None:
+        """Stop reading the camera (blocking: closes the segment being written)."""
+        if self.sub_ingest is not None:
+            self.sub_ingest.stop()
+        self.ingest.stop()
 
 
 class RecorderService:
@@ -63,10 +76,13 @@ class RecorderService:
         self._storage_errors: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def live(self, camera_id: int) -> LiveFragmenter | None:
-        """The live fragmenter of a camera this node records, if any."""
+    def live(self, camera_id: int, stream: str = "main") -> LiveFragmenter | None:
+        """The live view of a camera this node records, if any: its sub-stream when asked
+        for and the camera has one, else its main stream."""
         worker = self.workers.get(camera_id)
-        return worker.live if worker else None
+        if worker is None:
+            return None
+        return (worker.sub_live if stream == "sub" else None) or worker.live
 
     async def run(self) -> None:
         """Repair what a crash left, then keep cameras, health and storage in step."""
@@ -101,7 +117,7 @@ class RecorderService:
     async def stop(self) -> None:
         """Stop every camera, closing their segments cleanly."""
         workers, self.workers = list(self.workers.values()), {}
-        await asyncio.gather(*(asyncio.to_thread(w.ingest.stop) for w in workers))
+        await asyncio.gather(*(asyncio.to_thread(w.stop) for w in workers))
         await asyncio.to_thread(self._write_health_for, workers, CameraStatus.DISABLED)
 
     async def _listen_for_changes(self) -> None:
@@ -111,23 +127,29 @@ class RecorderService:
 
     async def _sync_cameras(self) -> None:
         wanted = {c.id: c for c in camera_store.list_cameras(self.db, enabled_only=True)}
-        kept_live: dict[int, LiveFragmenter] = {}
+        kept_live: dict[int, tuple[LiveFragmenter, LiveFragmenter | None]] = {}
         for camera_id, worker in list(self.workers.items()):
             camera = wanted.get(camera_id)
             if camera is None or camera.updated_at != worker.updated_at:
                 del self.workers[camera_id]
-                await asyncio.to_thread(worker.ingest.stop)
+                await asyncio.to_thread(worker.stop)
                 if camera is None:
                     # Gone or disabled: its viewers learn it from the end of their stream.
-                    worker.live.end_all()
+                    for view in worker.live_views():
+                        if view is not None:
+                            view.end_all()
                     await asyncio.to_thread(self._write_health_for, [worker], CameraStatus.DISABLED)
                 else:
-                    kept_live[camera_id] = worker.live
+                    kept_live[camera_id] = worker.live_views()
         for camera_id, camera in wanted.items():
             if camera_id not in self.workers:
-                self.workers[camera_id] = self._start(camera, kept_live.get(camera_id))
+                self.workers[camera_id] = self._start(
+                    camera, *kept_live.get(camera_id, (None, None))
+                )
 
-    def _start(self, camera: Camera, live: LiveFragmenter | None) -> CameraWorker:
+    def _start(
+        self, camera: Camera, live: LiveFragmenter | None, sub_live: LiveFragmenter | None
+    ) -> CameraWorker:
         """Start a camera's ingest; a changed camera keeps its live view, so that its
         viewers get the new stream without reconnecting."""
         assert self._loop is not None
@@ -154,8 +176,22 @@ class RecorderService:
             reconnect_max_s=self.settings.recorder.reconnect_max_s,
         )
         ingest.start()
+        worker = CameraWorker(camera.id, camera.updated_at, ingest, live)
+        if camera.sub_url:
+            worker.sub_live = sub_live or LiveFragmenter(self._loop)
+            worker.sub_ingest = CameraIngest(
+                camera.id,
+                with_credentials(camera.sub_url, camera.username, password),
+                [worker.sub_live],
+                secrets=[password, camera.username],
+                reconnect_min_s=self.settings.recorder.reconnect_min_s,
+                reconnect_max_s=self.settings.recorder.reconnect_max_s,
+            )
+            worker.sub_ingest.start()
+        elif sub_live is not None:
+            sub_live.end_all()  # the sub-stream was removed from the camera
         log.info("camera %s (%s): recording started", camera.id, camera.name)
-        return CameraWorker(camera.id, camera.updated_at, ingest, live)
+        return worker
 
     def _storage_changed(self, camera_id: int, _status: CameraStatus, error: str | None) -> None:
         if error is None:

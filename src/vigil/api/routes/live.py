@@ -14,7 +14,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 
 from vigil.api.deps import WsContextDep
-from vigil.api.recorder_app import LIVE_PATH
+from vigil.api.recorder_app import LIVE_PATH, LiveStream
 from vigil.api.ws import push_until_gone
 from vigil.store import cameras as camera_store
 from vigil.store import nodes
@@ -25,8 +25,11 @@ UPSTREAM_OPEN_TIMEOUT_S = 5
 
 
 @router.websocket("/api/cameras/{camera_id}/live")
-async def live(websocket: WebSocket, camera_id: int, ctx: WsContextDep) -> None:
-    """Relay one camera's live fMP4 stream to a browser (Media Source Extensions)."""
+async def live(
+    websocket: WebSocket, camera_id: int, ctx: WsContextDep, stream: LiveStream = "main"
+) -> None:
+    """Relay one camera's live fMP4 stream to a browser (Media Source Extensions);
+    ``stream=sub`` asks for the lighter sub-stream, for grids."""
     await websocket.accept()
     camera = camera_store.get_camera(ctx.db, camera_id)
     if camera is None:
@@ -39,7 +42,8 @@ async def live(websocket: WebSocket, camera_id: int, ctx: WsContextDep) -> None:
     if media_url is None:
         await _refuse(websocket, "no recorder node is running", 4503)
         return
-    upstream_url = media_url.replace("http", "ws", 1) + LIVE_PATH.format(camera_id=camera_id)
+    path = LIVE_PATH.format(camera_id=camera_id)
+    upstream_url = f"{media_url.replace('http', 'ws', 1)}{path}?stream={stream}"
     try:
         async with connect(
             upstream_url, open_timeout=UPSTREAM_OPEN_TIMEOUT_S, max_size=16 * 1024**2

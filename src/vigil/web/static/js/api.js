@@ -62,9 +62,10 @@ export const cameras = {
 
 export const nodes = { list: (opts) => api('/api/nodes', opts) };
 
-/** WebSocket URL of a camera's live stream. */
-export function liveUrl(id) {
-  return wsUrl(`/api/cameras/${id}/live`);
+/** WebSocket URL of a camera's live stream; stream 'sub' is the lighter one for grids
+ * (the server falls back to the main stream when the camera has no sub-stream). */
+export function liveUrl(id, stream = 'main') {
+  return wsUrl(`/api/cameras/${id}/live?stream=${stream}`);
 }
 
 /** WebSocket URL of the event stream (camera status changes). */

@@ -118,7 +118,7 @@ function makeTile(camera) {
     onclick: () => { location.hash = `#/camera/${camera.id}`; },
     onkeydown: (e) => { if (e.key === 'Enter') location.hash = `#/camera/${camera.id}`; },
   }, video, overlay, h('div', { class: 'tile-label' }, dot, name, status), info);
-  const player = new LivePlayer(video, { cameraId: camera.id, overlay });
+  const player = new LivePlayer(video, { cameraId: camera.id, overlay, stream: 'sub' });
   return { el, player, dot, name, status, info };
 }
 

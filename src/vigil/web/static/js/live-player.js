@@ -136,10 +136,11 @@ export function clearVideo(video) {
  * ended (camera stopped), error (server refused), unsupported (codec), stopped.
  */
 export class LivePlayer extends EventTarget {
-  constructor(video, { cameraId, overlay = null } = {}) {
+  constructor(video, { cameraId, overlay = null, stream = 'main' } = {}) {
     super();
     this.video = video;
     this.cameraId = cameraId;
+    this.stream = stream;
     this.overlay = overlay;
     this.state = 'stopped';
     this.message = '';
@@ -215,7 +216,7 @@ export class LivePlayer extends EventTarget {
     if (!['error', 'unsupported', 'ended'].includes(this.state)) {
       this._setState('connecting', 'Connecting…');
     }
-    const ws = new WebSocket(liveUrl(this.cameraId));
+    const ws = new WebSocket(liveUrl(this.cameraId, this.stream));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this._lastMessageAt = this._connectedAt = performance.now();
