@@ -107,6 +107,8 @@ def test_playback_and_export_across_a_gap(
     info = ffprobe(out)
     kinds = {s["codec_type"]: s["codec_name"] for s in info["streams"]}
     assert kinds["video"] == "h264" and kinds["audio"] == "aac"
+    audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
+    assert audio["profile"] == "LC", "the audio's config survived recording and export"
     recorded_in_range = (datetime.fromisoformat(first["end"]) - start).total_seconds() + 3
     assert float(info["format"]["duration"]) == pytest.approx(recorded_in_range, abs=1.2)
 

@@ -250,3 +250,20 @@ def test_write_failure_closes_cleanly_reports_and_records_the_gap(
         db, camera.id, segments_of_start(db), segments_of_start(db) + timedelta(days=2)
     )
     assert len(gaps) == 1 and "cannot create segment" in gaps[0].reason
+
+
+def test_b_frame_video_is_recorded_whole(db: Database, settings: Settings, tmp_path: Path) -> None:
+    clip = tmp_path / "bframes.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
+         "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "25",
+         "-keyint_min", "25", "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+    )  # fmt: skip
+    camera_id, _ = record_file(db, settings, clip)
+    segs = segments_of(db, camera_id)
+    assert len(segs) == 3
+    for seg in segs:
+        with av.open(str(settings.recordings_dir / seg.path)) as c:
+            frames = list(c.decode(video=0))
+        assert frames[0].key_frame and len(frames) == 50, "no frame lost at the cuts"

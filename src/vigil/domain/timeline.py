@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-# Segments closer than this are one continuous range; the cut between two segments is
-# exact to a frame, so anything larger is a real absence of video.
-CONTINUITY_TOLERANCE = timedelta(seconds=1.0)
+# Segments closer than this are one continuous range. Consecutive segments of one stream
+# meet exactly (the cut is a keyframe), so anything larger is a real absence of video.
+CONTINUITY_TOLERANCE = timedelta(seconds=0.1)
 
 
 @dataclass(frozen=True, slots=True)

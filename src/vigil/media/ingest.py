@@ -19,6 +19,7 @@ from typing import Any
 import av
 import av.error
 
+from vigil.devices.rtsp import RtspContainer, RtspUnsupported
 from vigil.domain.cameras import CameraStatus, redact
 from vigil.media.packets import PacketSink, StreamInfo
 
@@ -89,6 +90,8 @@ class CameraIngest:
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._realtime_files = realtime_files
         self._stop = threading.Event()
+        # Vigil's RTSP client reads H.264 cameras; FFmpeg reads everything else.
+        self._use_ffmpeg = False
         self._thread: threading.Thread | None = None
         self.stats = IngestStats()
 
@@ -129,8 +132,20 @@ class CameraIngest:
     def _open(self) -> Any:
         if self._url.startswith("file://"):
             return av.open(self._url.removeprefix("file://"))
-        # FFmpeg finds the format itself (RTSP, MJPEG over HTTP as mpjpeg, HLS ...).
-        options = {"rtsp_transport": "tcp", "rw_timeout": str(int(READ_TIMEOUT_S * 1e6))}
+        if self._url.startswith("rtsp://") and not self._use_ffmpeg:
+            try:
+                return RtspContainer(self._url, timeout=READ_TIMEOUT_S)
+            except RtspUnsupported as exc:
+                log.info("camera %s: %s; reading it with FFmpeg", self.camera_id, exc)
+                self._use_ffmpeg = True
+        timeout_us = str(int(READ_TIMEOUT_S * 1e6))
+        if self._url.startswith(("rtsp://", "rtsps://")):
+            # FFmpeg's RTSP demuxer ignores rw_timeout; its own socket timeout ends a
+            # silent camera. (PyAV's timeout= would cost a GIL round trip per read.)
+            options = {"rtsp_transport": "tcp", "timeout": timeout_us}
+            return av.open(self._url, options=options)
+        # FFmpeg finds the format itself (MJPEG over HTTP as mpjpeg, HLS ...).
+        options = {"rw_timeout": timeout_us}
         return av.open(self._url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
 
     def _read_once(self) -> str | None:
@@ -192,6 +207,8 @@ class CameraIngest:
                 for sink in self._sinks:
                     sink.write(packet, wall)
         except (av.error.FFmpegError, OSError) as exc:
+            if isinstance(exc, RtspUnsupported):
+                self._use_ffmpeg = True  # from the next connection on
             error = f"stream broke off: {self._describe(exc)}"
         finally:
             if clock is not None:

@@ -65,9 +65,9 @@ class _OpenSegment:
     id: int
     path: Path
     start: datetime
-    offset_s: float  # stream time of the first keyframe: the segment's zero
+    offset_s: float  # decode time of the first keyframe: the segment's zero
     container: Any
-    streams: dict[int, Any]  # input stream index -> output stream
+    streams: dict[Any, Any]  # input stream -> output stream (by identity: sources differ)
     last_wall: datetime
     frame_s: float
 
@@ -110,7 +110,7 @@ class SegmentRecorder:
         seg = self._segment
         if seg is None:
             return
-        out = seg.streams.get(packet.stream.index)
+        out = seg.streams.get(packet.stream)
         if out is None:
             return
         try:
@@ -165,11 +165,9 @@ class SegmentRecorder:
             container = av.open(
                 str(path), "w", format="mp4", options={"movflags": SEGMENT_MOVFLAGS}
             )
-            streams: dict[int, Any] = {
-                info.video.index: container.add_stream_from_template(info.video)
-            }
+            streams: dict[Any, Any] = {info.video: container.add_stream_from_template(info.video)}
             if info.audio is not None:
-                streams[info.audio.index] = container.add_stream_from_template(info.audio)
+                streams[info.audio] = container.add_stream_from_template(info.audio)
         except (av.error.FFmpegError, OSError) as exc:
             self._fail(f"cannot create segment {rel}: {exc}", wall)
             return
@@ -183,7 +181,10 @@ class SegmentRecorder:
         self._gap_open = False
         rate = info.video.average_rate or info.video.guessed_rate
         frame_s = 1 / float(rate) if rate else 0.04
-        offset = float(keyframe.pts * keyframe.time_base)
+        # Zero is the keyframe's decode time: with B-frames its presentation time is later,
+        # and shifting by that would push the keyframe itself below zero.
+        assert keyframe.dts is not None
+        offset = float(keyframe.dts * keyframe.time_base)
         self._segment = _OpenSegment(seg_id, path, wall, offset, container, streams, wall, frame_s)
 
     def _finish(self, end: datetime) -> None:

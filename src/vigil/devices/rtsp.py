@@ -1,0 +1,457 @@
+"""Vigil's own RTSP client for H.264 (+ AAC) cameras over TCP, the common case made cheap.
+
+FFmpeg's RTSP demuxer makes two system calls per RTP packet (~360 a second for a 4 Mbit/s
+camera), which alone costs more than the whole recording budget of a camera. This client
+asks the kernel to wake it only when a few tens of milliseconds of stream have arrived
+(``SO_RCVLOWAT``), parses the interleaved RTP in Python, and hands PyAV whole frames to
+mux. It looks like the part of a PyAV input container that the ingest uses (``streams``,
+``format.name``, ``demux``, ``close``). Anything it does not handle raises
+:class:`RtspUnsupported`, and the ingest reads that camera with FFmpeg instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import itertools
+import re
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import av
+
+from vigil.media.rtp import (
+    START_CODE,
+    AccessUnit,
+    H264Assembler,
+    TimestampUnwrapper,
+    aac_frames,
+    adts_header,
+)
+
+USER_AGENT = "Vigil"
+# Wake-up target: this much of the stream per read (a latency of ~40 ms for live view).
+WAKE_EVERY_S = 0.04
+MAX_LOW_WATER = 32 * 1024
+KEEPALIVE_S = 25.0
+POLL_S = 0.5
+MAX_PREROLL_FRAMES = 600  # frames read while waiting for the first keyframe
+AUDIO_PROBE_FRAMES = 50  # video frames to wait for the first audio frame
+
+
+class RtspError(OSError):
+    """The camera refused or broke the RTSP session."""
+
+
+class RtspUnsupported(RtspError):
+    """A stream this client does not handle; FFmpeg's demuxer is used instead."""
+
+
+@dataclass(slots=True)
+class SdpMedia:
+    """One ``m=`` section of a session description."""
+
+    kind: str
+    payload_type: int
+    codec: str = ""
+    clock_rate: int = 90000
+    control: str = ""
+    fmtp: dict[str, str] = field(default_factory=dict)
+
+
+def parse_sdp(text: str) -> list[SdpMedia]:
+    """The media sections of an SDP document."""
+    media: list[SdpMedia] = []
+    for line in text.splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "m":
+            kind, _port, _proto, *formats = value.split()
+            media.append(SdpMedia(kind, int(formats[0]) if formats else -1))
+        elif key == "a" and media:
+            name, _, attr = value.partition(":")
+            if name == "rtpmap":
+                codec = attr.split(None, 1)[1].split("/")
+                media[-1].codec, media[-1].clock_rate = codec[0].upper(), int(codec[1])
+            elif name == "fmtp":
+                params = attr.split(None, 1)[1] if " " in attr else ""
+                for item in params.split(";"):
+                    k, _, v = item.strip().partition("=")
+                    if k:
+                        media[-1].fmtp[k.lower()] = v
+            elif name == "control":
+                media[-1].control = attr
+    return media
+
+
+def digest_response(
+    method: str, uri: str, username: str, password: str, realm: str, nonce: str
+) -> str:
+    """RFC 2617 digest (MD5, no qop), as IP cameras use it."""
+    ha1 = hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    return hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+
+
+class RtspSession:
+    """One RTSP session over TCP with interleaved RTP."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        parts = urlsplit(url)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        self.url = urlunsplit(parts._replace(netloc=netloc))
+        self._address = (parts.hostname or "", parts.port or 554)
+        self._timeout = timeout
+        self._sock: socket.socket | None = None
+        self._cseq = 0
+        self._session: str | None = None
+        self._auth: dict[str, str] | None = None
+        self._buffer = bytearray()
+
+    def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None
+    ) -> tuple[dict[str, str], str]:
+        """Send a request and read its answer (authenticating once when asked)."""
+        for _attempt in range(2):
+            status, head, body = self._exchange(method, url, headers or {})
+            if status == 401 and self._auth is None and self.username is not None:
+                self._auth = self._challenge(head.get("www-authenticate", ""))
+                continue
+            if status == 401:
+                raise RtspError(f"{method} refused: authentication failed (401)")
+            if status == 461:
+                raise RtspUnsupported("the camera does not stream RTP over TCP")
+            if status >= 400:
+                raise RtspError(f"{method} failed: RTSP {status}")
+            return head, body
+        raise RtspError(f"{method} failed: authentication failed")
+
+    def _challenge(self, header: str) -> dict[str, str]:
+        scheme, _, rest = header.partition(" ")
+        params = dict(re.findall(r'(\w+)="?([^",]*)"?', rest))
+        if scheme.lower() not in ("digest", "basic"):
+            raise RtspUnsupported(f"unsupported authentication {scheme!r}")
+        return {"scheme": scheme.lower(), **params}
+
+    def _authorization(self, method: str, url: str) -> str | None:
+        if self._auth is None or self.username is None:
+            return None
+        password = self.password or ""
+        if self._auth["scheme"] == "basic":
+            token = base64.b64encode(f"{self.username}:{password}".encode()).decode()
+            return f"Basic {token}"
+        realm, nonce = self._auth.get("realm", ""), self._auth.get("nonce", "")
+        response = digest_response(method, url, self.username, password, realm, nonce)
+        return (
+            f'Digest username="{self.username}", realm="{realm}", nonce="{nonce}", '
+            f'uri="{url}", response="{response}"'
+        )
+
+    def _exchange(
+        self, method: str, url: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], str]:
+        if self._sock is None:
+            self._sock = socket.create_connection(self._address, timeout=self._timeout)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._cseq += 1
+        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self._cseq}", f"User-Agent: {USER_AGENT}"]
+        if self._session:
+            lines.append(f"Session: {self._session}")
+        if auth := self._authorization(method, url):
+            lines.append(f"Authorization: {auth}")
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        while True:
+            response = self._read_response()
+            if response is not None:
+                return response
+
+    def _fill(self) -> None:
+        assert self._sock is not None
+        data = self._sock.recv(256 * 1024)
+        if not data:
+            raise RtspError("the camera closed the connection")
+        self._buffer += data
+
+    def _read_response(self) -> tuple[int, dict[str, str], str] | None:
+        """The next RTSP response; RTP arriving before it is skipped."""
+        while True:
+            if self._buffer[:1] == b"$":
+                if len(self._buffer) >= 4:
+                    size = int.from_bytes(self._buffer[2:4], "big")
+                    if len(self._buffer) >= 4 + size:
+                        del self._buffer[: 4 + size]
+                        continue
+                self._fill()
+                continue
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self._fill()
+                continue
+            head_text = self._buffer[:end].decode("latin-1")
+            lines = head_text.split("\r\n")
+            head = {}
+            for line in lines[1:]:
+                key, _, value = line.partition(":")
+                head[key.strip().lower()] = value.strip()
+            length = int(head.get("content-length", "0"))
+            while len(self._buffer) < end + 4 + length:
+                self._fill()
+            body = self._buffer[end + 4 : end + 4 + length].decode("utf-8", "replace")
+            del self._buffer[: end + 4 + length]
+            status = int(lines[0].split()[1])
+            if "session" in head and status < 300:
+                self._session = head["session"].split(";")[0]
+            return status, head, body
+
+    def start(self) -> list[SdpMedia]:
+        """DESCRIBE, SETUP every H.264/AAC track on interleaved channels, PLAY."""
+        head, sdp = self.request("DESCRIBE", self.url, {"Accept": "application/sdp"})
+        base = head.get("content-base", self.url).rstrip("/") + "/"
+        media = [m for m in parse_sdp(sdp) if m.kind in ("video", "audio")]
+        video = [m for m in media if m.kind == "video"]
+        if not video or video[0].codec != "H264":
+            found = video[0].codec if video else "no video"
+            raise RtspUnsupported(f"video codec {found}")
+        tracks = [video[0]]
+        audio = [m for m in media if m.kind == "audio"]
+        if audio and audio[0].codec == "MPEG4-GENERIC" and "config" in audio[0].fmtp:
+            tracks.append(audio[0])
+        for channel, track in enumerate(tracks):
+            control = track.control
+            url = control if control.startswith("rtsp") else base + control.lstrip("/")
+            transport = f"RTP/AVP/TCP;unicast;interleaved={2 * channel}-{2 * channel + 1}"
+            self.request("SETUP", url, {"Transport": transport})
+        self.request("PLAY", self.url, {"Range": "npt=0.000-"})
+        return tracks
+
+    def rtp(self) -> Iterator[tuple[int, memoryview]]:
+        """(channel, RTP packet) as they arrive; sends keep-alives; raises on silence."""
+        sock = self._sock
+        assert sock is not None
+        sock.settimeout(POLL_S)
+        low_water, received, since = 1, 0, time.monotonic()
+        last_data = last_keepalive = time.monotonic()
+        while True:
+            pos, buf = 0, self._buffer
+            while len(buf) - pos >= 4:
+                if buf[pos] != 0x24:  # an RTSP answer (keep-alive) among the RTP
+                    del buf[:pos]
+                    pos = 0
+                    if self._read_response() is None:
+                        break
+                    continue
+                size = (buf[pos + 2] << 8) | buf[pos + 3]
+                if len(buf) - pos < 4 + size:
+                    break
+                channel = buf[pos + 1]
+                packet = bytes(buf[pos + 4 : pos + 4 + size])
+                pos += 4 + size
+                yield channel, memoryview(packet)
+            del buf[:pos]
+            now = time.monotonic()
+            if now - last_keepalive > KEEPALIVE_S:
+                self._send_keepalive()
+                last_keepalive = now
+            data = self._receive(sock, low_water)
+            if data is None:  # nothing within the poll interval
+                if now - last_data > self._timeout:
+                    raise RtspError(f"no data from the camera for {self._timeout:.0f} s")
+            elif not data:
+                raise RtspError("the camera closed the connection")
+            else:
+                last_data = now
+                received += len(data)
+                self._buffer += data
+            if now - since >= 2.0:  # tune the wake-up to the stream's rate
+                target = int(received / (now - since) * WAKE_EVERY_S)
+                low_water = max(1, min(MAX_LOW_WATER, target))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, low_water)
+                received, since = 0, now
+
+    @staticmethod
+    def _receive(sock: socket.socket, low_water: int) -> bytes | None:
+        """What arrived: b"" at the end of the stream, None when nothing came in time."""
+        try:
+            return sock.recv(256 * 1024)
+        except TimeoutError:
+            if low_water == 1:
+                return None
+        try:  # fewer bytes than the low-water mark arrived: take what is there
+            return sock.recv(256 * 1024, socket.MSG_DONTWAIT) or None
+        except BlockingIOError:
+            return None
+
+    def _send_keepalive(self) -> None:
+        assert self._sock is not None
+        self._cseq += 1
+        lines = [f"GET_PARAMETER {self.url} RTSP/1.0", f"CSeq: {self._cseq}"]
+        if self._session:
+            lines.append(f"Session: {self._session}")
+        if auth := self._authorization("GET_PARAMETER", self.url):
+            lines.append(f"Authorization: {auth}")
+        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def close(self) -> None:
+        """TEARDOWN (best effort) and close the socket."""
+        if self._sock is None:
+            return
+        try:
+            self._sock.settimeout(1)
+            lines = [f"TEARDOWN {self.url} RTSP/1.0", f"CSeq: {self._cseq + 1}"]
+            if self._session:
+                lines.append(f"Session: {self._session}")
+            self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        except OSError:
+            pass
+        self._sock.close()
+        self._sock = None
+
+
+class RtspContainer:
+    """An RTSP camera read by :class:`RtspSession`, shaped like a PyAV input container."""
+
+    format = SimpleNamespace(name="rtsp-vigil")
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        self._session = RtspSession(url, timeout=timeout)
+        self._templates: list[Any] = []
+        try:
+            self._tracks = self._session.start()
+            self._packets = self._session.rtp()
+            self._video_track = self._tracks[0]
+            self._assembler = H264Assembler()
+            if sprops := self._video_track.fmtp.get("sprop-parameter-sets"):
+                sets = [base64.b64decode(s + "==") for s in sprops.split(",") if s]
+                self._assembler.sps = next((s for s in sets if s and s[0] & 0x1F == 7), None)
+                self._assembler.pps = next((s for s in sets if s and s[0] & 0x1F == 8), None)
+            self._unwrap = [TimestampUnwrapper() for _ in self._tracks]
+            self._pending: list[tuple[int, AccessUnit]] = []
+            first = self._first_keyframe()
+            video = self._template_video(first)
+            first_audio = self._first_audio() if len(self._tracks) > 1 else None
+            audio = self._template_audio(first_audio) if first_audio else None
+        except BaseException:
+            self.close()
+            raise
+        self.streams = SimpleNamespace(video=[video], audio=[audio] if audio else [])
+        self._stream_of = [video, audio]
+        self._time_base = [Fraction(1, t.clock_rate) for t in self._tracks]
+
+    def _frames(self) -> Iterator[tuple[int, AccessUnit]]:
+        """(track index, frame) in arrival order."""
+        for channel, packet in self._packets:
+            if channel % 2 or channel // 2 >= len(self._tracks) or len(packet) < 12:
+                continue  # RTCP, or a track we did not ask for
+            track = channel // 2
+            first = packet[0]
+            header = 12 + 4 * (first & 0x0F)
+            if first & 0x10 and len(packet) >= header + 4:  # extension header
+                header += 4 + 4 * int.from_bytes(packet[header + 2 : header + 4], "big")
+            end = len(packet) - (packet[-1] if first & 0x20 else 0)  # padding
+            payload = bytes(packet[header:end])
+            ts = self._unwrap[track](int.from_bytes(packet[4:8], "big"))
+            if track == 0:
+                for unit in self._assembler.push(payload, ts, bool(packet[1] & 0x80)):
+                    yield 0, unit
+            else:
+                for unit in aac_frames(payload, ts):
+                    yield track, unit
+
+    def _first_keyframe(self) -> AccessUnit:
+        self._frame_iter = self._frames()
+        for count, (track, unit) in enumerate(self._frame_iter):
+            if track == 0 and unit.keyframe and self._assembler.sps and self._assembler.pps:
+                self._pending.append((track, unit))
+                return unit
+            if count > MAX_PREROLL_FRAMES:
+                break
+        raise RtspUnsupported("no H.264 keyframe with parameter sets arrived")
+
+    def _first_audio(self) -> AccessUnit | None:
+        """The first audio frame after the keyframe, to learn the audio's format from;
+        what arrives meanwhile is kept for ``demux``. None if the audio stays silent."""
+        for count, (track, unit) in enumerate(self._frame_iter):
+            self._pending.append((track, unit))
+            if track == 1:
+                return unit
+            if count > AUDIO_PROBE_FRAMES:
+                break
+        return None
+
+    def _template_video(self, keyframe: AccessUnit) -> Any:
+        sps, pps = self._assembler.sps, self._assembler.pps
+        assert sps and pps
+        sample = START_CODE + sps + START_CODE + pps + keyframe.data
+        container = av.open(io.BytesIO(sample), format="h264")
+        self._templates.append(container)
+        return container.streams.video[0]
+
+    def _template_audio(self, frame: AccessUnit) -> Any:
+        """An AAC stream whose parameters carry the AudioSpecificConfig, as MP4 needs it.
+
+        ADTS gives the format but no config, and PyAV copies a template's parameters, not
+        its codec context: so one frame is written to an in-memory M4A with the config,
+        and that file's stream is the template."""
+        config = bytes.fromhex(self._tracks[1].fmtp["config"])
+        with av.open(
+            io.BytesIO(adts_header(config, len(frame.data)) + frame.data), "r", format="aac"
+        ) as adts:
+            m4a = io.BytesIO()
+            with av.open(m4a, "w", format="mp4") as out:
+                stream = out.add_stream_from_template(adts.streams.audio[0])
+                stream.codec_context.extradata = config
+                packet: av.Packet[Any] = av.Packet(frame.data)
+                packet.stream, packet.pts, packet.dts = stream, 0, 0
+                packet.time_base = Fraction(1, self._tracks[1].clock_rate)
+                out.mux(packet)
+        m4a.seek(0)
+        container = av.open(m4a, format="mp4")
+        self._templates.append(container)
+        return container.streams.audio[0]
+
+    def demux(self, streams: Any = None) -> Iterator[av.Packet[Any]]:
+        """Packets of whole frames, video timestamps in the RTP clock (pts = dts)."""
+        last_video: int | None = None
+        # RTP clocks of the tracks start at unrelated random values: each other track is
+        # aligned to the video at its first frame, by arrival.
+        offsets: list[int | None] = [0] + [None] * (len(self._tracks) - 1)
+        pending, self._pending = self._pending, []
+        for track, unit in itertools.chain(pending, self._frame_iter):
+            stream = self._stream_of[track]
+            if stream is None:
+                continue
+            if track == 0:
+                if last_video is not None and unit.timestamp <= last_video:
+                    raise RtspUnsupported("frames out of order (B-frames)")
+                last_video = unit.timestamp
+            elif offsets[track] is None:
+                if last_video is None:
+                    continue
+                video_now = last_video * self._time_base[0]
+                offsets[track] = round(video_now / self._time_base[track]) - unit.timestamp
+            offset = offsets[track]
+            assert offset is not None
+            packet: av.Packet[Any] = av.Packet(unit.data)
+            packet.stream = stream
+            packet.time_base = self._time_base[track]
+            packet.pts = packet.dts = unit.timestamp + offset
+            packet.is_keyframe = unit.keyframe
+            yield packet
+
+    def close(self) -> None:
+        """End the session and release the templates."""
+        self._session.close()
+        for container in self._templates:
+            container.close()
+        self._templates = []

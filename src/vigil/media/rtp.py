@@ -1,0 +1,149 @@
+"""RTP payloads to access units: H.264 (RFC 6184) and AAC (RFC 3640, AAC-hbr).
+
+Pure functions and small stateful assemblers, no I/O: the RTSP client feeds them the
+payloads of one stream in order, they hand back whole frames with their 64-bit timestamp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+START_CODE = b"\x00\x00\x00\x01"
+NAL_IDR = 5
+NAL_SPS = 7
+NAL_PPS = 8
+STAP_A = 24
+FU_A = 28
+
+
+@dataclass(frozen=True, slots=True)
+class AccessUnit:
+    """One frame: Annex-B NAL units (video) or one raw AAC frame (audio)."""
+
+    timestamp: int  # RTP clock, unwrapped
+    data: bytes
+    keyframe: bool
+
+
+class TimestampUnwrapper:
+    """Turns 32-bit RTP timestamps into increasing 64-bit ones (they wrap every ~13 h)."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._offset = 0
+
+    def __call__(self, ts: int) -> int:
+        if self._last is not None:
+            delta = ts - self._last
+            if delta < -(1 << 31):
+                self._offset += 1 << 32
+            elif delta > 1 << 31:
+                self._offset -= 1 << 32
+        self._last = ts
+        return ts + self._offset
+
+
+@dataclass(slots=True)
+class H264Assembler:
+    """Collects the NAL units of one frame (same timestamp, until the marker bit)."""
+
+    sps: bytes | None = None
+    pps: bytes | None = None
+    _nals: list[bytes] = field(default_factory=list)
+    _fragment: bytearray | None = None
+    _timestamp: int | None = None
+    _broken: bool = False
+
+    def push(self, payload: bytes, timestamp: int, marker: bool) -> list[AccessUnit]:
+        """Add one RTP payload; returns the frames it completed (usually none or one)."""
+        done: list[AccessUnit] = []
+        if self._timestamp is not None and timestamp != self._timestamp and self._nals:
+            done += self._finish()  # the marker was lost: a new timestamp ends the frame
+        self._timestamp = timestamp
+        if not payload:
+            return done
+        kind = payload[0] & 0x1F
+        if kind == STAP_A:
+            pos = 1
+            while pos + 2 <= len(payload):
+                size = int.from_bytes(payload[pos : pos + 2], "big")
+                self._add(payload[pos + 2 : pos + 2 + size])
+                pos += 2 + size
+        elif kind == FU_A and len(payload) > 2:
+            start, end = payload[1] & 0x80, payload[1] & 0x40
+            if start:
+                header = (payload[0] & 0xE0) | (payload[1] & 0x1F)
+                self._fragment = bytearray([header])
+            if self._fragment is None:
+                self._broken = True  # the start of this NAL unit was lost
+            else:
+                self._fragment += payload[2:]
+                if end:
+                    self._add(bytes(self._fragment))
+                    self._fragment = None
+        elif 1 <= kind <= 23:
+            self._add(payload)
+        if marker:
+            done += self._finish()
+        return done
+
+    def _add(self, nal: bytes) -> None:
+        if not nal:
+            return
+        kind = nal[0] & 0x1F
+        if kind == NAL_SPS:
+            self.sps = nal
+        elif kind == NAL_PPS:
+            self.pps = nal
+        self._nals.append(nal)
+
+    def _finish(self) -> list[AccessUnit]:
+        nals, self._nals = self._nals, []
+        broken, self._broken = self._broken, False
+        self._fragment = None
+        if not nals or broken or self._timestamp is None:
+            return []  # a damaged frame would only decode as garbage
+        keyframe = any(n[0] & 0x1F == NAL_IDR for n in nals)
+        has_sps = any(n[0] & 0x1F == NAL_SPS for n in nals)
+        if keyframe and self.sps and self.pps and not has_sps:
+            # Keyframes carry their parameter sets, so any of them can start a file.
+            nals = [self.sps, self.pps, *nals]
+        data = b"".join(START_CODE + n for n in nals)
+        return [AccessUnit(self._timestamp, data, keyframe)]
+
+
+def aac_frames(payload: bytes, timestamp: int, frame_samples: int = 1024) -> list[AccessUnit]:
+    """Split an AAC-hbr payload (13-bit sizes, 3-bit indices) into frames."""
+    if len(payload) < 2:
+        return []
+    header_bits = int.from_bytes(payload[:2], "big")
+    header_bytes = (header_bits + 7) // 8
+    sizes = [
+        int.from_bytes(payload[2 + 2 * i : 4 + 2 * i], "big") >> 3 for i in range(header_bits // 16)
+    ]
+    frames, pos = [], 2 + header_bytes
+    for i, size in enumerate(sizes):
+        if pos + size > len(payload):
+            break
+        frames.append(AccessUnit(timestamp + i * frame_samples, payload[pos : pos + size], True))
+        pos += size
+    return frames
+
+
+def adts_header(config: bytes, frame_size: int) -> bytes:
+    """An ADTS header for one frame, from the stream's AudioSpecificConfig."""
+    object_type = config[0] >> 3
+    rate_index = ((config[0] & 0x07) << 1) | (config[1] >> 7)
+    channels = (config[1] >> 3) & 0x0F
+    length = frame_size + 7
+    return bytes(
+        [
+            0xFF,
+            0xF1,
+            ((object_type - 1) << 6) | (rate_index << 2) | (channels >> 2),
+            ((channels & 3) << 6) | (length >> 11),
+            (length >> 3) & 0xFF,
+            ((length & 7) << 5) | 0x1F,
+            0xFC,
+        ]
+    )
