@@ -37,8 +37,11 @@ from vigil.media.rtp import (
 )
 
 USER_AGENT = "Vigil"
-# Wake-up target: this much of the stream per read (a latency of ~40 ms for live view).
-WAKE_EVERY_S = 0.04
+# Wake-up targets: this much of the stream per read. Every wake-up of a reading thread
+# costs far more than the bytes it reads, so nobody watching means few wake-ups; a live
+# viewer gets the low latency.
+WAKE_EVERY_S = 0.2
+WAKE_EVERY_LIVE_S = 0.02
 MAX_LOW_WATER = 32 * 1024
 KEEPALIVE_S = 25.0
 POLL_S = 0.5
@@ -117,6 +120,7 @@ class RtspSession:
         self._session: str | None = None
         self._auth: dict[str, str] | None = None
         self._buffer = bytearray()
+        self.wake_every_s = WAKE_EVERY_S
 
     def request(
         self, method: str, url: str, headers: dict[str, str] | None = None
@@ -235,8 +239,10 @@ class RtspSession:
         self.request("PLAY", self.url, {"Range": "npt=0.000-"})
         return tracks
 
-    def rtp(self) -> Iterator[tuple[int, memoryview]]:
-        """(channel, RTP packet) as they arrive; sends keep-alives; raises on silence."""
+    def rtp(self) -> Iterator[tuple[bytearray, list[tuple[int, int, int]]]]:
+        """Batches of RTP packets as they arrive: the buffer and ``(channel, start, end)``
+        of each packet in it, valid until the next batch. Sends keep-alives; raises when
+        the camera goes silent or closes the connection."""
         sock = self._sock
         assert sock is not None
         sock.settimeout(POLL_S)
@@ -244,21 +250,25 @@ class RtspSession:
         last_data = last_keepalive = time.monotonic()
         while True:
             pos, buf = 0, self._buffer
+            batch: list[tuple[int, int, int]] = []
             while len(buf) - pos >= 4:
                 if buf[pos] != 0x24:  # an RTSP answer (keep-alive) among the RTP
+                    if batch:
+                        break  # hand over what is before it first
                     del buf[:pos]
                     pos = 0
-                    if self._read_response() is None:
-                        break
+                    self._read_response()
                     continue
-                size = (buf[pos + 2] << 8) | buf[pos + 3]
-                if len(buf) - pos < 4 + size:
+                end = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
+                if end > len(buf):
                     break
-                channel = buf[pos + 1]
-                packet = bytes(buf[pos + 4 : pos + 4 + size])
-                pos += 4 + size
-                yield channel, memoryview(packet)
+                batch.append((buf[pos + 1], pos + 4, end))
+                pos = end
+            if batch:
+                yield buf, batch
             del buf[:pos]
+            if batch and len(buf) >= 4:
+                continue
             now = time.monotonic()
             if now - last_keepalive > KEEPALIVE_S:
                 self._send_keepalive()
@@ -273,8 +283,8 @@ class RtspSession:
                 last_data = now
                 received += len(data)
                 self._buffer += data
-            if now - since >= 2.0:  # tune the wake-up to the stream's rate
-                target = int(received / (now - since) * WAKE_EVERY_S)
+            if now - since >= 1.0:  # tune the wake-up to the stream's rate
+                target = int(received / (now - since) * self.wake_every_s)
                 low_water = max(1, min(MAX_LOW_WATER, target))
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, low_water)
                 received, since = 0, now
@@ -335,7 +345,7 @@ class RtspContainer:
                 sets = [base64.b64decode(s + "==") for s in sprops.split(",") if s]
                 self._assembler.sps = next((s for s in sets if s and s[0] & 0x1F == 7), None)
                 self._assembler.pps = next((s for s in sets if s and s[0] & 0x1F == 8), None)
-            self._unwrap = [TimestampUnwrapper() for _ in self._tracks]
+            self._unwrap = [TimestampUnwrapper() for _ in self._tracks]  # video: assembler's
             self._pending: list[tuple[int, AccessUnit]] = []
             first = self._first_keyframe()
             video = self._template_video(first)
@@ -349,24 +359,27 @@ class RtspContainer:
         self._time_base = [Fraction(1, t.clock_rate) for t in self._tracks]
 
     def _frames(self) -> Iterator[tuple[int, AccessUnit]]:
-        """(track index, frame) in arrival order."""
-        for channel, packet in self._packets:
-            if channel % 2 or channel // 2 >= len(self._tracks) or len(packet) < 12:
-                continue  # RTCP, or a track we did not ask for
-            track = channel // 2
-            first = packet[0]
-            header = 12 + 4 * (first & 0x0F)
-            if first & 0x10 and len(packet) >= header + 4:  # extension header
-                header += 4 + 4 * int.from_bytes(packet[header + 2 : header + 4], "big")
-            end = len(packet) - (packet[-1] if first & 0x20 else 0)  # padding
-            payload = bytes(packet[header:end])
-            ts = self._unwrap[track](int.from_bytes(packet[4:8], "big"))
-            if track == 0:
-                for unit in self._assembler.push(payload, ts, bool(packet[1] & 0x80)):
-                    yield 0, unit
-            else:
-                for unit in aac_frames(payload, ts):
-                    yield track, unit
+        """(track index, frame) in arrival order. Runs for every RTP packet: kept tight."""
+        tracks = len(self._tracks)
+        push_video = self._assembler.push_from
+        audio_unwrap = self._unwrap[-1]
+        for buf, batch in self._packets:
+            for channel, start, end in batch:
+                if channel & 1 or channel >> 1 >= tracks or end - start < 12:
+                    continue  # RTCP, or a track we did not ask for
+                first = buf[start]
+                header = start + 12 + 4 * (first & 0x0F)
+                if first & 0x10 and end >= header + 4:  # extension header
+                    header += 4 + 4 * ((buf[header + 2] << 8) | buf[header + 3])
+                if first & 0x20:
+                    end -= buf[end - 1]  # padding
+                ts = int.from_bytes(buf[start + 4 : start + 8], "big")
+                if channel == 0:
+                    for unit in push_video(buf, header, end, ts, bool(buf[start + 1] & 0x80)):
+                        yield 0, unit
+                else:
+                    for unit in aac_frames(bytes(buf[header:end]), audio_unwrap(ts)):
+                        yield 1, unit
 
     def _first_keyframe(self) -> AccessUnit:
         self._frame_iter = self._frames()
@@ -419,6 +432,15 @@ class RtspContainer:
         container = av.open(m4a, format="mp4")
         self._templates.append(container)
         return container.streams.audio[0]
+
+    @property
+    def low_latency(self) -> bool:
+        """Whether reads wake up for every few frames (someone watches live)."""
+        return self._session.wake_every_s == WAKE_EVERY_LIVE_S
+
+    @low_latency.setter
+    def low_latency(self, value: bool) -> None:
+        self._session.wake_every_s = WAKE_EVERY_LIVE_S if value else WAKE_EVERY_S
 
     def demux(self, streams: Any = None) -> Iterator[av.Packet[Any]]:
         """Packets of whole frames, video timestamps in the RTP clock (pts = dts)."""

@@ -81,6 +81,7 @@ class CameraIngest:
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
         realtime_files: bool = True,
+        watched: Callable[[], bool] | None = None,
     ) -> None:
         self.camera_id = camera_id
         self._url = url
@@ -89,6 +90,8 @@ class CameraIngest:
         self._on_status = on_status
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._realtime_files = realtime_files
+        # Someone watches this camera live: read it with low latency (costs more CPU).
+        self._watched = watched
         self._stop = threading.Event()
         # Vigil's RTSP client reads H.264 cameras; FFmpeg reads everything else.
         self._use_ffmpeg = False
@@ -200,6 +203,8 @@ class CameraIngest:
                     self._set_status(CameraStatus.ONLINE, None)
                 wall = clock.wall(packet, is_video)
                 if is_video:
+                    if self._watched is not None and isinstance(container, RtspContainer):
+                        container.low_latency = self._watched()
                     self.stats.count(packet.size)
                     self.stats.last_frame_at = datetime.now(UTC)
                     if clock.paced:

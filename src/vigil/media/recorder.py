@@ -172,18 +172,20 @@ class RecorderService:
             [recorder, live],
             secrets=[password, camera.username],
             on_status=partial(self._status_changed, camera.id),
+            watched=lambda: live.viewer_count > 0,
             reconnect_min_s=self.settings.recorder.reconnect_min_s,
             reconnect_max_s=self.settings.recorder.reconnect_max_s,
         )
         ingest.start()
         worker = CameraWorker(camera.id, camera.updated_at, ingest, live)
         if camera.sub_url:
-            worker.sub_live = sub_live or LiveFragmenter(self._loop)
+            sub_view = worker.sub_live = sub_live or LiveFragmenter(self._loop)
             worker.sub_ingest = CameraIngest(
                 camera.id,
                 with_credentials(camera.sub_url, camera.username, password),
                 [worker.sub_live],
                 secrets=[password, camera.username],
+                watched=lambda: sub_view.viewer_count > 0,
                 reconnect_min_s=self.settings.recorder.reconnect_min_s,
                 reconnect_max_s=self.settings.recorder.reconnect_max_s,
             )

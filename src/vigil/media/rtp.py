@@ -53,36 +53,43 @@ class H264Assembler:
     _fragment: bytearray | None = None
     _timestamp: int | None = None
     _broken: bool = False
+    _unwrap: TimestampUnwrapper = field(default_factory=lambda: TimestampUnwrapper())
 
     def push(self, payload: bytes, timestamp: int, marker: bool) -> list[AccessUnit]:
         """Add one RTP payload; returns the frames it completed (usually none or one)."""
+        return self.push_from(payload, 0, len(payload), timestamp, marker)
+
+    def push_from(
+        self, buf: bytes | bytearray, start: int, end: int, timestamp: int, marker: bool
+    ) -> list[AccessUnit]:
+        """:meth:`push` of the payload ``buf[start:end]``, without copying it first (this
+        runs for every RTP packet of every camera)."""
         done: list[AccessUnit] = []
         if self._timestamp is not None and timestamp != self._timestamp and self._nals:
             done += self._finish()  # the marker was lost: a new timestamp ends the frame
         self._timestamp = timestamp
-        if not payload:
+        if end <= start:
             return done
-        kind = payload[0] & 0x1F
-        if kind == STAP_A:
-            pos = 1
-            while pos + 2 <= len(payload):
-                size = int.from_bytes(payload[pos : pos + 2], "big")
-                self._add(payload[pos + 2 : pos + 2 + size])
-                pos += 2 + size
-        elif kind == FU_A and len(payload) > 2:
-            start, end = payload[1] & 0x80, payload[1] & 0x40
-            if start:
-                header = (payload[0] & 0xE0) | (payload[1] & 0x1F)
-                self._fragment = bytearray([header])
+        kind = buf[start] & 0x1F
+        if kind == FU_A and end - start > 2:
+            fu = buf[start + 1]
+            if fu & 0x80:
+                self._fragment = bytearray(((buf[start] & 0xE0) | (fu & 0x1F),))
             if self._fragment is None:
                 self._broken = True  # the start of this NAL unit was lost
             else:
-                self._fragment += payload[2:]
-                if end:
+                self._fragment += buf[start + 2 : end]
+                if fu & 0x40:
                     self._add(bytes(self._fragment))
                     self._fragment = None
+        elif kind == STAP_A:
+            pos = start + 1
+            while pos + 2 <= end:
+                size = (buf[pos] << 8) | buf[pos + 1]
+                self._add(bytes(buf[pos + 2 : min(pos + 2 + size, end)]))
+                pos += 2 + size
         elif 1 <= kind <= 23:
-            self._add(payload)
+            self._add(bytes(buf[start:end]))
         if marker:
             done += self._finish()
         return done
@@ -109,7 +116,7 @@ class H264Assembler:
             # Keyframes carry their parameter sets, so any of them can start a file.
             nals = [self.sps, self.pps, *nals]
         data = b"".join(START_CODE + n for n in nals)
-        return [AccessUnit(self._timestamp, data, keyframe)]
+        return [AccessUnit(self._unwrap(self._timestamp), data, keyframe)]
 
 
 def aac_frames(payload: bytes, timestamp: int, frame_samples: int = 1024) -> list[AccessUnit]:
