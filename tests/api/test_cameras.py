@@ -151,10 +151,11 @@ def test_health_of_a_silent_recorder_turns_offline(client: TestClient, db: Datab
     from vigil.store.types import utcnow
 
     cam = client.post("/api/cameras", json=CAM).json()
-    camera_store.save_health(
-        db, cam["id"], node="rec-9", status="online", fps=25.0, bitrate_bps=1e6,
+    report = camera_store.HealthReport(
+        camera_id=cam["id"], node="rec-9", status="online", fps=25.0, bitrate_bps=1e6,
         last_frame_at=utcnow(), last_error=None, video_codec="h264", width=640, height=360,
     )  # fmt: skip
+    camera_store.save_health(db, [report])
     assert client.get(f"/api/cameras/{cam['id']}").json()["health"]["status"] == "online"
     with db.session() as s:
         row = s.get(CameraHealth, cam["id"])

@@ -42,7 +42,7 @@ USER_AGENT = "Vigil"
 # viewer gets the low latency.
 WAKE_EVERY_S = 0.2
 WAKE_EVERY_LIVE_S = 0.02
-MAX_LOW_WATER = 32 * 1024
+MAX_LOW_WATER = 128 * 1024
 KEEPALIVE_S = 25.0
 POLL_S = 0.5
 MAX_PREROLL_FRAMES = 600  # frames read while waiting for the first keyframe

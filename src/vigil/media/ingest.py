@@ -247,11 +247,20 @@ class _WallClock:
         self._anchor_s = float(first.pts * first.time_base)
         self._started = time.monotonic()
         self._last_arrival_ts: int | None = None
+        # Time base per stream as a float: PyAV builds a Fraction at every access.
+        self._time_bases: dict[Any, float] = {}
+
+    def seconds(self, packet: av.Packet[Any]) -> float:
+        """A packet's presentation time in seconds."""
+        assert packet.pts is not None
+        tb = self._time_bases.get(packet.stream)
+        if tb is None:
+            tb = self._time_bases[packet.stream] = float(packet.time_base)
+        return packet.pts * tb
 
     def wall(self, packet: av.Packet[Any], is_video: bool) -> datetime:
         """The wall-clock time of a packet."""
-        assert packet.pts is not None
-        seconds = float(packet.pts * packet.time_base)
+        seconds = self.seconds(packet)
         wall = self._anchor_wall + timedelta(seconds=seconds - self._anchor_s)
         if is_video and self._follow_local_clock:
             now = datetime.now(UTC)
@@ -261,8 +270,7 @@ class _WallClock:
 
     def ahead_s(self, packet: av.Packet[Any]) -> float:
         """How far a file's packet is ahead of real time since the first one (to pace it)."""
-        assert packet.pts is not None
-        media_s = float(packet.pts * packet.time_base) - self._anchor_s
+        media_s = self.seconds(packet) - self._anchor_s
         return max(0.0, media_s - (time.monotonic() - self._started))
 
     def stamp_by_arrival(self, packet: av.Packet[Any]) -> None:

@@ -26,6 +26,7 @@ from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segmen
 from vigil.security.secrets import SecretBox
 from vigil.store import cameras as camera_store
 from vigil.store import nodes
+from vigil.store.cameras import HealthReport
 from vigil.store.db import Database
 from vigil.store.models import Camera
 from vigil.store.recordings import DbSegmentIndex
@@ -230,26 +231,29 @@ class RecorderService:
         self._write_health_for(list(self.workers.values()), None)
 
     def _write_health_for(self, workers: list[CameraWorker], override: CameraStatus | None) -> None:
+        reports = []
         for worker in workers:
             stats = worker.ingest.stats
-            fps, bps = stats.rates()
+            fps, bps = stats.rates() if stats.status == CameraStatus.ONLINE else (0.0, 0.0)
             status, error = override or stats.status, stats.last_error
             storage_error = self._storage_errors.get(worker.camera_id)
             if storage_error and status == CameraStatus.ONLINE:
                 status, error = CameraStatus.STORAGE_FULL, storage_error
-            camera_store.save_health(
-                self.db,
-                worker.camera_id,
-                node=self.node,
-                status=status.value,
-                fps=fps if stats.status == CameraStatus.ONLINE else 0.0,
-                bitrate_bps=bps if stats.status == CameraStatus.ONLINE else 0.0,
-                last_frame_at=stats.last_frame_at,
-                last_error=error,
-                video_codec=stats.video_codec,
-                width=stats.width,
-                height=stats.height,
+            reports.append(
+                HealthReport(
+                    camera_id=worker.camera_id,
+                    node=self.node,
+                    status=status.value,
+                    fps=fps,
+                    bitrate_bps=bps,
+                    last_frame_at=stats.last_frame_at,
+                    last_error=error,
+                    video_codec=stats.video_codec,
+                    width=stats.width,
+                    height=stats.height,
+                )
             )
+        camera_store.save_health(self.db, reports)
 
     async def _janitor(self) -> None:
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -79,38 +80,37 @@ def health_of(db: Database) -> dict[int, CameraHealth]:
         return {h.camera_id: h for h in s.scalars(select(CameraHealth)).all()}
 
 
-def save_health(
-    db: Database,
-    camera_id: int,
-    *,
-    node: str,
-    status: str,
-    fps: float,
-    bitrate_bps: float,
-    last_frame_at: datetime | None,
-    last_error: str | None,
-    video_codec: str | None,
-    width: int | None,
-    height: int | None,
-) -> None:
-    """Upsert a camera's health row (atomically: status changes and the periodic report
-    may write at the same moment)."""
-    values = {
-        "node": node,
-        "status": status,
-        "fps": fps,
-        "bitrate_bps": bitrate_bps,
-        "last_frame_at": last_frame_at,
-        "last_error": last_error,
-        "video_codec": video_codec,
-        "width": width,
-        "height": height,
-        "updated_at": utcnow(),
-    }
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """One camera's ingest health, as a recorder reports it."""
+
+    camera_id: int
+    node: str
+    status: str
+    fps: float
+    bitrate_bps: float
+    last_frame_at: datetime | None
+    last_error: str | None
+    video_codec: str | None
+    width: int | None
+    height: int | None
+
+
+def save_health(db: Database, reports: Sequence[HealthReport]) -> None:
+    """Upsert the health rows of many cameras in one transaction (atomically: a status
+    change and the periodic report may write at the same moment)."""
+    if not reports:
+        return
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(CameraHealth).values(camera_id=camera_id, **values)
-    statement = statement.on_conflict_do_update(index_elements=["camera_id"], set_=values)
+    now = utcnow()
     with db.session() as s:
-        if s.get(Camera, camera_id) is None:
-            return  # removed meanwhile
-        s.execute(statement)
+        existing = set(
+            s.scalars(select(Camera.id).where(Camera.id.in_([r.camera_id for r in reports])))
+        )
+        for report in reports:
+            if report.camera_id not in existing:
+                continue  # removed meanwhile
+            values = {**asdict(report), "updated_at": now}
+            values.pop("camera_id")
+            statement = insert(CameraHealth).values(camera_id=report.camera_id, **values)
+            s.execute(statement.on_conflict_do_update(index_elements=["camera_id"], set_=values))
