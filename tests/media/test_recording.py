@@ -267,3 +267,14 @@ def test_b_frame_video_is_recorded_whole(db: Database, settings: Settings, tmp_p
         with av.open(str(settings.recordings_dir / seg.path)) as c:
             frames = list(c.decode(video=0))
         assert frames[0].key_frame and len(frames) == 50, "no frame lost at the cuts"
+
+
+def test_health_rates_follow_the_stream_clock_not_arrival_bursts() -> None:
+    from vigil.media.ingest import IngestStats
+
+    stats = IngestStats()
+    for frame in range(125):  # 5 s at 25 fps, 10 kB a frame, however they were delivered
+        stats.count(10_000, frame * 0.04)
+    fps, bps = stats.rates()
+    assert fps == pytest.approx(25.0)
+    assert bps == pytest.approx(25 * 10_000 * 8)

@@ -46,11 +46,13 @@ class IngestStats:
     height: int | None = None
     _window: deque[tuple[float, int]] = field(default_factory=deque)
 
-    def count(self, size: int) -> None:
-        """Note one video frame of ``size`` bytes."""
-        now = time.monotonic()
-        self._window.append((now, size))
-        cutoff = now - STATS_WINDOW_S
+    def count(self, size: int, media_s: float) -> None:
+        """Note one video frame of ``size`` bytes at stream time ``media_s``.
+
+        Rates follow the stream's own clock: frames arrive in batches, their timestamps
+        do not."""
+        self._window.append((media_s, size))
+        cutoff = media_s - STATS_WINDOW_S
         while self._window and self._window[0][0] < cutoff:
             self._window.popleft()
 
@@ -205,7 +207,7 @@ class CameraIngest:
                 if is_video:
                     if self._watched is not None and isinstance(container, RtspContainer):
                         container.low_latency = self._watched()
-                    self.stats.count(packet.size)
+                    self.stats.count(packet.size, clock.seconds(packet))
                     self.stats.last_frame_at = datetime.now(UTC)
                     if clock.paced:
                         self._stop.wait(clock.ahead_s(packet))
