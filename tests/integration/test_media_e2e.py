@@ -34,6 +34,11 @@ def ffprobe(path: Path) -> dict[str, Any]:
     return info
 
 
+def live_url(stack: Stack, camera_id: int, stream: str | None = None) -> str:
+    url = stack.url.replace("http", "ws") + f"/api/cameras/{camera_id}/live"
+    return f"{url}?stream={stream}" if stream else url
+
+
 def read_live(url: str, frames: int, received: list[list[bytes | str]]) -> None:
     """Read one viewer's messages until ``frames`` fragments arrived."""
     messages: list[bytes | str] = []
@@ -48,7 +53,7 @@ def test_many_viewers_share_one_ingest_and_get_playable_fmp4(
 ) -> None:
     cam = stack.add_camera("live", simulator.url_for("pattern"))
     stack.wait_status(cam["id"], "online")
-    url = stack.url.replace("http", "ws") + f"/api/cameras/{cam['id']}/live"
+    url = live_url(stack, cam["id"])
     received: list[list[bytes | str]] = []
     viewers = [threading.Thread(target=read_live, args=(url, 30, received)) for _ in range(3)]
     for v in viewers:
@@ -71,7 +76,7 @@ def test_many_viewers_share_one_ingest_and_get_playable_fmp4(
 
 
 def test_live_view_of_unknown_or_disabled_camera_is_refused_clearly(stack: Stack) -> None:
-    url = stack.url.replace("http", "ws") + "/api/cameras/999/live"
+    url = live_url(stack, 999)
     with connect(url, open_timeout=10) as ws:
         msg = json.loads(ws.recv(timeout=10))
     assert msg == {"type": "error", "message": "camera 999 not found"}
@@ -238,9 +243,8 @@ def test_grid_gets_the_sub_stream_while_the_main_stream_is_recorded(
             "dual", simulator.url_for("pattern"), sub_url=sub_sim.url_for("small")
         )
         stack.wait_status(cam["id"], "online")
-        base = stack.url.replace("http", "ws") + f"/api/cameras/{cam['id']}/live"
-        sub = first_live_frame(f"{base}?stream=sub", tmp_path)
-        main = first_live_frame(f"{base}?stream=main", tmp_path)
+        sub = first_live_frame(live_url(stack, cam["id"], "sub"), tmp_path)
+        main = first_live_frame(live_url(stack, cam["id"], "main"), tmp_path)
     assert (sub.width, sub.height) == (320, 180)
     assert (main.width, main.height) == (640, 360)
     wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 2, 30, "recorded")
@@ -253,5 +257,4 @@ def test_sub_stream_falls_back_to_main_when_the_camera_has_none(
 ) -> None:
     cam = stack.add_camera("single", simulator.url_for("pattern"))
     stack.wait_status(cam["id"], "online")
-    url = stack.url.replace("http", "ws") + f"/api/cameras/{cam['id']}/live?stream=sub"
-    assert first_live_frame(url, tmp_path).width == 640
+    assert first_live_frame(live_url(stack, cam["id"], "sub"), tmp_path).width == 640

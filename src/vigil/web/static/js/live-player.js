@@ -10,6 +10,7 @@
 // lags a bit, a jump when it lags more than MAX_LAG_S; old buffer is trimmed.
 
 import { liveUrl } from './api.js';
+import { showOverlay } from './ui.js';
 
 const MAX_LAG_S = 1.0; // jump to the live edge beyond this
 const TARGET_LAG_S = 0.15; // where a jump lands, behind the newest frame
@@ -362,11 +363,7 @@ export class LivePlayer extends EventTarget {
     if (state === this.state && message === this.message) return;
     this.state = state;
     this.message = message;
-    if (this.overlay) {
-      this.overlay.textContent = message;
-      this.overlay.hidden = !message;
-      this.overlay.dataset.state = state;
-    }
+    showOverlay(this.overlay, state, message);
     this.video.dataset.state = state;
     this.dispatchEvent(new CustomEvent('state', { detail: { state, message } }));
   }

@@ -8,6 +8,7 @@
 
 import { errorOf } from './api.js';
 import { clearVideo, MseSession } from './live-player.js';
+import { showOverlay } from './ui.js';
 
 const BUFFER_AHEAD_S = 30; // read no further ahead of the playhead than this
 const WAIT_MS = 250;
@@ -126,11 +127,7 @@ export class PlaybackPlayer extends EventTarget {
   _setState(state, message) {
     this.state = state;
     this.message = message;
-    if (this.overlay) {
-      this.overlay.textContent = message;
-      this.overlay.hidden = !message;
-      this.overlay.dataset.state = state;
-    }
+    showOverlay(this.overlay, state, message);
     this.dispatchEvent(new CustomEvent('state', { detail: { state, message } }));
   }
 }

@@ -178,3 +178,11 @@ export function confirmDialog(message, { ok = 'OK', danger = false } = {}) {
     okButton.focus();
   });
 }
+
+/** Show a player's state on its overlay (hidden when there is no message). */
+export function showOverlay(overlay, state, message) {
+  if (!overlay) return;
+  overlay.textContent = message;
+  overlay.hidden = !message;
+  overlay.dataset.state = state;
+}
