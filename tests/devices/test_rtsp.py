@@ -115,3 +115,20 @@ def test_ingest_uses_vigils_client_for_h264_cameras(simulator: Simulator) -> Non
         assert container.format.name == "rtsp-vigil"
     finally:
         container.close()
+
+
+def test_drain_hands_over_what_arrived_then_ends(simulator: Simulator) -> None:
+    import time
+
+    container = RtspContainer(simulator.url_for("pattern"))
+    try:
+        packets = container.demux()
+        for _ in range(30):
+            next(packets)
+        container.drain()
+        started = time.monotonic()
+        rest = sum(1 for _ in packets)
+        assert time.monotonic() - started < 1.0, "draining does not wait for the camera"
+        assert rest < 40, "only what had already arrived"
+    finally:
+        container.close()

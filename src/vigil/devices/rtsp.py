@@ -40,9 +40,9 @@ USER_AGENT = "Vigil"
 # Wake-up targets: this much of the stream per read. Every wake-up of a reading thread
 # costs far more than the bytes it reads, so nobody watching means few wake-ups; a live
 # viewer gets the low latency.
-WAKE_EVERY_S = 0.2
+WAKE_EVERY_S = 0.5
 WAKE_EVERY_LIVE_S = 0.02
-MAX_LOW_WATER = 128 * 1024
+MAX_LOW_WATER = 512 * 1024
 KEEPALIVE_S = 25.0
 POLL_S = 0.5
 MAX_PREROLL_FRAMES = 600  # frames read while waiting for the first keyframe
@@ -121,6 +121,7 @@ class RtspSession:
         self._auth: dict[str, str] | None = None
         self._buffer = bytearray()
         self.wake_every_s = WAKE_EVERY_S
+        self.draining = False
 
     def request(
         self, method: str, url: str, headers: dict[str, str] | None = None
@@ -268,6 +269,15 @@ class RtspSession:
                 yield buf, batch
             del buf[:pos]
             if batch and len(buf) >= 4:
+                continue
+            if self.draining:  # stopping: hand over what already arrived, then end
+                try:
+                    rest = sock.recv(256 * 1024, socket.MSG_DONTWAIT)
+                except OSError:
+                    rest = b""
+                if not rest:
+                    return
+                self._buffer += rest
                 continue
             now = time.monotonic()
             if now - last_keepalive > KEEPALIVE_S:
@@ -432,6 +442,11 @@ class RtspContainer:
         container = av.open(m4a, format="mp4")
         self._templates.append(container)
         return container.streams.audio[0]
+
+    def drain(self) -> None:
+        """Stop reading from the camera: ``demux`` ends after the frames that already
+        arrived (up to a read batch of them), so stopping loses none."""
+        self._session.draining = True
 
     @property
     def low_latency(self) -> bool:

@@ -186,7 +186,9 @@ class CameraIngest:
         try:
             for packet in container.demux(streams):
                 if self._stop.is_set():
-                    break
+                    if not isinstance(container, RtspContainer):
+                        break
+                    container.drain()  # ends once what arrived is recorded
                 is_video = packet.stream is info.video
                 if by_arrival and clock is not None:
                     clock.stamp_by_arrival(packet)
