@@ -125,10 +125,11 @@ def test_drain_hands_over_what_arrived_then_ends(simulator: Simulator) -> None:
         packets = container.demux()
         for _ in range(30):
             next(packets)
+        time.sleep(1.0)  # the camera goes on sending while we stop
         container.drain()
         started = time.monotonic()
         rest = sum(1 for _ in packets)
         assert time.monotonic() - started < 1.0, "draining does not wait for the camera"
-        assert rest < 40, "only what had already arrived"
+        assert 0 < rest < 60, "what had arrived (about a second of it), and no more"
     finally:
         container.close()

@@ -247,7 +247,8 @@ def test_grid_gets_the_sub_stream_while_the_main_stream_is_recorded(
         main = first_live_frame(live_url(stack, cam["id"], "main"), tmp_path)
     assert (sub.width, sub.height) == (320, 180)
     assert (main.width, main.height) == (640, 360)
-    wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 2, 30, "recorded")
+    # 5 s: the first 2 s segment is finished and on disk.
+    wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 5, 30, "recorded")
     files = sorted((stack.data_dir / "recordings" / str(cam["id"])).rglob("*.mp4"))
     assert ffprobe(files[0])["streams"][0]["width"] == 640, "the main stream is recorded"
 

@@ -46,7 +46,10 @@ MAX_LOW_WATER = 512 * 1024
 KEEPALIVE_S = 25.0
 POLL_S = 0.5
 MAX_PREROLL_FRAMES = 600  # frames read while waiting for the first keyframe
-AUDIO_PROBE_FRAMES = 50  # video frames to wait for the first audio frame
+AUDIO_PROBE_FRAMES = 50
+DRAIN_BYTES = (
+    4 * 1024 * 1024
+)  # more than a socket buffer holds  # video frames to wait for the first audio frame
 
 
 class RtspError(OSError):
@@ -249,6 +252,7 @@ class RtspSession:
         sock.settimeout(POLL_S)
         low_water, received, since = 1, 0, time.monotonic()
         last_data = last_keepalive = time.monotonic()
+        drained = False
         while True:
             pos, buf = 0, self._buffer
             batch: list[tuple[int, int, int]] = []
@@ -270,14 +274,14 @@ class RtspSession:
             del buf[:pos]
             if batch and len(buf) >= 4:
                 continue
-            if self.draining:  # stopping: hand over what already arrived, then end
-                try:
-                    rest = sock.recv(256 * 1024, socket.MSG_DONTWAIT)
-                except OSError:
-                    rest = b""
-                if not rest:
+            if self.draining:  # stopping: hand over what had arrived, once, then end
+                if drained:
                     return
-                self._buffer += rest
+                drained = True
+                try:  # one read: a live camera keeps sending, so reading on never ends
+                    self._buffer += sock.recv(DRAIN_BYTES, socket.MSG_DONTWAIT)
+                except OSError:
+                    return
                 continue
             now = time.monotonic()
             if now - last_keepalive > KEEPALIVE_S:
