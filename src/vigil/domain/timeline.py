@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 # Segments closer than this are one continuous range. Consecutive segments of one stream
 # meet exactly (the cut is a keyframe), so anything larger is a real absence of video.
-CONTINUITY_TOLERANCE = timedelta(seconds=0.1)
+CONTINUITY_TOLERANCE = timedelta(seconds=0.02)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ READ_TIMEOUT_S = 5.0
 MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "opus"})
 # Camera and local clocks drift apart; beyond this the wall clock is re-anchored to now.
 MAX_CLOCK_DRIFT = timedelta(seconds=2)
+FUTURE_TOLERANCE = timedelta(milliseconds=50)
 STATS_WINDOW_S = 5.0
 
 
@@ -268,7 +269,8 @@ class _WallClock:
         wall = self._anchor_wall + timedelta(seconds=seconds - self._anchor_s)
         if is_video and self._follow_local_clock:
             now = datetime.now(UTC)
-            if abs(now - wall) > MAX_CLOCK_DRIFT:
+            # Live video cannot be from the future: a late anchor is corrected at once.
+            if wall - now > FUTURE_TOLERANCE or now - wall > MAX_CLOCK_DRIFT:
                 self._anchor_wall, self._anchor_s, wall = now, seconds, now
         return wall
 
