@@ -18,8 +18,9 @@ from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segmen
 from vigil.store import cameras as camera_store
 from vigil.store import recordings
 from vigil.store.db import Database
-from vigil.store.models import Segment
+from vigil.store.models import Gap, Segment
 from vigil.store.recordings import DbSegmentIndex
+from vigil.store.types import utcnow
 
 
 def record_file(
@@ -46,11 +47,17 @@ def record_file(
     return camera.id, statuses
 
 
-def segments_of(db: Database, camera_id: int) -> list[Segment]:
-    far = timedelta(days=1)
-    from vigil.store.types import utcnow
+def _around_now() -> tuple[datetime, datetime]:
+    now, far = utcnow(), timedelta(days=1)
+    return now - far, now + far
 
-    return list(recordings.segments_between(db, camera_id, utcnow() - far, utcnow() + far))
+
+def segments_of(db: Database, camera_id: int) -> list[Segment]:
+    return list(recordings.segments_between(db, camera_id, *_around_now()))
+
+
+def gaps_of(db: Database, camera_id: int) -> list[Gap]:
+    return list(recordings.gaps_between(db, camera_id, *_around_now()))
 
 
 def test_segments_are_contiguous_cut_at_keyframes_and_indexed(
@@ -123,16 +130,8 @@ def test_storage_full_when_nothing_can_be_deleted(
     camera_id, statuses = record_file(db, settings, h264_clip, guard=guard)
     assert segments_of(db, camera_id) == []
     assert statuses[0][0] == CameraStatus.STORAGE_FULL
-    gaps = recordings.gaps_between(
-        db, camera_id, segments_of_start(db), segments_of_start(db) + timedelta(days=2)
-    )
+    gaps = gaps_of(db, camera_id)
     assert gaps and gaps[0].reason.startswith("storage full")
-
-
-def segments_of_start(db: Database) -> datetime:
-    from vigil.store.types import utcnow
-
-    return utcnow() - timedelta(days=1)
 
 
 def test_retention_removes_only_footage_older_than_the_camera_keeps(
@@ -246,9 +245,7 @@ def test_write_failure_closes_cleanly_reports_and_records_the_gap(
     assert statuses and statuses[0][0] == CameraStatus.STORAGE_FULL
     assert statuses[0][1] is not None and "cannot create segment" in statuses[0][1]
     assert segments_of(db, camera.id) == []
-    gaps = recordings.gaps_between(
-        db, camera.id, segments_of_start(db), segments_of_start(db) + timedelta(days=2)
-    )
+    gaps = gaps_of(db, camera.id)
     assert len(gaps) == 1 and "cannot create segment" in gaps[0].reason
 
 

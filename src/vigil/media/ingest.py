@@ -184,12 +184,14 @@ class CameraIngest:
         streams = [info.video] + ([info.audio] if info.audio else [])
         clock: _WallClock | None = None
         error: str | None = None
+        # Vigil's RTSP client can drain on stop and read with less delay when watched.
+        rtsp = container if isinstance(container, RtspContainer) else None
         try:
             for packet in container.demux(streams):
                 if self._stop.is_set():
-                    if not isinstance(container, RtspContainer):
+                    if rtsp is None:
                         break
-                    container.drain()  # ends once what arrived is recorded
+                    rtsp.drain()  # ends once what arrived is recorded
                 is_video = packet.stream is info.video
                 if by_arrival and clock is not None:
                     clock.stamp_by_arrival(packet)
@@ -208,8 +210,8 @@ class CameraIngest:
                     self._set_status(CameraStatus.ONLINE, None)
                 wall = clock.wall(packet, is_video)
                 if is_video:
-                    if self._watched is not None and isinstance(container, RtspContainer):
-                        container.low_latency = self._watched()
+                    if rtsp is not None and self._watched is not None:
+                        rtsp.low_latency = self._watched()
                     self.stats.count(packet.size, clock.seconds(packet))
                     self.stats.last_frame_at = datetime.now(UTC)
                     if clock.paced:
