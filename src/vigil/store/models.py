@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from vigil.store.types import UTCDateTime, utcnow
@@ -30,6 +41,9 @@ class Camera(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     retention_days: Mapped[float | None] = mapped_column(Float)
+    # "continuous", or "events": only footage around recording requests is kept.
+    recording_mode: Mapped[str] = mapped_column(String(16), default="continuous")
+    event_retention_days: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -95,3 +109,193 @@ class Node(Base):
     media_url: Mapped[str] = mapped_column(String(500))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CameraGroup(Base):
+    """A named set of cameras (an area, a district, a building), used by rules and stats."""
+
+    __tablename__ = "camera_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class CameraGroupMember(Base):
+    """A camera in a group."""
+
+    __tablename__ = "camera_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("camera_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    camera_id: Mapped[int] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class EventRecord(Base):
+    """A stored event (see ``domain/events.py``). Kept when its camera is removed."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_at", "at"),
+        Index("ix_events_camera_at", "camera_id", "at"),
+        Index("ix_events_type_at", "type", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    camera_id: Mapped[int | None] = mapped_column(Integer)
+    zone: Mapped[str | None] = mapped_column(String(120))
+    object_class: Mapped[str | None] = mapped_column(String(64))
+    track_id: Mapped[int | None] = mapped_column(Integer)
+    colour: Mapped[str | None] = mapped_column(String(32))
+    count: Mapped[int | None] = mapped_column(Integer)
+    object: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    snapshot: Mapped[str | None] = mapped_column(String(1000))
+    track: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(200), default="vigil")
+
+
+class TimeProfile(Base):
+    """A named schedule (``domain/schedules.py`` ``TimeProfileSpec`` as JSON)."""
+
+    __tablename__ = "time_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Rule(Base):
+    """A rule (``domain/rules.py`` ``RuleSpec`` as JSON; action secrets encrypted)."""
+
+    __tablename__ = "rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Alarm(Base):
+    """An alarm in the operators' queue; see ``domain/alarms.py`` for its lifecycle."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        Index("ix_alarms_state_priority", "state", "priority", "created_at"),
+        Index("ix_alarms_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
+    rule_name: Mapped[str] = mapped_column(String(120))
+    event_id: Mapped[str | None] = mapped_column(String(32))
+    event_type: Mapped[str | None] = mapped_column(String(100))
+    camera_id: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(120))
+    priority: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    owner: Mapped[str | None] = mapped_column(String(120))
+    # [{"text": ..., "done": bool, "by": str | None, "at": iso | None}]
+    sop: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    snapshot: Mapped[str | None] = mapped_column(String(1000))
+    escalate_after_min: Mapped[float | None] = mapped_column(Float)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closing_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AlarmNote(Base):
+    """The alarm's history: comments, state changes, escalations, action outcomes."""
+
+    __tablename__ = "alarm_notes"
+    __table_args__ = (Index("ix_alarm_notes_alarm", "alarm_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    author: Mapped[str | None] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(32))  # comment | state | escalation | action
+    text: Mapped[str] = mapped_column(Text)
+
+
+class ActionRun(Base):
+    """One action of one firing: the outbox. Stored with the alarm, before anything is
+    sent; retried with backoff; resumed after a restart."""
+
+    __tablename__ = "action_runs"
+    __table_args__ = (Index("ix_action_runs_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"))
+    event_id: Mapped[str | None] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(32))
+    action: Mapped[dict[str, Any]] = mapped_column(JSON)  # the action's spec at firing time
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)  # template values and event data
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Bookmark(Base):
+    """A marked moment (or range) on a camera's timeline."""
+
+    __tablename__ = "bookmarks"
+    __table_args__ = (Index("ix_bookmarks_camera_at", "camera_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    label: Mapped[str] = mapped_column(String(500))
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"))
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecordingRequest(Base):
+    """Footage of a camera to record and keep: ``start``..``end``, until ``keep_until``
+    (retention applies when null). Events-mode cameras keep only these ranges."""
+
+    __tablename__ = "recording_requests"
+    __table_args__ = (Index("ix_recording_requests_camera", "camera_id", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    keep_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    alarm_id: Mapped[int | None] = mapped_column(ForeignKey("alarms.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (a phone of an operator or field officer)."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(2000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,403 @@
+"""Rules: trigger -> conditions -> actions. Pure: matching and templating, no I/O.
+
+A rule is stored as its :class:`RuleSpec` (JSON). Every trigger reads an :class:`Event`:
+camera status changes, MQTT messages, webhooks, access control and manual triggers all arrive
+as events of their own type, so one matcher serves them all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import string
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vigil.domain.cameras import CameraStatus
+from vigil.domain.events import (
+    ACCESS_PREFIX,
+    INPUT_MQTT,
+    INPUT_WEBHOOK,
+    Event,
+    camera_status_event_type,
+)
+
+PRIORITY_HIGHEST, PRIORITY_LOWEST = 1, 5
+PRIORITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low", 5: "info"}
+
+# What a template may name: {camera}, {type}... Checked when a rule is saved.
+TEMPLATE_FIELDS = (
+    "rule",
+    "type",
+    "camera",
+    "camera_id",
+    "location",
+    "zone",
+    "object",
+    "count",
+    "time",
+    "priority",
+    "category",
+    "alarm_id",
+    "payload",
+)
+
+Strict = ConfigDict(extra="forbid")
+
+
+def _check_template(text: str) -> str:
+    """Refuse a template that names an unknown field or is not well formed."""
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"template is not well formed: {exc}") from exc
+    for name in names:
+        if name not in TEMPLATE_FIELDS:
+            known = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+            raise ValueError(f"unknown template field {{{name}}}; known: {known}")
+    return text
+
+
+Template = Annotated[str, Field(max_length=5000)]
+
+
+class _Filters(BaseModel):
+    """Which cameras a trigger listens to: all when both lists are empty."""
+
+    cameras: list[int] = Field(default_factory=list)
+    camera_groups: list[int] = Field(default_factory=list)
+
+
+# ----- triggers -----------------------------------------------------------------------------
+
+
+class EventTrigger(_Filters):
+    """Analytics (or any) events of these types, optionally in a zone, of a class, a count."""
+
+    model_config = Strict
+    kind: Literal["event"] = "event"
+    event_types: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, description="types or shell patterns: line_crossing, intrusion, access.*"
+    )
+    zones: list[str] = Field(default_factory=list)
+    classes: list[str] = Field(default_factory=list)
+    min_count: int | None = Field(None, ge=1, description="only when the event counts >= this")
+
+
+class CameraStatusTrigger(_Filters):
+    """A camera going offline, out of storage, tampered with..."""
+
+    model_config = Strict
+    kind: Literal["camera_status"] = "camera_status"
+    statuses: list[str] = Field(min_length=1)
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, statuses: list[str]) -> list[str]:
+        known = {s.value for s in CameraStatus} | {"tampering"}
+        for s in statuses:
+            if s not in known:
+                raise ValueError(f"unknown camera status {s!r}; known: {', '.join(sorted(known))}")
+        return statuses
+
+
+class InputTrigger(BaseModel):
+    """An external input: an MQTT message (``name`` is a topic filter with + and #), a
+    webhook (``name`` is the hook's name) or an access-control event (``name`` is the event,
+    e.g. door_forced). ``match`` requires payload fields to equal these values."""
+
+    model_config = Strict
+    kind: Literal["input"] = "input"
+    source: Literal["mqtt", "webhook", "access_control"]
+    name: str = Field(min_length=1, max_length=500)
+    match: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class ManualTrigger(_Filters):
+    """An operator pressing the rule's button in the client."""
+
+    model_config = Strict
+    kind: Literal["manual"] = "manual"
+    label: str = Field("Trigger", min_length=1, max_length=120)
+
+
+Trigger = Annotated[
+    EventTrigger | CameraStatusTrigger | InputTrigger | ManualTrigger,
+    Field(discriminator="kind"),
+]
+
+
+# ----- conditions ---------------------------------------------------------------------------
+
+
+class CountWithin(BaseModel):
+    """Fire only when the trigger matched at least ``at_least`` times within ``within_s``
+    (per camera)."""
+
+    model_config = Strict
+    at_least: int = Field(ge=2, le=100_000)
+    within_s: float = Field(gt=0, le=7 * 86400)
+
+
+class Conditions(BaseModel):
+    """What must also hold for a triggered rule to act."""
+
+    model_config = Strict
+    time_profile_id: int | None = Field(None, description="armed only while this profile is")
+    count: CountWithin | None = None
+    cooldown_s: float = Field(0, ge=0, le=86400, description="quiet time after firing, per camera")
+
+
+# ----- actions ------------------------------------------------------------------------------
+
+
+class RaiseAlarm(BaseModel):
+    """Put an alarm in the operators' queue."""
+
+    model_config = Strict
+    type: Literal["raise_alarm"] = "raise_alarm"
+    priority: int = Field(3, ge=PRIORITY_HIGHEST, le=PRIORITY_LOWEST, description="1 = critical")
+    category: str = Field("general", min_length=1, max_length=120)
+    title: Template = "{rule} on {camera}"
+    sop: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, description="standard operating procedure: the checklist"
+    )
+    escalate_after_min: float | None = Field(None, gt=0, le=7 * 24 * 60)
+
+
+class Record(BaseModel):
+    """Record (or keep) the camera's footage around the event."""
+
+    model_config = Strict
+    type: Literal["record"] = "record"
+    camera_id: int | None = Field(None, description="the triggering camera when left out")
+    pre_s: float = Field(10, ge=0, le=3600)
+    post_s: float = Field(30, ge=0, le=86400)
+    keep_days: float | None = Field(None, gt=0, le=3650, description="keep longer than retention")
+
+
+class Bookmark(BaseModel):
+    """Mark the moment on the camera's timeline."""
+
+    model_config = Strict
+    type: Literal["bookmark"] = "bookmark"
+    label: Template = "{rule}"
+
+
+class MqttPublish(BaseModel):
+    """Publish a message on the configured MQTT broker (street lamps, building systems)."""
+
+    model_config = Strict
+    type: Literal["mqtt_publish"] = "mqtt_publish"
+    topic: str = Field(min_length=1, max_length=500)
+    payload: Template = ""
+    qos: Literal[0, 1, 2] = 1
+    retain: bool = False
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, topic: str) -> str:
+        if "+" in topic or "#" in topic:
+            raise ValueError("a topic to publish on cannot contain the wildcards + or #")
+        return topic
+
+
+class Webhook(BaseModel):
+    """POST the event and alarm as JSON, signed with HMAC-SHA256 when a secret is set."""
+
+    model_config = Strict
+    type: Literal["webhook"] = "webhook"
+    url: AnyHttpUrl
+    secret: str | None = Field(None, max_length=500, description="HMAC key; write-only")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class Email(BaseModel):
+    """Send an e-mail through the configured SMTP server."""
+
+    model_config = Strict
+    type: Literal["email"] = "email"
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] = Field(
+        min_length=1
+    )
+    subject: Template = "[Vigil] {rule} on {camera}"
+    body: Template = "{type} on {camera} ({location}) at {time}."
+
+
+class WebPush(BaseModel):
+    """Notify subscribed phones (Web Push, VAPID)."""
+
+    model_config = Strict
+    type: Literal["web_push"] = "web_push"
+    title: Template = "{rule}"
+    body: Template = "{type} on {camera} at {time}"
+
+
+class Signage(BaseModel):
+    """Show a message on a digital sign, over HTTP (POST) or MQTT."""
+
+    model_config = Strict
+    type: Literal["signage"] = "signage"
+    via: Literal["http", "mqtt"]
+    target: str = Field(min_length=1, max_length=2000, description="the sign's URL or topic")
+    message: Template = "{rule}"
+
+    @model_validator(mode="after")
+    def _target(self) -> Signage:
+        if self.via == "http" and not self.target.startswith(("http://", "https://")):
+            raise ValueError("an HTTP sign's target must be an http:// or https:// URL")
+        return self
+
+
+Action = Annotated[
+    RaiseAlarm | Record | Bookmark | MqttPublish | Webhook | Email | WebPush | Signage,
+    Field(discriminator="type"),
+]
+
+# Fields of actions that are templates, checked when the rule is saved.
+_TEMPLATE_FIELDS_BY_ACTION = {
+    "raise_alarm": ("title",),
+    "bookmark": ("label",),
+    "mqtt_publish": ("payload",),
+    "email": ("subject", "body"),
+    "web_push": ("title", "body"),
+    "signage": ("message",),
+}
+
+
+class RuleSpec(BaseModel):
+    """A rule as the API takes it and the store keeps it."""
+
+    model_config = Strict
+    name: str = Field(min_length=1, max_length=120)
+    enabled: bool = True
+    trigger: Trigger
+    conditions: Conditions = Field(default_factory=Conditions)
+    actions: list[Action] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _templates(self) -> RuleSpec:
+        for i, action in enumerate(self.actions):
+            for field in _TEMPLATE_FIELDS_BY_ACTION.get(action.type, ()):
+                try:
+                    _check_template(getattr(action, field))
+                except ValueError as exc:
+                    raise ValueError(f"actions.{i}.{field}: {exc}") from exc
+        if sum(a.type == "raise_alarm" for a in self.actions) > 1:
+            raise ValueError("a rule raises at most one alarm")
+        return self
+
+
+# ----- matching -----------------------------------------------------------------------------
+
+
+def _camera_selected(
+    filters: _Filters, camera_id: int | None, groups_of_camera: Sequence[int]
+) -> bool:
+    if not filters.cameras and not filters.camera_groups:
+        return True
+    if camera_id is None:
+        return False
+    return camera_id in filters.cameras or bool(set(filters.camera_groups) & set(groups_of_camera))
+
+
+def mqtt_topic_matches(pattern: str, topic: str) -> bool:
+    """MQTT filter matching: ``+`` is one level, a final ``#`` the rest (and the parent)."""
+    p, t = pattern.split("/"), topic.split("/")
+    for i, level in enumerate(p):
+        if level == "#":
+            return True
+        if i >= len(t) or (level != "+" and level != t[i]):
+            return False
+    return len(p) == len(t)
+
+
+def trigger_matches(trigger: Trigger, event: Event, groups_of_camera: Sequence[int] = ()) -> bool:
+    """Whether this event fires the trigger (conditions are checked apart)."""
+    if isinstance(trigger, EventTrigger):
+        if not any(fnmatch.fnmatchcase(event.type, p) for p in trigger.event_types):
+            return False
+        if trigger.zones and event.zone not in trigger.zones:
+            return False
+        if trigger.classes and (
+            event.object is None or event.object.class_name not in trigger.classes
+        ):
+            return False
+        if trigger.min_count is not None and (event.count or 0) < trigger.min_count:
+            return False
+        return _camera_selected(trigger, event.camera_id, groups_of_camera)
+    if isinstance(trigger, CameraStatusTrigger):
+        types = {camera_status_event_type(s) for s in trigger.statuses}
+        return event.type in types and _camera_selected(trigger, event.camera_id, groups_of_camera)
+    if isinstance(trigger, InputTrigger):
+        return _input_matches(trigger, event)
+    # Manual triggers are fired by id through the API, never by matching.
+    return False
+
+
+def _input_matches(trigger: InputTrigger, event: Event) -> bool:
+    name = str(event.attributes.get("name", ""))
+    if trigger.source == "mqtt":
+        if event.type != INPUT_MQTT or not mqtt_topic_matches(trigger.name, name):
+            return False
+    elif trigger.source == "webhook":
+        if event.type != INPUT_WEBHOOK or name != trigger.name:
+            return False
+    elif event.type != ACCESS_PREFIX + trigger.name:
+        return False
+    payload = event.attributes.get("payload")
+    if trigger.match:
+        if not isinstance(payload, Mapping):
+            return False
+        return all(payload.get(k) == v for k, v in trigger.match.items())
+    return True
+
+
+def is_manual(trigger: Trigger) -> bool:
+    """Manual triggers fire through the API only."""
+    return isinstance(trigger, ManualTrigger)
+
+
+# ----- templates ----------------------------------------------------------------------------
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def template_values(
+    *,
+    rule: str,
+    event: Event,
+    camera_name: str | None,
+    location: str | None,
+    priority: int | None = None,
+    category: str | None = None,
+    alarm_id: int | None = None,
+    local_time: datetime | None = None,
+) -> dict[str, Any]:
+    """The values a rule's templates may use, for one firing."""
+    when = local_time or event.at
+    return {
+        "rule": rule,
+        "type": event.type,
+        "camera": camera_name or (f"camera {event.camera_id}" if event.camera_id else "-"),
+        "camera_id": event.camera_id if event.camera_id is not None else "",
+        "location": location or "",
+        "zone": event.zone or "",
+        "object": event.object.class_name if event.object else "",
+        "count": event.count if event.count is not None else "",
+        "time": when.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
+        "priority": PRIORITY_NAMES.get(priority, "") if priority else "",
+        "category": category or "",
+        "alarm_id": alarm_id if alarm_id is not None else "",
+        "payload": event.attributes.get("payload", ""),
+    }
+
+
+def render(template: str, values: Mapping[str, Any]) -> str:
+    """Fill a checked template; unknown names render empty rather than fail at send time."""
+    return string.Formatter().vformat(template, (), _Blank(values))
