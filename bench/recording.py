@@ -44,20 +44,18 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
-import httpx
+from common import cpu_seconds, free_port, http_ok, interruptible, wait_for
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -97,17 +95,6 @@ console = Console()
 
 
 # ------------------------------------------------------------------------------ procfs
-def cpu_seconds(pid: int, *, children: bool = True) -> float | None:
-    """CPU seconds (user + system, waited-for children included) of a process so far."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Fields after "(comm)": state is field 3, utime..cstime are fields 14..17.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return sum(int(x) for x in fields[11 : 15 if children else 13]) / CLK_TCK
-
-
 def memory_bytes(pid: int) -> tuple[int, int | None]:
     """(RSS, PSS) of a process in bytes; PSS is None where smaps_rollup is missing."""
     rss, pss = 0, None
@@ -163,13 +150,6 @@ def child_pids(parent: int) -> dict[int, str]:
         except (OSError, ValueError):
             continue
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # ------------------------------------------------------------------------------ the clip
@@ -275,22 +255,6 @@ class Processes:
                 proc.wait()
             out.close()
         self._procs = [p for p in self._procs if p not in chosen]
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).is_success
-    except httpx.HTTPError:
-        return False
 
 
 # ------------------------------------------------------------------------------ sampling
@@ -957,22 +921,6 @@ def parse_args(argv: list[str] | None = None) -> Options:
         keep=a.keep,
         py_spy=a.py_spy,
     )
-
-
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """Ctrl-C and SIGTERM raise KeyboardInterrupt, even where SIGINT came in ignored (a
-    shell's background job), so that everything started gets stopped."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def main(argv: list[str] | None = None) -> int:

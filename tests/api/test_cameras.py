@@ -164,3 +164,51 @@ def test_health_of_a_silent_recorder_turns_offline(client: TestClient, db: Datab
     health = client.get(f"/api/cameras/{cam['id']}").json()["health"]
     assert health["status"] == "offline" and health["fps"] == 0
     assert "recorder rec-9 has not reported since" in health["last_error"]
+
+
+def test_recording_mode_and_event_retention(client: TestClient, db: Database) -> None:
+    cam = client.post("/api/cameras", json=CAM).json()
+    assert (cam["recording_mode"], cam["event_retention_days"]) == ("continuous", None)
+    body = {**CAM, "name": "Gate 2", "recording_mode": "events", "event_retention_days": 90}
+    r = client.post("/api/cameras", json=body)
+    assert r.status_code == 201, r.text
+    assert (r.json()["recording_mode"], r.json()["event_retention_days"]) == ("events", 90)
+    with db.session() as s:
+        stored = s.get(Camera, r.json()["id"])
+        assert stored is not None and stored.recording_mode == "events"
+
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"recording_mode": "events"})
+    assert r.status_code == 200 and r.json()["recording_mode"] == "events"
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"event_retention_days": 7.5})
+    assert r.json()["event_retention_days"] == 7.5 and r.json()["recording_mode"] == "events"
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"event_retention_days": None})
+    assert r.json()["event_retention_days"] is None, "event retention can be cleared"
+
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"recording_mode": "sometimes"})
+    assert r.status_code == 422
+    assert any(e["field"] == "recording_mode" for e in r.json()["errors"]), r.json()
+    r = client.patch(f"/api/cameras/{cam['id']}", json={"recording_mode": None})
+    assert r.status_code == 422 and "continuous" in r.json()["detail"]
+    r = client.post("/api/cameras", json={**CAM, "name": "G3", "event_retention_days": 0})
+    assert r.status_code == 422
+    assert any(e["field"] == "event_retention_days" for e in r.json()["errors"])
+
+
+def test_switching_to_events_mode_keeps_what_was_recorded(client: TestClient, db: Database) -> None:
+    from datetime import timedelta
+
+    from vigil.store.models import Segment
+    from vigil.store.recording_requests import requests_between
+    from vigil.store.types import utcnow
+
+    cam = client.post("/api/cameras", json=CAM).json()
+    start = utcnow() - timedelta(hours=2)
+    with db.session() as s:
+        s.add(Segment(camera_id=cam["id"], node="n", path="x.mp4", start=start, end=start))
+    assert client.patch(f"/api/cameras/{cam['id']}", json={"recording_mode": "events"}).is_success
+    (kept,) = requests_between(db, cam["id"], start, utcnow())
+    assert kept.start == start and kept.keep_until is None
+    assert "before switching to events mode" in kept.reason
+    # Already in events mode: nothing more is asked.
+    client.patch(f"/api/cameras/{cam['id']}", json={"recording_mode": "events"})
+    assert len(requests_between(db, cam["id"], start, utcnow())) == 1

@@ -13,10 +13,31 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from vigil import __version__
+from vigil.alarms.manager import AlarmManager
 from vigil.api.deps import ServerContext
-from vigil.api.routes import bus, cameras, events, live, recordings, system
+from vigil.api.errors import FieldError, field_error_handler
+from vigil.api.routes import (
+    actions,
+    alarms,
+    bookmarks,
+    bus,
+    camera_groups,
+    cameras,
+    events,
+    inputs,
+    live,
+    push,
+    recordings,
+    rules,
+    system,
+    time_profiles,
+)
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
+from vigil.integrations import Integrations
+from vigil.rules.dispatcher import Dispatcher
+from vigil.rules.engine import RulesEngine
+from vigil.rules.executors import core_executors
 from vigil.security.secrets import SecretBox
 from vigil.store.db import open_database
 
@@ -33,11 +54,33 @@ def create_app(settings: Settings) -> FastAPI:
         settings.ensure_dirs()
         db = open_database(settings.db_url)
         bus_ = InProcessBus()
+        secrets = SecretBox.for_data_dir(settings.data_dir)
+        integrations = Integrations(settings=settings, db=db, bus=bus_, secrets=secrets)
+        await integrations.start()
+        executors = {**core_executors(db), **integrations.executors}
+        dispatcher = Dispatcher(db, bus_, secrets, executors, settings.alarms)
+        engine = RulesEngine(db, bus_, on_actions=dispatcher.wake)
+        alarm_manager = AlarmManager(db, bus_, settings.alarms)
         app.state.ctx = ServerContext(
-            settings=settings, db=db, bus=bus_, secrets=SecretBox.for_data_dir(settings.data_dir)
+            settings=settings,
+            db=db,
+            bus=bus_,
+            secrets=secrets,
+            engine=engine,
+            dispatcher=dispatcher,
+            alarms=alarm_manager,
+            integrations=integrations,
         )
+        # Alarms are stored before anything is sent: the engine writes, the dispatcher sends.
+        await engine.start()
+        await dispatcher.start()
+        await alarm_manager.start()
         log.info("server ready on %s", settings.server_url)
         yield
+        await alarm_manager.stop()
+        await engine.stop()
+        await dispatcher.stop()
+        await integrations.stop()
         await bus_.close()
         db.dispose()
 
@@ -59,7 +102,10 @@ def create_app(settings: Settings) -> FastAPI:
         ]
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
-    for module in (cameras, recordings, live, events, system, bus):
+    app.add_exception_handler(FieldError, field_error_handler)
+
+    routers = (cameras, camera_groups, recordings, bookmarks, live, events, rules)
+    for module in (*routers, time_profiles, alarms, actions, inputs, push, system, bus):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 

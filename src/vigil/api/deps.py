@@ -7,8 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 
+from vigil.alarms.manager import AlarmManager
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
+from vigil.integrations import Integrations
+from vigil.rules.dispatcher import Dispatcher
+from vigil.rules.engine import RulesEngine
 from vigil.security.secrets import SecretBox
 from vigil.store import cameras as camera_store
 from vigil.store.db import Database
@@ -23,6 +27,10 @@ class ServerContext:
     db: Database
     bus: InProcessBus
     secrets: SecretBox
+    engine: RulesEngine
+    dispatcher: Dispatcher
+    alarms: AlarmManager
+    integrations: Integrations
 
 
 def _context(request: Request) -> ServerContext:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from vigil.domain.cameras import NAME_MAX, check_stream_url
+from vigil.domain.cameras import NAME_MAX, RecordingMode, check_stream_url
 
 StreamUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_stream_url)]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=r"^[^\x00-\x1f]+$")]
@@ -27,6 +27,12 @@ class CameraCreate(BaseModel):
     notes: str | None = Field(None, max_length=5000)
     enabled: bool = True
     retention_days: float | None = Field(None, gt=0, le=3650)
+    recording_mode: RecordingMode = Field(
+        RecordingMode.CONTINUOUS, description="continuous, or only around events"
+    )
+    event_retention_days: float | None = Field(
+        None, gt=0, le=3650, description="keep footage around events this long"
+    )
 
 
 class CameraUpdate(BaseModel):
@@ -43,6 +49,8 @@ class CameraUpdate(BaseModel):
     notes: str | None = Field(None, max_length=5000)
     enabled: bool | None = None
     retention_days: float | None = Field(None, gt=0, le=3650)
+    recording_mode: RecordingMode | None = None
+    event_retention_days: float | None = Field(None, gt=0, le=3650)
 
 
 class HealthPublic(BaseModel):
@@ -77,6 +85,8 @@ class CameraPublic(BaseModel):
     notes: str | None
     enabled: bool
     retention_days: float | None
+    recording_mode: RecordingMode
+    event_retention_days: float | None
     created_at: datetime
     updated_at: datetime
     health: HealthPublic

@@ -20,6 +20,14 @@ class CameraStatus(StrEnum):
     STORAGE_FULL = "storage_full"
 
 
+class RecordingMode(StrEnum):
+    """What a camera's recording keeps."""
+
+    CONTINUOUS = "continuous"
+    # Only footage that recording requests cover (rules' "record" action), plus a pre-buffer.
+    EVENTS = "events"
+
+
 # Recorders report every few seconds; a report older than this means the node is gone.
 HEALTH_STALE_AFTER = timedelta(seconds=15)
 

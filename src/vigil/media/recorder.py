@@ -22,7 +22,7 @@ from vigil.domain.messages import CamerasChanged, CameraStatusChanged
 from vigil.media.ingest import CameraIngest
 from vigil.media.live import LiveFragmenter
 from vigil.media.segments import SegmentRecorder
-from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segments
+from vigil.media.storage import DiskGuard, janitor_pass, repair_open_segments
 from vigil.security.secrets import SecretBox
 from vigil.store import cameras as camera_store
 from vigil.store import nodes
@@ -264,11 +264,5 @@ class RecorderService:
             await asyncio.sleep(self.settings.storage.janitor_interval_s)
 
     def _enforce_retention(self) -> None:
-        default_days = self.settings.storage.default_retention_days
-        for camera in camera_store.list_cameras(self.db):
-            removed = enforce_retention(
-                self.db, self.root, camera.id, camera.retention_days or default_days
-            )
-            if removed:
-                log.info("camera %s: retention removed %d segments", camera.id, removed)
+        janitor_pass(self.db, self.root, self.settings.storage)
         self._guard.refresh()

@@ -1,5 +1,7 @@
-"""Room on disk: the global disk budget, the low-water mark, per-camera retention, and the
-repair of segments left open by a crash. Oldest footage goes first."""
+"""Room on disk: the global disk budget, the low-water mark, per-camera retention, footage
+outside recording requests of cameras that record only around events, and the repair of
+segments left open by a crash. Oldest footage goes first; footage that a recording request
+holds goes last."""
 
 from __future__ import annotations
 
@@ -7,14 +9,16 @@ import logging
 import shutil
 import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import av
 
 from vigil.config import StorageSettings
+from vigil.domain.cameras import RecordingMode
 from vigil.media.mp4 import iter_boxes
-from vigil.store import recordings
+from vigil.store import cameras as camera_store
+from vigil.store import recording_requests, recordings
 from vigil.store.db import Database
 from vigil.store.models import Segment
 from vigil.store.types import utcnow
@@ -71,9 +75,21 @@ class DiskGuard:
         return budget is None or self._used + need <= budget
 
     def _delete_oldest(self) -> bool:
-        victims = recordings.oldest_closed_segments(self._db, limit=DELETE_BATCH)
+        victims = recordings.oldest_closed_segments(
+            self._db, limit=DELETE_BATCH, sparing_held_at=utcnow()
+        )
         if not victims:
-            return False
+            # Recording now comes first: held footage (requests, often automatic) goes, oldest
+            # first, rather than every camera stopping; but loudly, for it was asked to stay.
+            victims = recordings.oldest_closed_segments(self._db, limit=DELETE_BATCH)
+            if not victims:
+                return False
+            log.error(
+                "storage full: deleting held footage (camera %s from %s) to keep recording; "
+                "raise the disk budget or shorten how long recording requests keep footage",
+                victims[0].camera_id,
+                victims[0].start.isoformat(),
+            )
         # Delete a few at a time so we stop as soon as there is room.
         freed = remove_segments(self._db, self._root, victims[:5])
         self._used = max(0, self._used - freed)
@@ -95,20 +111,72 @@ def remove_segments(db: Database, root: Path, segments: Sequence[Segment]) -> in
     return freed
 
 
+def janitor_pass(db: Database, root: Path, settings: StorageSettings) -> None:
+    """One round of the recorder's janitor over every camera: retention, and for cameras
+    recording only around events, the footage outside their recording requests."""
+    # An events-mode camera keeps the pre-buffer plus the segment that reaches into it.
+    prebuffer = timedelta(seconds=settings.event_prebuffer_s + settings.segment_seconds)
+    for camera in camera_store.list_cameras(db):
+        days = camera.retention_days or settings.default_retention_days
+        removed = enforce_retention(db, root, camera.id, days)
+        if removed:
+            log.info("camera %s: retention removed %d segments", camera.id, removed)
+        if camera.recording_mode == RecordingMode.EVENTS:
+            dropped = drop_unrequested(db, root, camera.id, prebuffer)
+            if dropped:
+                log.debug("camera %s: %d segments outside events removed", camera.id, dropped)
+
+
 def enforce_retention(db: Database, root: Path, camera_id: int, days: float) -> int:
-    """Delete a camera's footage older than ``days``; returns how many segments went."""
-    cutoff = utcnow() - timedelta(days=days)
+    """Delete a camera's footage older than ``days``, except what a recording request holds
+    (``store/recording_requests.py``); returns how many segments went."""
+    now = utcnow()
+    cutoff = now - timedelta(days=days)
+    removed = _remove_all(
+        db, root, camera_id=camera_id, before=cutoff, sparing_held_at=now, sparing_requested=False
+    )
+    recordings.delete_gaps_before(db, camera_id, cutoff)
+    recording_requests.purge_requests(db, camera_id, ended_before=cutoff, now=now)
+    return removed
+
+
+def drop_unrequested(db: Database, root: Path, camera_id: int, keep: timedelta) -> int:
+    """For a camera recording only around events: delete its finished footage older than
+    ``keep`` (the pre-buffer) that no recording request covers; returns how many segments
+    went. No gap is recorded: the absence is intended, and the timeline shows no range."""
+    return _remove_all(
+        db,
+        root,
+        camera_id=camera_id,
+        before=utcnow() - keep,
+        sparing_held_at=None,
+        sparing_requested=True,
+    )
+
+
+def _remove_all(
+    db: Database,
+    root: Path,
+    *,
+    camera_id: int,
+    before: datetime,
+    sparing_held_at: datetime | None,
+    sparing_requested: bool,
+) -> int:
     removed = 0
     while True:
         old = recordings.oldest_closed_segments(
-            db, limit=DELETE_BATCH, camera_id=camera_id, before=cutoff
+            db,
+            limit=DELETE_BATCH,
+            camera_id=camera_id,
+            before=before,
+            sparing_held_at=sparing_held_at,
+            sparing_requested=sparing_requested,
         )
         if not old:
-            break
+            return removed
         remove_segments(db, root, old)
         removed += len(old)
-    recordings.delete_gaps_before(db, camera_id, cutoff)
-    return removed
 
 
 def repair_open_segments(db: Database, root: Path, node: str) -> int:

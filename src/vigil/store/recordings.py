@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select, update
 from vigil.media.packets import StreamInfo
 from vigil.store.db import Database
 from vigil.store.models import Gap, Segment
+from vigil.store.recording_requests import segment_requested
 
 
 class DbSegmentIndex:
@@ -89,15 +90,34 @@ def total_bytes(db: Database) -> int:
 
 
 def oldest_closed_segments(
-    db: Database, *, limit: int, camera_id: int | None = None, before: datetime | None = None
+    db: Database,
+    *,
+    limit: int,
+    camera_id: int | None = None,
+    before: datetime | None = None,
+    sparing_held_at: datetime | None = None,
+    sparing_requested: bool = False,
 ) -> Sequence[Segment]:
-    """The oldest finished segments: what retention and the disk budget delete first."""
+    """The oldest finished segments: what retention and the disk budget delete first.
+
+    Args:
+        db: The database.
+        limit: At most this many.
+        camera_id: Only this camera's.
+        before: Only segments that ended before this.
+        sparing_held_at: Leave out segments that a recording request holds at this time.
+        sparing_requested: Leave out segments that overlap any recording request.
+    """
     query = select(Segment).where(Segment.end.is_not(None))
     if camera_id is not None:
         query = query.where(Segment.camera_id == camera_id)
     if before is not None:
         query = query.where(Segment.end < before)
     with db.session() as s:
+        if sparing_requested:
+            query = query.where(~segment_requested(session=s))
+        if sparing_held_at is not None:
+            query = query.where(~segment_requested(held_at=sparing_held_at, session=s))
         return s.scalars(query.order_by(Segment.start).limit(limit)).all()
 
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from vigil.api.deps import CameraDep, ContextDep, ServerContext
 from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
-from vigil.domain.cameras import CameraStatus, reported_status
+from vigil.domain.cameras import CameraStatus, RecordingMode, reported_status
 from vigil.domain.messages import CamerasChanged
 from vigil.store import cameras as camera_store
 from vigil.store.cameras import DuplicateCameraName
 from vigil.store.models import Camera, CameraHealth
+from vigil.store.recording_requests import keep_recorded
 from vigil.store.types import utcnow
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -42,6 +43,8 @@ def to_public(camera: Camera, health: CameraHealth | None) -> CameraPublic:
         notes=camera.notes,
         enabled=camera.enabled,
         retention_days=camera.retention_days,
+        recording_mode=RecordingMode(camera.recording_mode),
+        event_retention_days=camera.event_retention_days,
         created_at=camera.created_at,
         updated_at=camera.updated_at,
         health=health_public,
@@ -89,9 +92,18 @@ async def update_camera(body: CameraUpdate, camera: CameraDep, ctx: ContextDep) 
         raise HTTPException(422, "a camera's name cannot be empty")
     if "main_url" in fields and fields["main_url"] is None:
         raise HTTPException(422, "a camera needs a main stream URL")
+    if "recording_mode" in fields and fields["recording_mode"] is None:
+        raise HTTPException(422, "recording_mode must be 'continuous' or 'events'")
     if "password" in body.model_fields_set:
         secret = body.password.get_secret_value() if body.password else None
         fields["password_encrypted"] = ctx.secrets.encrypt(secret) if secret else None
+    to_events = fields.get("recording_mode") == RecordingMode.EVENTS
+    if to_events and camera.recording_mode != RecordingMode.EVENTS:
+        # What it recorded continuously stays, under its retention; only what comes is
+        # trimmed. Asked first, so that the janitor never sees the switch without it.
+        keep_recorded(
+            ctx.db, camera.id, until=utcnow(), reason="recorded before switching to events mode"
+        )
     try:
         updated = camera_store.update_camera(ctx.db, camera.id, **fields)
     except DuplicateCameraName:

@@ -68,10 +68,67 @@ export function liveUrl(id, stream = 'main') {
   return wsUrl(`/api/cameras/${id}/live?stream=${stream}`);
 }
 
-/** WebSocket URL of the event stream (camera status changes). */
-export function eventsUrl() {
-  return wsUrl('/api/events');
+/** WebSocket URL of the event stream: camera status changes and alarm changes by default. */
+export function eventsUrl(topics = ['cameras', 'alarms']) {
+  return wsUrl(`/api/events?topics=${topics.join(',')}`);
 }
+
+/** A query string from an object, leaving out empty values. */
+export function query(params = {}) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === null || v === undefined || v === '') continue;
+    q.set(k, v instanceof Date ? v.toISOString() : String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+const post = (path, body) => api(path, { method: 'POST', body });
+
+export const alarms = {
+  /** { total, items } sorted by priority, then newest first. */
+  list: (params, opts) => api(`/api/alarms${query(params)}`, opts),
+  get: (id, opts) => api(`/api/alarms/${id}`, opts),
+  transition: (id, state, operator, reason = null) =>
+    post(`/api/alarms/${id}/transition`, { state, operator, reason }),
+  assign: (id, owner, operator) => post(`/api/alarms/${id}/assign`, { owner, operator }),
+  comment: (id, author, text) => post(`/api/alarms/${id}/comments`, { author, text }),
+  sop: (id, index, done, operator) => post(`/api/alarms/${id}/sop/${index}`, { done, operator }),
+  stats: (params, opts) => api(`/api/alarms/stats${query(params)}`, opts),
+};
+
+export const actions = {
+  list: (params, opts) => api(`/api/actions${query(params)}`, opts),
+  /** Queue a failed run again (fresh attempts); `operator` is named in the alarm's history. */
+  retry: (id, operator) => post(`/api/actions/${id}/retry${query({ operator })}`),
+};
+
+/** CRUD on a collection at `base` (rules, time profiles, camera groups). */
+function resource(base) {
+  return {
+    list: (opts) => api(base, opts),
+    get: (id, opts) => api(`${base}/${id}`, opts),
+    create: (body) => post(base, body),
+    update: (id, body) => api(`${base}/${id}`, { method: 'PUT', body }),
+    remove: (id) => api(`${base}/${id}`, { method: 'DELETE' }),
+  };
+}
+
+export const rules = {
+  ...resource('/api/rules'),
+  /** Fire a manual rule: { event_id, alarm_id }. */
+  trigger: (id, body) => post(`/api/rules/${id}/trigger`, body),
+};
+export const timeProfiles = resource('/api/time-profiles');
+export const cameraGroups = resource('/api/camera-groups');
+
+export const push = {
+  key: () => api('/api/push/key'),
+  subscribe: (body) => post('/api/push/subscriptions', body),
+  unsubscribe: (endpoint) =>
+    api(`/api/push/subscriptions${query({ endpoint })}`, { method: 'DELETE' }),
+};
 
 /** URL of the recorded video of a camera from `start` (a Date) on. */
 export function playbackUrl(id, start) {

@@ -169,6 +169,11 @@ const FIELDS = [
   { name: 'location', label: 'Location', hint: 'Where it is, e.g. “Main gate, north pole 3”.' },
   { name: 'notes', label: 'Notes', textarea: true },
   { name: 'retention_days', label: 'Retention (days)', type: 'number', step: 'any', min: '0', hint: 'Empty: the storage default.' },
+  { name: 'recording_mode', label: 'Recording', default: 'continuous',
+    options: [['continuous', 'Continuous'], ['events', 'Only around events']],
+    hint: 'Only around events: footage that rules ask to record, with a short pre-buffer.' },
+  { name: 'event_retention_days', label: 'Keep footage around events (days)', type: 'number', step: 'any', min: '0',
+    hint: 'Empty: like the rest of the footage.' },
 ];
 
 /** A client-side hint about a stream URL, or null. The server has the last word. */
@@ -228,6 +233,9 @@ class CameraForm {
     const id = `f-${f.name}`;
     const input = f.textarea
       ? h('textarea', { id, name: f.name, rows: 3, class: 'input' })
+      : f.options
+      ? h('select', { id, name: f.name, class: 'input' },
+        f.options.map(([value, text]) => h('option', { value }, text)))
       : h('input', { id, name: f.name, type: f.type ?? 'text', class: 'input', maxlength: f.maxlength,
         step: f.step, min: f.min, autocomplete: f.autocomplete, required: f.required });
     input.dataset.testid = `field-${f.name}`;
@@ -252,7 +260,7 @@ class CameraForm {
     const c = this.camera;
     for (const f of FIELDS) {
       if (f.name === 'password') continue;
-      this.inputs[f.name].value = c?.[f.name] ?? '';
+      this.inputs[f.name].value = c?.[f.name] ?? f.default ?? '';
     }
     this.inputs.password.placeholder = c?.has_password ? '•••••• (unchanged if empty)' : '';
     this.clearPassword.parentElement.hidden = !c?.has_password;

@@ -1,8 +1,10 @@
 // Camera state shared by all views: the camera list polled every few seconds, and status
 // changes pushed by the server on /api/events in between (so a camera going offline shows
 // at once). Views subscribe and re-render from `store.cameras`.
+// The same WebSocket carries alarm changes: `alarmStore` keeps the open/new counts for the
+// header and re-emits each change for the alarm views.
 
-import { cameras as camerasApi, eventsUrl } from './api.js';
+import { alarms as alarmsApi, cameras as camerasApi, eventsUrl } from './api.js';
 
 const POLL_MS = 3000;
 const EVENTS_RETRY_MIN_MS = 1000;
@@ -81,6 +83,7 @@ export class CameraStore extends EventTarget {
       this._eventsRetry = EVENTS_RETRY_MIN_MS;
       this.eventsConnected = true;
       this._changed();
+      alarmStore.resync(); // changes made while disconnected were not pushed
     };
     ws.onmessage = (msg) => {
       let envelope;
@@ -90,6 +93,7 @@ export class CameraStore extends EventTarget {
         return;
       }
       if (envelope.kind === 'camera.status') this._applyStatus(envelope.payload);
+      else if (envelope.kind === 'alarm.changed') alarmStore.apply(envelope.payload);
     };
     ws.onclose = () => {
       this.eventsConnected = false;
@@ -116,4 +120,58 @@ export class CameraStore extends EventTarget {
   }
 }
 
+const ALARM_POLL_MS = 15000; // a fallback: the WebSocket pushes every change
+const ALARM_COUNT_DEBOUNCE_MS = 250;
+
+/**
+ * Alarm counts for the header (open, new) and a relay of alarm changes. Events:
+ * "change" (counts changed), "alarm" (detail: an AlarmChanged payload), "resync" (changes
+ * may have been missed: views refetch).
+ */
+export class AlarmStore extends EventTarget {
+  constructor() {
+    super();
+    this.open = 0;
+    this.fresh = 0; // alarms in state "new"
+    this.loaded = false;
+    this._timer = null;
+    this._debounce = null;
+  }
+
+  start() {
+    this.refresh();
+  }
+
+  /** Recount now (and re-arm the poll timer). */
+  async refresh() {
+    clearTimeout(this._timer);
+    try {
+      const [open, fresh] = await Promise.all([
+        alarmsApi.list({ state: 'open', limit: 1 }),
+        alarmsApi.list({ state: 'new', limit: 1 }),
+      ]);
+      this.open = open.total;
+      this.fresh = fresh.total;
+      this.loaded = true;
+      this.dispatchEvent(new Event('change'));
+    } catch {
+      // the alarm API is missing or down: the badge stays as it was
+    }
+    this._timer = setTimeout(() => this.refresh(), ALARM_POLL_MS);
+  }
+
+  /** An alarm.changed message from the server. */
+  apply(payload) {
+    this.dispatchEvent(new CustomEvent('alarm', { detail: payload }));
+    clearTimeout(this._debounce);
+    this._debounce = setTimeout(() => this.refresh(), ALARM_COUNT_DEBOUNCE_MS);
+  }
+
+  resync() {
+    this.dispatchEvent(new Event('resync'));
+    if (this.loaded) this.refresh();
+  }
+}
+
+export const alarmStore = new AlarmStore();
 export const store = new CameraStore();

@@ -179,6 +179,53 @@ export function confirmDialog(message, { ok = 'OK', danger = false } = {}) {
   });
 }
 
+/**
+ * A modal asking for a line (or, with `multiline`, a text); resolves to the trimmed text, or
+ * null when cancelled. `required` keeps OK disabled while the answer is empty.
+ */
+export function promptDialog(message, {
+  ok = 'OK', value = '', placeholder = '', multiline = false, required = true, testid = 'prompt-dialog',
+} = {}) {
+  return new Promise((resolve) => {
+    const close = (answer) => {
+      document.removeEventListener('keydown', onKey);
+      backdrop.remove();
+      resolve(answer);
+    };
+    const onKey = (e) => {
+      if (e.key === 'Escape') close(null);
+    };
+    const input = multiline
+      ? h('textarea', { class: 'input', rows: 3, placeholder, dataset: { testid: 'prompt-input' } })
+      : h('input', { class: 'input', placeholder, dataset: { testid: 'prompt-input' } });
+    input.value = value;
+    const okButton = h('button', { type: 'submit', class: 'btn btn-primary', dataset: { testid: 'prompt-ok' } }, ok);
+    const sync = () => { okButton.disabled = required && !input.value.trim(); };
+    input.addEventListener('input', sync);
+    sync();
+    const backdrop = h(
+      'div',
+      { class: 'modal-backdrop', onclick: (e) => e.target === backdrop && close(null) },
+      h(
+        'form',
+        { class: 'modal', role: 'dialog', 'aria-modal': 'true', dataset: { testid: testid },
+          onsubmit: (e) => { e.preventDefault(); if (!okButton.disabled) close(input.value.trim()); } },
+        h('p', {}, message),
+        h('div', { class: 'field' }, input),
+        h(
+          'div',
+          { class: 'modal-actions' },
+          h('button', { type: 'button', class: 'btn', dataset: { testid: 'prompt-cancel' }, onclick: () => close(null) }, 'Cancel'),
+          okButton,
+        ),
+      ),
+    );
+    document.addEventListener('keydown', onKey);
+    document.body.append(backdrop);
+    input.focus();
+  });
+}
+
 /** Show a player's state on its overlay (hidden when there is no message). */
 export function showOverlay(overlay, state, message) {
   if (!overlay) return;

@@ -1,0 +1,1 @@
+"""Alarms: the lifecycle operators work through, and escalation."""

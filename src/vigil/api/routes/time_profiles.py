@@ -1,0 +1,78 @@
+"""Time profiles: weekly windows and holidays that arm rules."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from vigil.api.deps import ContextDep
+from vigil.api.schemas_alarms import TimeProfilePublic
+from vigil.domain.schedules import TimeProfileSpec, is_active
+from vigil.store import rules as rule_store
+from vigil.store.models import TimeProfile
+from vigil.store.types import utcnow
+
+router = APIRouter(prefix="/api/time-profiles", tags=["rules"])
+
+
+def to_public(profile: TimeProfile) -> TimeProfilePublic:
+    """A stored profile and whether it is armed now."""
+    spec = TimeProfileSpec.model_validate(profile.spec)
+    return TimeProfilePublic(
+        **spec.model_dump(), id=profile.id, active_now=is_active(spec, utcnow())
+    )
+
+
+def _save(ctx: ContextDep, profile_id: int | None, body: TimeProfileSpec) -> TimeProfile | None:
+    try:
+        profile = rule_store.save_time_profile(
+            ctx.db, profile_id=profile_id, name=body.name, spec=body.model_dump(mode="json")
+        )
+    except rule_store.DuplicateName:
+        raise HTTPException(409, f"a time profile named {body.name!r} already exists") from None
+    ctx.engine.reload()
+    return profile
+
+
+@router.get("", response_model=list[TimeProfilePublic])
+def list_profiles(ctx: ContextDep) -> list[TimeProfilePublic]:
+    """All time profiles, by name."""
+    return [to_public(p) for p in rule_store.list_time_profiles(ctx.db)]
+
+
+@router.post("", response_model=TimeProfilePublic, status_code=status.HTTP_201_CREATED)
+def create_profile(body: TimeProfileSpec, ctx: ContextDep) -> TimeProfilePublic:
+    """Add a time profile."""
+    profile = _save(ctx, None, body)
+    assert profile is not None
+    return to_public(profile)
+
+
+@router.get("/{profile_id}", response_model=TimeProfilePublic)
+def get_profile(profile_id: int, ctx: ContextDep) -> TimeProfilePublic:
+    """One time profile."""
+    profile = rule_store.get_time_profile(ctx.db, profile_id)
+    if profile is None:
+        raise HTTPException(404, f"time profile {profile_id} not found")
+    return to_public(profile)
+
+
+@router.put("/{profile_id}", response_model=TimeProfilePublic)
+def replace_profile(profile_id: int, body: TimeProfileSpec, ctx: ContextDep) -> TimeProfilePublic:
+    """Replace a time profile; rules using it follow at once."""
+    profile = _save(ctx, profile_id, body)
+    if profile is None:
+        raise HTTPException(404, f"time profile {profile_id} not found")
+    return to_public(profile)
+
+
+@router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_profile(profile_id: int, ctx: ContextDep) -> Response:
+    """Remove a time profile that no rule uses."""
+    try:
+        found = rule_store.delete_time_profile(ctx.db, profile_id)
+    except rule_store.InUse as exc:
+        raise HTTPException(409, str(exc)) from None
+    if not found:
+        raise HTTPException(404, f"time profile {profile_id} not found")
+    ctx.engine.reload()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

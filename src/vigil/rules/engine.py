@@ -1,0 +1,252 @@
+"""The rules engine: one asyncio task on the server that reads every event on the bus,
+stores it, matches the enabled rules and writes what fires, one transaction per batch.
+
+Rules, time profiles, group memberships and camera names are cached; the API calls
+:meth:`RulesEngine.reload` when they change (and camera changes arrive on the bus). The
+database work runs in a worker thread, one batch at a time, so events keep their order and
+the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from vigil.bus.base import Envelope
+from vigil.bus.memory import InProcessBus
+from vigil.domain.events import Event, camera_status_event_type
+from vigil.domain.messages import CamerasChanged, CameraStatusChanged
+from vigil.domain.rules import trigger_matches
+from vigil.domain.schedules import TimeProfileSpec
+from vigil.rules.conditions import ConditionState
+from vigil.rules.firing import CameraInfo, Fired, LoadedRule, fire
+from vigil.rules.specs import unseal
+from vigil.store import events as event_store
+from vigil.store import rules as rule_store
+from vigil.store.db import Database
+from vigil.store.groups import groups_by_camera
+from vigil.store.models import Camera
+from vigil.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 500  # events written in one transaction at most
+RECENT_IDS = 10_000  # ids of events this engine stored itself, so their echo is not redone
+
+
+@dataclass(slots=True)
+class _Item:
+    event: Event | None  # None: a barrier (see flush)
+    manual_rule_id: int | None = None
+    publish: bool = False  # made here (camera status, manual): put it on the bus afterwards
+    done: asyncio.Future[Fired | None] | None = field(default=None)
+
+
+@dataclass(slots=True)
+class _Cache:
+    rules: list[LoadedRule]
+    by_id: dict[int, LoadedRule]
+    profiles: dict[int, TimeProfileSpec]
+    groups: dict[int, list[int]]
+    cameras: dict[int, CameraInfo]
+
+
+class RulesEngine:
+    """Events in; stored events, alarms and queued actions out."""
+
+    def __init__(
+        self, db: Database, bus: InProcessBus, *, on_actions: Callable[[], None] | None = None
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._on_actions = on_actions
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._cache: _Cache | None = None
+        self._state = ConditionState()
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._specs: dict[int, dict[str, Any]] = {}
+        self._generation = 0
+
+    # ----- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe to the bus and start working; returns once subscribed."""
+        patterns = (Event.SUBJECTS, "cameras.*.status", CamerasChanged.SUBJECT)
+        subscribed = [asyncio.Event() for _ in patterns]
+        for pattern, ready in zip(patterns, subscribed, strict=True):
+            self._tasks.append(asyncio.create_task(self._listen(pattern, ready)))
+        self._tasks.append(asyncio.create_task(self._work()))
+        await asyncio.gather(*(s.wait() for s in subscribed))
+
+    async def stop(self) -> None:
+        """Stop listening; a batch being written finishes first."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def reload(self) -> None:
+        """Rules, time profiles or groups changed: read them again before the next event."""
+        self._generation += 1
+        self._cache = None
+
+    # ----- input ----------------------------------------------------------------------------
+
+    async def _listen(self, pattern: str, ready: asyncio.Event) -> None:
+        async with self._bus.subscribe(pattern) as messages:
+            ready.set()
+            async for envelope in messages:
+                try:
+                    self._accept(envelope)
+                except ValueError as exc:
+                    log.warning("ignoring a malformed %s message: %s", envelope.kind, exc)
+
+    def _accept(self, envelope: Envelope) -> None:
+        if envelope.kind == Event.kind:
+            event = envelope.open(Event)
+            if event.id not in self._recent:
+                self._queue.put_nowait(_Item(event))
+        elif envelope.kind == CameraStatusChanged.kind:
+            status = envelope.open(CameraStatusChanged)
+            event = Event(
+                type=camera_status_event_type(status.status.value),
+                at=status.at,
+                camera_id=status.camera_id,
+                attributes={"node": status.node, "error": status.error},
+                source=status.node,
+            )
+            self._queue.put_nowait(_Item(event, publish=True))
+        elif envelope.kind == CamerasChanged.kind:
+            self.reload()
+
+    async def fire_manual(self, rule_id: int, event: Event) -> Fired | None:
+        """Fire a rule by hand (its trigger is manual): store the event, raise its alarm,
+        queue its actions. None when the rule is not enabled any more."""
+        done: asyncio.Future[Fired | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(event, manual_rule_id=rule_id, publish=True, done=done))
+        return await done
+
+    async def flush(self) -> None:
+        """Return once everything published on the bus before the call has been handled."""
+        for _ in range(5):  # let the listeners move what the bus holds for them
+            await asyncio.sleep(0)
+        done: asyncio.Future[Fired | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(None, done=done))
+        await done
+
+    # ----- work -----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                results = await asyncio.to_thread(self._handle, batch)
+            except Exception as exc:  # the database is away: say so, keep serving
+                log.exception("could not store %d event(s)", len(batch))
+                for item in batch:
+                    if item.done is not None and not item.done.done():
+                        item.done.set_exception(exc)
+                continue
+            await self._announce(batch, results)
+
+    async def _announce(self, batch: list[_Item], results: list[list[Fired]]) -> None:
+        runs = 0
+        for item, fired in zip(batch, results, strict=True):
+            if item.publish and item.event is not None:
+                self._remember(item.event.id)
+                await self._bus.publish(item.event.subject(), item.event)
+            for f in fired:
+                runs += f.runs
+                if f.change is not None:
+                    await self._bus.publish(f.change.subject(), f.change)
+            if item.done is not None and not item.done.done():
+                item.done.set_result(fired[0] if fired else None)
+        if runs and self._on_actions is not None:
+            self._on_actions()
+
+    def _remember(self, event_id: str) -> None:
+        self._recent[event_id] = None
+        if len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
+
+    def _handle(self, batch: list[_Item]) -> list[list[Fired]]:
+        """Match a batch and write it in one transaction (in the worker thread)."""
+        cache = self._cache or self._load()
+        now = utcnow()
+        results: list[list[Fired]] = []
+        with self._db.session() as s:
+            event_store.add_events(s, [i.event for i in batch if i.event is not None])
+            for item in batch:
+                event = item.event
+                if event is None:
+                    results.append([])
+                    continue
+                camera = cache.cameras.get(event.camera_id) if event.camera_id is not None else None
+                fired = []
+                for rule in self._matching(cache, item, event):
+                    fired.append(fire(s, rule, event, camera, now))
+                results.append(fired)
+        return results
+
+    def _matching(self, cache: _Cache, item: _Item, event: Event) -> list[LoadedRule]:
+        if item.manual_rule_id is not None:
+            # An operator's press skips counts and cooldowns: it is a decision, not a signal.
+            rule = cache.by_id.get(item.manual_rule_id)
+            return [rule] if rule is not None else []
+        groups = cache.groups.get(event.camera_id, []) if event.camera_id is not None else []
+        matched = []
+        for rule in cache.rules:
+            if not trigger_matches(rule.spec.trigger, event, groups):
+                continue
+            conditions = rule.spec.conditions
+            profile = (
+                cache.profiles.get(conditions.time_profile_id)
+                if conditions.time_profile_id is not None
+                else None
+            )
+            if self._state.check((rule.id, event.camera_id), conditions, event.at, profile):
+                matched.append(rule)
+        return matched
+
+    def _load(self) -> _Cache:
+        generation = self._generation
+        rules, specs = [], {}
+        for row in rule_store.list_rules(self._db, enabled_only=True):
+            try:
+                rules.append(LoadedRule(row.id, row.name, unseal(row.spec), row.spec["actions"]))
+                specs[row.id] = row.spec
+            except ValueError as exc:
+                log.error("rule %r cannot be read and is skipped: %s", row.name, exc)
+        # Counts and cooldowns of a changed or removed rule start again.
+        self._state.forget({i for i, spec in self._specs.items() if specs.get(i) != spec})
+        self._specs = specs
+        profiles = {}
+        for p in rule_store.list_time_profiles(self._db):
+            try:
+                profiles[p.id] = TimeProfileSpec.model_validate(p.spec)
+            except ValueError as exc:
+                log.error("time profile %r cannot be read: %s", p.name, exc)
+        with self._db.session() as s:
+            cameras = {c.id: CameraInfo(c.name, c.location) for c in s.scalars(select(Camera))}
+        cache = _Cache(
+            rules=rules,
+            by_id={r.id: r for r in rules},
+            profiles=profiles,
+            groups=groups_by_camera(self._db),
+            cameras=cameras,
+        )
+        if generation == self._generation:  # else a change came meanwhile: read again next time
+            self._cache = cache
+        return cache

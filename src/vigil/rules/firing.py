@@ -1,0 +1,140 @@
+"""What a rule does when it fires, in the transaction that stores its event: the alarm (new
+or repeated) and one outbox row per other action. Nothing is sent from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vigil.domain.alarms import AlarmChanged, AlarmState
+from vigil.domain.events import Event
+from vigil.domain.rules import RaiseAlarm, RuleSpec, render, template_values
+from vigil.store import actions as action_store
+from vigil.store.alarms import add_note, open_alarm_for
+from vigil.store.models import Alarm
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRule:
+    """An enabled rule as the engine keeps it: parsed spec, and stored (sealed) actions."""
+
+    id: int
+    name: str
+    spec: RuleSpec
+    stored_actions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraInfo:
+    """What templates say about a camera."""
+
+    name: str
+    location: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """The outcome of one firing."""
+
+    rule_id: int
+    alarm_id: int | None
+    change: AlarmChanged | None
+    runs: int
+
+
+def fire(
+    session: Session, rule: LoadedRule, event: Event, camera: CameraInfo | None, now: datetime
+) -> Fired:
+    """Write the alarm and the action runs of one firing (the event is already added)."""
+    raise_alarm = next((a for a in rule.spec.actions if isinstance(a, RaiseAlarm)), None)
+    values = template_values(
+        rule=rule.name,
+        event=event,
+        camera_name=camera.name if camera else None,
+        location=camera.location if camera else None,
+        priority=raise_alarm.priority if raise_alarm else None,
+        category=raise_alarm.category if raise_alarm else None,
+    )
+    alarm: Alarm | None = None
+    change = None
+    if raise_alarm is not None:
+        alarm, repeated = _raise(session, rule, raise_alarm, event, values, now)
+        change = AlarmChanged(
+            alarm_id=alarm.id,
+            change="repeated" if repeated else "raised",
+            state=AlarmState(alarm.state),
+            priority=alarm.priority,
+            at=now,
+            event_id=event.id,
+        )
+        values["alarm_id"] = alarm.id
+    runs = 0
+    for stored in rule.stored_actions:
+        if stored["type"] == "raise_alarm":
+            continue
+        action_store.add_run(
+            session,
+            rule_id=rule.id,
+            alarm_id=alarm.id if alarm else None,
+            event_id=event.id,
+            action=stored,
+            values={
+                "rule_name": rule.name,
+                "template": values,
+                "event": event.model_dump(mode="json"),
+            },
+            now=now,
+        )
+        runs += 1
+    return Fired(rule.id, alarm.id if alarm else None, change, runs)
+
+
+def _raise(
+    session: Session,
+    rule: LoadedRule,
+    spec: RaiseAlarm,
+    event: Event,
+    values: dict[str, Any],
+    now: datetime,
+) -> tuple[Alarm, bool]:
+    """A new alarm, or the rule's open alarm for this camera counting one more occurrence."""
+    existing = open_alarm_for(session, rule.id, event.camera_id)
+    if existing is not None:
+        existing.occurrences += 1
+        existing.last_at = max(existing.last_at, event.at)
+        existing.updated_at = now
+        if event.snapshot:
+            existing.snapshot = event.snapshot
+        add_note(
+            session,
+            existing.id,
+            kind="repeat",
+            text=f"{event.type} again at {event.at:%H:%M:%S} UTC (#{existing.occurrences})",
+        )
+        return existing, True
+    alarm = Alarm(
+        rule_id=rule.id,
+        rule_name=rule.name,
+        event_id=event.id,
+        event_type=event.type,
+        camera_id=event.camera_id,
+        title=render(spec.title, values)[:500],
+        category=spec.category,
+        priority=spec.priority,
+        state=AlarmState.NEW.value,
+        sop=[{"text": t, "done": False, "by": None, "at": None} for t in spec.sop],
+        occurrences=1,
+        first_at=event.at,
+        last_at=event.at,
+        snapshot=event.snapshot,
+        escalate_after_min=spec.escalate_after_min,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(alarm)
+    session.flush()
+    add_note(session, alarm.id, kind="state", text=f"raised by rule {rule.name!r} ({event.type})")
+    return alarm, False

@@ -1,0 +1,248 @@
+// What a rule is made of, declared once for the form and the list: trigger kinds and action
+// types with their fields (mirroring vigil.domain.rules; the server validates), how a field's
+// value goes to and from its input, and one-line summaries.
+
+import { PRIORITIES } from './alarm-format.js';
+
+export const EVENT_TYPE_SUGGESTIONS = [
+  'line_crossing', 'intrusion', 'loitering', 'running', 'crowding', 'left_object',
+  'illegal_dumping', 'parked_vehicle', 'camera.tampering',
+];
+export const CAMERA_STATUSES = [
+  ['offline', 'Offline'], ['storage_full', 'Storage full'], ['tampering', 'Tampering'],
+  ['online', 'Online'], ['starting', 'Starting'], ['disabled', 'Disabled'],
+];
+const TEMPLATE_HINT = 'Placeholders: {rule} {type} {camera} {location} {zone} {object} {count} {time} {priority} {category} {alarm_id} {payload}';
+
+// Field kinds: text, textarea, number, select, check, list (comma-separated), lines (one a
+// line), pairs ("key: value" a line), multi (checkboxes; options from the form's context),
+// camera (one camera or none).
+const cams = { name: 'cameras', label: 'Cameras', kind: 'multi', options: 'cameras', hint: 'None ticked: every camera.' };
+const groups = { name: 'camera_groups', label: 'Camera groups', kind: 'multi', options: 'groups' };
+
+export const TRIGGER_KINDS = {
+  event: {
+    label: 'Event (analytics or any event type)',
+    fields: [
+      { name: 'event_types', label: 'Event types', kind: 'list', required: true, suggestions: EVENT_TYPE_SUGGESTIONS,
+        hint: 'Comma-separated; shell patterns allowed (access.*).' },
+      cams, groups,
+      { name: 'zones', label: 'Zones or lines', kind: 'list', hint: 'Comma-separated; empty: any.' },
+      { name: 'classes', label: 'Object classes', kind: 'list', hint: 'person, car, bicycle… empty: any.' },
+      { name: 'min_count', label: 'At least this many objects', kind: 'number', min: 1, optional: true },
+    ],
+  },
+  camera_status: {
+    label: 'Camera status (offline, tampering…)',
+    fields: [
+      { name: 'statuses', label: 'Statuses', kind: 'multi', options: 'statuses', required: true },
+      cams, groups,
+    ],
+  },
+  input: {
+    label: 'External input (MQTT, webhook, access control)',
+    fields: [
+      { name: 'source', label: 'Source', kind: 'select', default: 'mqtt',
+        options: [['mqtt', 'MQTT message'], ['webhook', 'HTTP webhook'], ['access_control', 'Access control']] },
+      { name: 'name', label: 'Topic filter, hook name or access event', required: true,
+        hint: 'MQTT: sensors/+/alarm · webhook: the {name} in /api/inputs/webhook/{name} · access: door_forced' },
+      { name: 'match', label: 'Payload must match', kind: 'pairs', hint: 'One “field: value” a line; numbers and true/false are typed.' },
+    ],
+  },
+  manual: {
+    label: 'Manual (an operator presses the rule’s button)',
+    fields: [{ name: 'label', label: 'Button label', default: 'Trigger' }, cams, groups],
+  },
+};
+
+export const ACTION_TYPES = {
+  raise_alarm: {
+    label: 'Raise an alarm',
+    fields: [
+      { name: 'priority', label: 'Priority', kind: 'select', number: true, default: 3,
+        options: Object.entries(PRIORITIES).map(([p, n]) => [p, `${p} ${n}`]) },
+      { name: 'category', label: 'Category', default: 'general' },
+      { name: 'title', label: 'Title', default: '{rule} on {camera}', hint: TEMPLATE_HINT },
+      { name: 'sop', label: 'Checklist (SOP), one step a line', kind: 'lines' },
+      { name: 'escalate_after_min', label: 'Escalate when unacknowledged for (min)', kind: 'number', optional: true, step: 'any' },
+    ],
+  },
+  record: {
+    label: 'Record / keep video',
+    fields: [
+      { name: 'camera_id', label: 'Camera', kind: 'camera', hint: 'Empty: the triggering camera.' },
+      { name: 'pre_s', label: 'Seconds before', kind: 'number', default: 10, step: 'any' },
+      { name: 'post_s', label: 'Seconds after', kind: 'number', default: 30, step: 'any' },
+      { name: 'keep_days', label: 'Keep for (days)', kind: 'number', optional: true, step: 'any', hint: 'Empty: normal retention.' },
+    ],
+  },
+  bookmark: { label: 'Bookmark', fields: [{ name: 'label', label: 'Label', default: '{rule}', hint: TEMPLATE_HINT }] },
+  mqtt_publish: {
+    label: 'Publish MQTT',
+    fields: [
+      { name: 'topic', label: 'Topic', required: true },
+      { name: 'payload', label: 'Payload', kind: 'textarea', default: '', hint: TEMPLATE_HINT },
+      { name: 'qos', label: 'QoS', kind: 'select', number: true, default: 1, options: [['0', '0'], ['1', '1'], ['2', '2']] },
+      { name: 'retain', label: 'Retain', kind: 'check', default: false },
+    ],
+  },
+  webhook: {
+    label: 'Call a webhook',
+    fields: [
+      { name: 'url', label: 'URL', required: true, placeholder: 'https://…' },
+      { name: 'secret', label: 'HMAC secret', type: 'password', optional: true,
+        hint: 'Signs the body (X-Vigil-Signature). Write-only: leave empty to keep the stored one.' },
+      { name: 'headers', label: 'Headers', kind: 'pairs', text: true, hint: 'One “Name: value” a line.' },
+    ],
+  },
+  email: {
+    label: 'Send an e-mail',
+    fields: [
+      { name: 'to', label: 'To', kind: 'list', required: true, hint: 'Comma-separated addresses.' },
+      { name: 'subject', label: 'Subject', default: '[Vigil] {rule} on {camera}' },
+      { name: 'body', label: 'Body', kind: 'textarea', default: '{type} on {camera} ({location}) at {time}.', hint: TEMPLATE_HINT },
+    ],
+  },
+  web_push: {
+    label: 'Notify phones (Web Push)',
+    fields: [
+      { name: 'title', label: 'Title', default: '{rule}' },
+      { name: 'body', label: 'Body', default: '{type} on {camera} at {time}', hint: TEMPLATE_HINT },
+    ],
+  },
+  signage: {
+    label: 'Message on a sign',
+    fields: [
+      { name: 'via', label: 'Via', kind: 'select', default: 'http', options: [['http', 'HTTP POST'], ['mqtt', 'MQTT']] },
+      { name: 'target', label: 'Sign URL or topic', required: true },
+      { name: 'message', label: 'Message', default: '{rule}', hint: TEMPLATE_HINT },
+    ],
+  },
+};
+
+/** A field's stored value as its input shows it (a string, or a boolean / list for check / multi). */
+export function toInput(field, value) {
+  const v = value ?? field.default;
+  switch (field.kind) {
+    case 'check': return Boolean(v);
+    case 'multi': return (v ?? []).map(String);
+    case 'list': return (v ?? []).join(', ');
+    case 'lines': return (v ?? []).join('\n');
+    case 'pairs': return Object.entries(v ?? {}).map(([k, x]) => `${k}: ${x}`).join('\n');
+    default: return v === null || v === undefined ? '' : String(v);
+  }
+}
+
+/** An input's value as the API takes it; undefined leaves the field out (server default). */
+export function fromInput(field, raw) {
+  switch (field.kind) {
+    case 'check': return Boolean(raw);
+    case 'multi': return field.options === 'statuses' ? raw : raw.map(Number);
+    case 'list': return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'lines': return raw.split('\n').map((s) => s.trim()).filter(Boolean);
+    case 'pairs': return Object.fromEntries(raw.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => {
+      const i = line.search(/[:=]/);
+      const key = (i < 0 ? line : line.slice(0, i)).trim();
+      const value = i < 0 ? '' : line.slice(i + 1).trim();
+      return [key, field.text ? value : typed(value)];
+    }));
+    case 'number': case 'camera': {
+      if (raw.trim() === '') return field.optional || field.kind === 'camera' ? null : undefined;
+      const n = Number(raw);
+      return Number.isNaN(n) ? raw : n; // let the server say what is wrong with it
+    }
+    case 'select': return field.number ? Number(raw) : raw;
+    default: {
+      if (raw === '' && field.optional) return null;
+      return raw;
+    }
+  }
+}
+
+function typed(value) {
+  if (/^(true|false)$/.test(value)) return value === 'true';
+  if (value !== '' && !Number.isNaN(Number(value))) return Number(value);
+  return value;
+}
+
+/**
+ * A 422 field ("actions.0.webhook.url", "trigger.event.event_types") as the form names it
+ * ("actions.0.url", "trigger.event_types"): pydantic puts the union's tag in the path.
+ */
+export function normalizeField(field) {
+  const parts = field.split('.');
+  if (parts[0] === 'body') parts.shift();
+  if (parts[0] === 'trigger' && parts[1] in TRIGGER_KINDS && parts.length > 2) parts.splice(1, 1);
+  if (parts[0] === 'actions' && /^\d+$/.test(parts[1] ?? '') && parts[2] in ACTION_TYPES) parts.splice(2, 1);
+  return parts.join('.');
+}
+
+/** The RuleSpec of a rule as the API returned it (for PUT): no ids, stamps, has_secret. */
+export function specOf(rule) {
+  return {
+    name: rule.name,
+    enabled: rule.enabled,
+    trigger: rule.trigger,
+    conditions: rule.conditions,
+    actions: rule.actions.map(({ has_secret: _, ...action }) => action),
+  };
+}
+
+// Summaries for the rule list -----------------------------------------------------------------
+
+function names(ids, lookup) {
+  return ids.map((id) => lookup.get(id)?.name ?? `#${id}`).join(', ');
+}
+
+/** "line_crossing, intrusion · cameras Gate · zone north · person · ≥ 3". */
+export function triggerSummary(t, { cameras = new Map(), groups = new Map() } = {}) {
+  const where = [
+    t.cameras?.length ? `cameras ${names(t.cameras, cameras)}` : null,
+    t.camera_groups?.length ? `groups ${names(t.camera_groups, groups)}` : null,
+  ];
+  switch (t.kind) {
+    case 'event':
+      return [t.event_types.join(', '), ...where, t.zones?.length ? `zones ${t.zones.join(', ')}` : null,
+        t.classes?.length ? t.classes.join(', ') : null, t.min_count ? `≥ ${t.min_count}` : null].filter(Boolean).join(' · ');
+    case 'camera_status':
+      return [`camera ${t.statuses.join(', ')}`, ...where].filter(Boolean).join(' · ');
+    case 'input': {
+      const src = { mqtt: 'MQTT', webhook: 'webhook', access_control: 'access' }[t.source] ?? t.source;
+      const match = Object.entries(t.match ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+      return `${src} ${t.name}${match ? ` (${match})` : ''}`;
+    }
+    case 'manual':
+      return ['manual', ...where].filter(Boolean).join(' · ');
+    default:
+      return t.kind;
+  }
+}
+
+export function conditionsSummary(c, { profiles = new Map() } = {}) {
+  return [
+    c?.time_profile_id ? `while ${profiles.get(c.time_profile_id)?.name ?? `profile #${c.time_profile_id}`}` : null,
+    c?.count ? `${c.count.at_least}× within ${c.count.within_s} s` : null,
+    c?.cooldown_s ? `cooldown ${c.cooldown_s} s` : null,
+  ].filter(Boolean).join(' · ');
+}
+
+export function actionSummary(a) {
+  switch (a.type) {
+    case 'raise_alarm': return `alarm P${a.priority} ${a.category}`;
+    case 'record': return `record −${a.pre_s}/+${a.post_s} s`;
+    case 'mqtt_publish': return `MQTT ${a.topic}`;
+    case 'webhook': return `webhook ${hostOf(a.url)}`;
+    case 'email': return `e-mail ${a.to.join(', ')}`;
+    case 'signage': return `sign ${a.via}`;
+    case 'web_push': return 'push';
+    default: return a.type;
+  }
+}
+
+function hostOf(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,215 @@
+"""Rule specs: matching every trigger kind, MQTT filters, templates and their checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from vigil.domain.events import Event, ObjectRef
+from vigil.domain.rules import (
+    RuleSpec,
+    Trigger,
+    mqtt_topic_matches,
+    render,
+    template_values,
+    trigger_matches,
+)
+
+AT = datetime(2024, 5, 6, 22, 30, tzinfo=UTC)
+TRIGGER: TypeAdapter[Trigger] = TypeAdapter(Trigger)
+
+
+def ev(type: str = "intrusion", camera_id: int | None = 1, **kw: Any) -> Event:
+    return Event(type=type, at=AT, camera_id=camera_id, **kw)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "topic", "expected"),
+    [
+        ("a/b", "a/b", True),
+        ("a/b", "a/b/c", False),
+        ("a/+", "a/b", True),
+        ("a/+", "a/b/c", False),
+        ("a/+/c", "a/x/c", True),
+        ("a/#", "a", True),
+        ("a/#", "a/b/c", True),
+        ("#", "anything/at/all", True),
+        ("+/+", "a", False),
+        ("sensors/+/door", "sensors/12/window", False),
+    ],
+)
+def test_mqtt_topic_filters(pattern: str, topic: str, expected: bool) -> None:
+    assert mqtt_topic_matches(pattern, topic) is expected
+
+
+@pytest.mark.parametrize(
+    ("trigger", "event", "groups", "expected"),
+    [
+        ({"kind": "event", "event_types": ["intrusion"]}, ev(), (), True),
+        ({"kind": "event", "event_types": ["line_*"]}, ev("line_crossing"), (), True),
+        ({"kind": "event", "event_types": ["line_*"]}, ev(), (), False),
+        (
+            {"kind": "event", "event_types": ["intrusion"], "zones": ["Yard"]},
+            ev(zone="Yard"),
+            (),
+            True,
+        ),
+        (
+            {"kind": "event", "event_types": ["intrusion"], "zones": ["Yard"]},
+            ev(zone="Road"),
+            (),
+            False,
+        ),
+        (
+            {"kind": "event", "event_types": ["intrusion"], "classes": ["person"]},
+            ev(object=ObjectRef(class_name="car")),
+            (),
+            False,
+        ),
+        (
+            {"kind": "event", "event_types": ["intrusion"], "classes": ["person"]},
+            ev(object=ObjectRef(class_name="person")),
+            (),
+            True,
+        ),
+        (
+            {"kind": "event", "event_types": ["crowd"], "min_count": 10},
+            ev("crowd", count=9),
+            (),
+            False,
+        ),
+        (
+            {"kind": "event", "event_types": ["crowd"], "min_count": 10},
+            ev("crowd", count=10),
+            (),
+            True,
+        ),
+        ({"kind": "event", "event_types": ["intrusion"], "cameras": [2]}, ev(), (), False),
+        ({"kind": "event", "event_types": ["intrusion"], "cameras": [1]}, ev(), (), True),
+        ({"kind": "event", "event_types": ["intrusion"], "camera_groups": [7]}, ev(), (7,), True),
+        ({"kind": "event", "event_types": ["intrusion"], "camera_groups": [7]}, ev(), (8,), False),
+        (
+            {"kind": "event", "event_types": ["intrusion"], "cameras": [1]},
+            ev(camera_id=None),
+            (),
+            False,
+        ),
+        ({"kind": "camera_status", "statuses": ["offline"]}, ev("camera.offline"), (), True),
+        ({"kind": "camera_status", "statuses": ["tampering"]}, ev("camera.tampering"), (), True),
+        ({"kind": "camera_status", "statuses": ["offline"]}, ev("camera.online"), (), False),
+        (
+            {"kind": "input", "source": "mqtt", "name": "sensors/+/door"},
+            ev("input.mqtt", attributes={"name": "sensors/3/door", "payload": {"open": True}}),
+            (),
+            True,
+        ),
+        (
+            {"kind": "input", "source": "mqtt", "name": "sensors/+/door", "match": {"open": True}},
+            ev("input.mqtt", attributes={"name": "sensors/3/door", "payload": {"open": False}}),
+            (),
+            False,
+        ),
+        (
+            {"kind": "input", "source": "mqtt", "name": "a", "match": {"open": True}},
+            ev("input.mqtt", attributes={"name": "a", "payload": "text"}),
+            (),
+            False,
+        ),
+        (
+            {"kind": "input", "source": "webhook", "name": "alarm-panel"},
+            ev("input.webhook", attributes={"name": "alarm-panel", "payload": {}}),
+            (),
+            True,
+        ),
+        (
+            {"kind": "input", "source": "webhook", "name": "alarm-panel"},
+            ev("input.webhook", attributes={"name": "other"}),
+            (),
+            False,
+        ),
+        (
+            {"kind": "input", "source": "access_control", "name": "door_forced"},
+            ev("access.door_forced", attributes={"name": "door_forced", "payload": {"door": "A"}}),
+            (),
+            True,
+        ),
+        (
+            {"kind": "input", "source": "access_control", "name": "door_forced"},
+            ev("access.denied"),
+            (),
+            False,
+        ),
+        ({"kind": "manual"}, ev("manual"), (), False),
+    ],
+)
+def test_trigger_matching(
+    trigger: dict[str, Any], event: Event, groups: tuple[int, ...], expected: bool
+) -> None:
+    assert trigger_matches(TRIGGER.validate_python(trigger), event, groups) is expected
+
+
+BASE_RULE: dict[str, Any] = {
+    "name": "R",
+    "trigger": {"kind": "event", "event_types": ["x"]},
+    "actions": [{"type": "raise_alarm"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"actions": [{"type": "raise_alarm", "title": "{nope}"}]},
+            "unknown template field {nope}",
+        ),
+        ({"actions": [{"type": "email", "to": ["a@b"], "body": "{"}]}, "not well formed"),
+        ({"actions": [{"type": "raise_alarm"}, {"type": "raise_alarm"}]}, "at most one alarm"),
+        ({"actions": [{"type": "mqtt_publish", "topic": "a/#"}]}, "wildcards"),
+        ({"actions": [{"type": "signage", "via": "http", "target": "sign-1"}]}, "http://"),
+        ({"trigger": {"kind": "camera_status", "statuses": ["asleep"]}}, "unknown camera status"),
+        ({"conditions": {"count": {"at_least": 1, "within_s": 5}}}, "greater than or equal to 2"),
+        ({"actions": []}, "at least 1"),
+        ({"extra": 1}, "Extra inputs"),
+    ],
+)
+def test_invalid_specs_say_why(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        RuleSpec.model_validate({**BASE_RULE, **change})
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{rule} on {camera}", "Door on Gate 1"),
+        ("{type} at {location} {zone}", "intrusion at North Yard"),
+        ("{object} x{count}", "person x3"),
+        ("{time}", "2024-05-06 22:30:00 UTC"),
+        ("{priority}/{category}/{alarm_id}", "critical/fire/"),
+        ("{payload}", "{'open': True}"),
+    ],
+)
+def test_templates(template: str, expected: str) -> None:
+    event = ev(
+        zone="Yard",
+        object=ObjectRef(class_name="person"),
+        count=3,
+        attributes={"payload": {"open": True}},
+    )
+    values = template_values(
+        rule="Door",
+        event=event,
+        camera_name="Gate 1",
+        location="North",
+        priority=1,
+        category="fire",
+    )
+    assert render(template, values) == expected
+
+
+def test_template_of_an_event_without_camera() -> None:
+    values = template_values(rule="R", event=ev(camera_id=None), camera_name=None, location=None)
+    assert render("{camera}|{camera_id}|{location}", values) == "-||"
