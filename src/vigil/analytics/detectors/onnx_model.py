@@ -1,0 +1,173 @@
+"""What the ONNX detectors share: loading a model safely, tiling, class and score filtering.
+
+A plugin subclasses `OnnxDetector` and implements `_infer` (one image in, boxes in that image's
+pixels out); everything model-independent happens here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+from pydantic import Field
+from supervision import Detections, OverlapMetric
+
+from vigil.analytics.classes import class_ids
+from vigil.analytics.detections import make_detections
+from vigil.analytics.detectors.base import (
+    DetectorConfig,
+    DetectorContext,
+    DetectorUnavailable,
+    Frame,
+)
+
+Boxes = npt.NDArray[np.float32]
+Raw = tuple[Boxes, npt.NDArray[np.float32], npt.NDArray[np.int64]]
+"""Boxes [N, 4] xyxy in pixels of the image given, scores [N], COCO class ids [N]."""
+
+INSTALL_HINT = "run `vigil models install` (or set analytics.models_dir to where the models are)"
+EDGE_MARGIN_PX = 2.0
+"""A box this close to a tile's inner edge is cut by it."""
+
+
+class OnnxDetectorConfig(DetectorConfig):
+    """Options of the ONNX detectors."""
+
+    model: str = Field(description="file name in the models directory, or an absolute path")
+    tiles: int = Field(1, ge=1, le=4, description="detect on a tiles x tiles grid (small objects)")
+    tile_overlap: float = Field(0.25, ge=0.0, lt=1.0, description="tile overlap, share of a tile")
+    tile_full_frame: bool = Field(False, description="with tiles, also detect on the whole frame")
+    nms_iou: float = Field(0.5, gt=0.0, le=1.0, description="overlap above which boxes merge")
+
+
+def load_session(path: Path, threads: int) -> ort.InferenceSession:
+    """Open an ONNX model on the CPU, turning every failure into `DetectorUnavailable`.
+
+    Args:
+        path: The model file.
+        threads: Intra-op threads (0: onnxruntime decides).
+
+    Raises:
+        DetectorUnavailable: The file is missing or is not a usable ONNX model.
+    """
+    if not path.is_file():
+        raise DetectorUnavailable(f"model file {path} is missing: {INSTALL_HINT}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        raise DetectorUnavailable(
+            f"model file {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
+            f"it may be corrupt or not a model: {INSTALL_HINT}"
+        ) from exc
+
+
+def check_signature(
+    session: ort.InferenceSession, path: Path, inputs: list[list[int]], outputs: list[list[int]]
+) -> None:
+    """Check that a model has the input and output shapes a plugin decodes.
+
+    Raises:
+        DetectorUnavailable: The shapes differ (another model under the expected name).
+    """
+    got_in = [list(i.shape) for i in session.get_inputs()]
+    got_out = sorted(list(o.shape) for o in session.get_outputs())
+    if got_in != inputs or got_out != sorted(outputs):
+        raise DetectorUnavailable(
+            f"model file {path} has inputs {got_in} and outputs {got_out}, expected "
+            f"{inputs} and {sorted(outputs)}: it is another model; {INSTALL_HINT}"
+        )
+
+
+def tile_windows(
+    width: int, height: int, tiles: int, overlap: float
+) -> list[tuple[int, int, int, int]]:
+    """Windows (x0, y0, x1, y1) of a tiles x tiles grid whose neighbours overlap.
+
+    Example:
+        >>> tile_windows(640, 480, 2, 0.25)
+        [(0, 0, 366, 274), (274, 0, 640, 274), (0, 206, 366, 480), (274, 206, 640, 480)]
+    """
+
+    def spans(size: int) -> list[tuple[int, int]]:
+        # tiles * t - (tiles - 1) * overlap * t = size
+        t = size / (tiles - (tiles - 1) * overlap)
+        step = t * (1 - overlap)
+        return [(round(i * step), min(size, round(i * step + t))) for i in range(tiles)]
+
+    return [(x0, y0, x1, y1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
+
+
+class OnnxDetector:
+    """Base of the ONNX detector plugins: runs `_infer` on the frame or its tiles."""
+
+    key: ClassVar[str]
+    config_model: ClassVar[type[DetectorConfig]]
+
+    def __init__(self, config: OnnxDetectorConfig, context: DetectorContext) -> None:
+        self.config = config
+        path = Path(config.model)
+        self.model_path = path if path.is_absolute() else context.models_dir / path
+        self.session = load_session(self.model_path, context.intra_op_threads)
+        self._keep = np.array(class_ids(config.classes), dtype=np.int64)
+
+    def _infer(self, image: Frame) -> Raw:
+        """Run the model on one BGR image; boxes in its pixels."""
+        raise NotImplementedError
+
+    def detect(self, frame: Frame) -> Detections:
+        """Detect objects of the configured classes; see `Detector.detect`."""
+        height, width = frame.shape[:2]
+        cfg = self.config
+        windows = [(0, 0, width, height)]
+        if cfg.tiles > 1:
+            tiles = tile_windows(width, height, cfg.tiles, cfg.tile_overlap)
+            windows = tiles + windows if cfg.tile_full_frame else tiles
+        parts: list[Raw] = []
+        for x0, y0, x1, y1 in windows:
+            boxes, scores, classes = self._infer(frame[y0:y1, x0:x1])
+            keep = (scores >= cfg.score_threshold) & np.isin(classes, self._keep)
+            boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
+            if (x1 - x0, y1 - y0) != (width, height):
+                # A box cut by a tile's inner edge is whole in the neighbouring tile when it is
+                # smaller than the overlap; bigger ones stay and are merged below.
+                cut = _cut_by_inner_edge(boxes, (x0, y0, x1, y1), width, height)
+                small = (boxes[:, 2] - boxes[:, 0] < (x1 - x0) * cfg.tile_overlap) & (
+                    boxes[:, 3] - boxes[:, 1] < (y1 - y0) * cfg.tile_overlap
+                )
+                keep = ~(cut & small)
+                boxes = boxes[keep] + np.array([x0, y0, x0, y0], dtype=np.float32)
+                scores, classes = scores[keep], classes[keep]
+            parts.append((boxes, scores, classes))
+        detections = make_detections(
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+        if len(windows) > 1 and len(detections) > 1:
+            detections = detections.with_nms(cfg.nms_iou, class_agnostic=True)
+            # A piece of an object (from a tile) inside its whole box (from another).
+            detections = detections.with_nms(0.8, True, overlap_metric=OverlapMetric.IOS)
+        return detections
+
+
+def _cut_by_inner_edge(
+    boxes: Boxes, window: tuple[int, int, int, int], width: int, height: int
+) -> npt.NDArray[np.bool_]:
+    x0, y0, x1, y1 = window
+    m = EDGE_MARGIN_PX
+    cut = np.zeros(len(boxes), dtype=bool)
+    if x0 > 0:
+        cut |= boxes[:, 0] <= m
+    if y0 > 0:
+        cut |= boxes[:, 1] <= m
+    if x1 < width:
+        cut |= boxes[:, 2] >= (x1 - x0) - m
+    if y1 < height:
+        cut |= boxes[:, 3] >= (y1 - y0) - m
+    return cut
