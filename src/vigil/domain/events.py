@@ -72,3 +72,62 @@ class Event(BusMessage):
 def camera_status_event_type(status: str) -> str:
     """The event type for a camera entering a status (``camera.offline``...)."""
     return f"{CAMERA_STATUS_PREFIX}{status}"
+
+
+class TrackEnded(BusMessage):
+    """An object left the view (its track ended): stored for forensic search and heatmaps."""
+
+    kind: ClassVar[str] = "track.ended"
+
+    camera_id: int
+    track_id: int
+    class_name: str
+    colour: str | None = None
+    first_at: datetime
+    last_at: datetime
+    path: list[tuple[float, float, float]] = Field(
+        default_factory=list, description="(seconds since first_at, x, y) in image fractions"
+    )
+    box: tuple[float, float, float, float] | None = None
+    zones: list[str] = Field(default_factory=list)
+    thumbnail: str | None = Field(None, description="path of a crop, under the data dir")
+    node: str = ""
+
+    def subject(self) -> str:
+        """Bus subject: ``analytics.<camera>.tracks``."""
+        return f"analytics.{self.camera_id}.tracks"
+
+
+class AnalyticsFrame(BusMessage):
+    """What the analytics saw on one analysed frame, for the boxes over the live view."""
+
+    kind: ClassVar[str] = "analytics.frame"
+
+    camera_id: int
+    at: datetime
+    objects: list[ObjectRef] = Field(default_factory=list)
+
+    def subject(self) -> str:
+        """Bus subject: ``analytics.<camera>.frame``."""
+        return f"analytics.{self.camera_id}.frame"
+
+
+class AnalyticsStatus(BusMessage):
+    """How a camera's analytics is doing: running, disabled, or why it cannot run."""
+
+    kind: ClassVar[str] = "analytics.status"
+
+    camera_id: int
+    state: str  # "running" | "disabled" | "unavailable" | "error"
+    detector: str | None = None
+    error: str | None = None
+    frames_in: float = Field(0.0, description="decoded frames per second")
+    frames_analysed: float = Field(0.0, description="frames per second through the detector")
+    frames_dropped: float = Field(0.0, description="analysis frames dropped per second (busy)")
+    motion_ratio: float = Field(0.0, description="share of sampled frames with motion")
+    detector_ms: float = Field(0.0, description="mean detector time per analysed frame")
+    at: datetime
+
+    def subject(self) -> str:
+        """Bus subject: ``analytics.<camera>.status``."""
+        return f"analytics.{self.camera_id}.status"

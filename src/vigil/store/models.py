@@ -299,3 +299,42 @@ class PushSubscription(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CameraAnalytics(Base):
+    """A camera's analytics configuration (``analytics/config.py`` ``CameraAnalyticsConfig``
+    as JSON): stream, rate, detector, tracker, zones, lines and behaviours."""
+
+    __tablename__ = "camera_analytics"
+
+    camera_id: Mapped[int] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TrackRecord(Base):
+    """One object followed on one camera, stored when its track ends: what forensic search
+    and heatmaps read. Kept when its camera is removed, like events."""
+
+    __tablename__ = "tracks"
+    __table_args__ = (
+        Index("ix_tracks_camera_first", "camera_id", "first_at"),
+        Index("ix_tracks_class_first", "object_class", "first_at"),
+        Index("ix_tracks_last", "last_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[int] = mapped_column(Integer)
+    track_id: Mapped[int] = mapped_column(Integer)
+    object_class: Mapped[str] = mapped_column(String(64))
+    colour: Mapped[str | None] = mapped_column(String(32))
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # [(seconds since first_at, x, y)], anchor points as fractions of the image, thinned.
+    path: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    box: Mapped[list[float] | None] = mapped_column(JSON)  # best view, fractions x1,y1,x2,y2
+    zones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    thumbnail: Mapped[str | None] = mapped_column(String(1000))  # under the data dir
+    node: Mapped[str] = mapped_column(String(120))
