@@ -63,6 +63,8 @@ def test_demo_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"Vigil demo is running: http://127.0.0.1:{port}/" in output()
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
         assert sorted(c["name"] for c in cameras()) == ["park", "square", "station", "street"]  # type: ignore[type-var]
+        rules = httpx.get(f"http://127.0.0.1:{port}/api/rules").json()
+        assert {r["name"] for r in rules} == {"Camera offline", "Panic button", "Restricted area"}
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(60)

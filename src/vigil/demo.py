@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -90,6 +91,7 @@ def run_demo(*, port: int, data_dir: Path, rtsp_port: int = 8554) -> None:
             procs.append(recorder)
             _wait_ready(f"http://127.0.0.1:{port + 1}/media/health", recorder, "recorder")
             register_cameras(base, sim.urls)
+            seed_rules(base)
             console.print(f"\n[bold green]Vigil demo is running:[/bold green] {base}/")
             console.print(f"data in {data_dir}; press Ctrl-C to stop\n")
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -122,3 +124,53 @@ def register_cameras(base: str, urls: dict[str, str]) -> None:
         body = {"name": name, "main_url": url, "location": "demo", "notes": "simulated camera"}
         httpx.post(f"{base}/api/cameras", json=body, timeout=10).raise_for_status()
         console.print(f"camera {name}: {url}")
+
+
+# What a control room starts with: a lost camera, a panic button, an intrusion.
+DEMO_RULES: list[dict[str, Any]] = [
+    {
+        "name": "Camera offline",
+        "trigger": {"kind": "camera_status", "statuses": ["offline", "storage_full"]},
+        "actions": [
+            {
+                "type": "raise_alarm",
+                "priority": 2,
+                "category": "technical",
+                "title": "{camera} is {type}",
+                "sop": ["Check the camera's power and network", "Inform maintenance"],
+                "escalate_after_min": 10,
+            }
+        ],
+    },
+    {
+        "name": "Panic button",
+        "trigger": {"kind": "manual", "label": "Panic"},
+        "actions": [
+            {
+                "type": "raise_alarm",
+                "priority": 1,
+                "category": "emergency",
+                "title": "Panic button pressed ({camera})",
+                "sop": ["Look at the camera", "Call the police if confirmed", "Write a report"],
+            },
+            {"type": "bookmark", "label": "panic button"},
+        ],
+    },
+    {
+        "name": "Restricted area",
+        "trigger": {"kind": "event", "event_types": ["intrusion"], "classes": ["person"]},
+        "actions": [
+            {"type": "raise_alarm", "priority": 2, "category": "security"},
+            {"type": "record", "pre_s": 10, "post_s": 30, "keep_days": 90},
+        ],
+    },
+]
+
+
+def seed_rules(base: str) -> None:
+    """Give a fresh demo a few rules, so the alarm queue has something to show."""
+    if httpx.get(f"{base}/api/rules", timeout=10).json():
+        return
+    for rule in DEMO_RULES:
+        httpx.post(f"{base}/api/rules", json=rule, timeout=10).raise_for_status()
+        console.print(f"rule: {rule['name']}")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from vigil.bus.memory import InProcessBus
 from vigil.config import AlarmSettings
 from vigil.domain.alarms import AlarmChanged, AlarmState, check_transition
+from vigil.domain.errors import NotFound
 from vigil.store import alarms as alarm_store
 from vigil.store.db import Database
 from vigil.store.models import Alarm
@@ -24,11 +25,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class AlarmNotFound(LookupError):
+class AlarmNotFound(NotFound):
     """No alarm with this id."""
 
 
-class SopItemNotFound(LookupError):
+class SopItemNotFound(NotFound):
     """The alarm's checklist has no item with this index."""
 
 

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from vigil import __version__
 from vigil.alarms.manager import AlarmManager
 from vigil.api.deps import ServerContext
-from vigil.api.errors import FieldError, field_error_handler
+from vigil.api.errors import FieldError, domain_error_handler, field_error_handler
 from vigil.api.routes import (
     actions,
     alarms,
@@ -34,6 +34,7 @@ from vigil.api.routes import (
 )
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
+from vigil.domain.errors import Conflict, NotFound
 from vigil.integrations import Integrations
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
@@ -103,6 +104,8 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
     app.add_exception_handler(FieldError, field_error_handler)
+    app.add_exception_handler(NotFound, domain_error_handler)
+    app.add_exception_handler(Conflict, domain_error_handler)
 
     routers = (cameras, camera_groups, recordings, bookmarks, live, events, rules)
     for module in (*routers, time_profiles, alarms, actions, inputs, push, system, bus):

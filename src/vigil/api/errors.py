@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from vigil.domain.errors import NotFound
+
 
 class FieldError(Exception):
     """A request that is well formed but refers to something that does not exist."""
@@ -22,3 +24,9 @@ async def field_error_handler(_: Request, exc: Exception) -> JSONResponse:
         {"detail": str(exc), "errors": [{"field": exc.field, "message": exc.message}]},
         status_code=422,
     )
+
+
+async def domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    """:class:`NotFound` answers 404, :class:`Conflict` 409, each with its message."""
+    status = 404 if isinstance(exc, NotFound) else 409
+    return JSONResponse({"detail": str(exc)}, status_code=status)

@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+from vigil.domain.errors import Conflict
 from vigil.domain.messages import BusMessage
 
 
@@ -34,7 +35,7 @@ TRANSITIONS: dict[AlarmState, frozenset[AlarmState]] = {
 OPEN_STATES = frozenset(s for s in AlarmState if s is not AlarmState.CLOSED)
 
 
-class InvalidTransition(ValueError):
+class InvalidTransition(Conflict):
     """The alarm cannot move from its state to the one asked for."""
 
 

@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
-from vigil.alarms.manager import AlarmNotFound, SopItemNotFound
 from vigil.api.deps import ContextDep, ServerContext
 from vigil.api.routes.events import event_public, snapshot_file
 from vigil.api.schemas_alarms import (
@@ -26,7 +25,7 @@ from vigil.api.schemas_alarms import (
     TransitionRequest,
     VideoLink,
 )
-from vigil.domain.alarms import AlarmState, InvalidTransition
+from vigil.domain.alarms import AlarmState
 from vigil.domain.rules import PRIORITY_NAMES
 from vigil.store import actions as action_store
 from vigil.store import alarms as alarm_store
@@ -143,42 +142,26 @@ async def _detail_after(ctx: ServerContext, alarm_id: int) -> AlarmDetail:
 @router.post("/{alarm_id}/transition", response_model=AlarmDetail)
 async def transition(alarm_id: int, body: TransitionRequest, ctx: ContextDep) -> AlarmDetail:
     """Move an alarm: acknowledge, work on, hold, close (with a reason)."""
-    try:
-        await ctx.alarms.transition(
-            alarm_id, body.state, operator=body.operator, reason=body.reason
-        )
-    except AlarmNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except InvalidTransition as exc:
-        raise HTTPException(409, str(exc)) from None
+    await ctx.alarms.transition(alarm_id, body.state, operator=body.operator, reason=body.reason)
     return await _detail_after(ctx, alarm_id)
 
 
 @router.post("/{alarm_id}/assign", response_model=AlarmDetail)
 async def assign(alarm_id: int, body: AssignRequest, ctx: ContextDep) -> AlarmDetail:
     """Give the alarm to an operator."""
-    try:
-        await ctx.alarms.assign(alarm_id, owner=body.owner, operator=body.operator)
-    except AlarmNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+    await ctx.alarms.assign(alarm_id, owner=body.owner, operator=body.operator)
     return await _detail_after(ctx, alarm_id)
 
 
 @router.post("/{alarm_id}/comments", response_model=AlarmDetail)
 async def comment(alarm_id: int, body: CommentRequest, ctx: ContextDep) -> AlarmDetail:
     """Add a comment."""
-    try:
-        await ctx.alarms.comment(alarm_id, author=body.author, text=body.text)
-    except AlarmNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+    await ctx.alarms.comment(alarm_id, author=body.author, text=body.text)
     return await _detail_after(ctx, alarm_id)
 
 
 @router.post("/{alarm_id}/sop/{index}", response_model=AlarmDetail)
 async def check_sop(alarm_id: int, index: int, body: SopRequest, ctx: ContextDep) -> AlarmDetail:
     """Tick or untick one item of the alarm's checklist (0 = the first)."""
-    try:
-        await ctx.alarms.check_sop(alarm_id, index, done=body.done, operator=body.operator)
-    except (AlarmNotFound, SopItemNotFound) as exc:
-        raise HTTPException(404, str(exc)) from None
+    await ctx.alarms.check_sop(alarm_id, index, done=body.done, operator=body.operator)
     return await _detail_after(ctx, alarm_id)
