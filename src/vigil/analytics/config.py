@@ -155,6 +155,9 @@ class CameraAnalyticsConfig(BaseModel):
     zones: list[Zone] = Field(default_factory=list, max_length=32)
     lines: list[Line] = Field(default_factory=list, max_length=32)
     behaviours: list[Behaviour] = Field(default_factory=list, max_length=64)
+    # For a camera in recording_mode "events": footage kept around each analytics event.
+    record_pre_s: float = Field(10.0, ge=0, le=3600, description="kept before an event")
+    record_post_s: float = Field(30.0, ge=0, le=3600, description="kept after an event")
     privacy_excluded: bool = Field(
         False, description="reserved: masked areas excluded from analytics (issue 5)"
     )

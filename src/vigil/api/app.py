@@ -14,21 +14,25 @@ from fastapi.staticfiles import StaticFiles
 
 from vigil import __version__
 from vigil.alarms.manager import AlarmManager
+from vigil.analytics.status_board import AnalyticsStatusBoard
 from vigil.api.deps import ServerContext
 from vigil.api.errors import FieldError, domain_error_handler, field_error_handler
 from vigil.api.routes import (
     actions,
     alarms,
+    analytics,
     bookmarks,
     bus,
     camera_groups,
     cameras,
     events,
+    heatmap,
     inputs,
     live,
     push,
     recordings,
     rules,
+    search,
     system,
     time_profiles,
 )
@@ -39,6 +43,7 @@ from vigil.integrations import Integrations
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
 from vigil.rules.executors import core_executors
+from vigil.search.track_writer import TrackWriter
 from vigil.security.secrets import SecretBox
 from vigil.store.db import open_database
 
@@ -62,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         dispatcher = Dispatcher(db, bus_, secrets, executors, settings.alarms)
         engine = RulesEngine(db, bus_, on_actions=dispatcher.wake)
         alarm_manager = AlarmManager(db, bus_, settings.alarms)
+        track_writer = TrackWriter(db, bus_)  # tracks for search and heatmaps
         app.state.ctx = ServerContext(
             settings=settings,
             db=db,
@@ -71,13 +77,18 @@ def create_app(settings: Settings) -> FastAPI:
             dispatcher=dispatcher,
             alarms=alarm_manager,
             integrations=integrations,
+            analytics_status=AnalyticsStatusBoard(bus_),
         )
         # Alarms are stored before anything is sent: the engine writes, the dispatcher sends.
         await engine.start()
         await dispatcher.start()
         await alarm_manager.start()
+        await track_writer.start()
+        await app.state.ctx.analytics_status.start()
         log.info("server ready on %s", settings.server_url)
         yield
+        await track_writer.stop()
+        await app.state.ctx.analytics_status.stop()
         await alarm_manager.stop()
         await engine.stop()
         await dispatcher.stop()
@@ -109,6 +120,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     routers = (cameras, camera_groups, recordings, bookmarks, live, events, rules)
     for module in (*routers, time_profiles, alarms, actions, inputs, push, system, bus):
+        app.include_router(module.router)
+    for module in (search, heatmap, analytics):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, WebSocket
 
 from vigil.alarms.manager import AlarmManager
+from vigil.analytics.status_board import AnalyticsStatusBoard
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
 from vigil.integrations import Integrations
@@ -31,6 +32,7 @@ class ServerContext:
     dispatcher: Dispatcher
     alarms: AlarmManager
     integrations: Integrations
+    analytics_status: AnalyticsStatusBoard
 
 
 def _context(request: Request) -> ServerContext:

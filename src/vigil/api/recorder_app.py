@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, HTTPException, Response, WebSocket
 
 from vigil import __version__
 from vigil.api.ws import push_until_gone
@@ -26,6 +26,7 @@ from vigil.store.db import open_database
 log = logging.getLogger(__name__)
 
 LIVE_PATH = "/media/cameras/{camera_id}/live"
+SNAPSHOT_PATH = "/media/cameras/{camera_id}/snapshot.jpg"
 # "sub" serves the camera's sub-stream when it has one (grids), else the main stream.
 LiveStream = Literal["main", "sub"]
 
@@ -56,6 +57,20 @@ def create_recorder_app(settings: Settings) -> FastAPI:
     def health() -> dict[str, object]:
         service: RecorderService = app.state.service
         return {"status": "ok", "node": service.node, "cameras": sorted(service.workers)}
+
+    @app.get(SNAPSHOT_PATH, response_class=Response)
+    async def snapshot(camera_id: int) -> Response:
+        """The latest frame of the camera's analytics stream (the live stream's latest
+        keyframe while analytics is off), as JPEG."""
+        service: RecorderService = app.state.service
+        if camera_id not in service.workers:
+            raise HTTPException(404, f"camera {camera_id} is not recorded here")
+        jpeg = await asyncio.to_thread(service.snapshot, camera_id)
+        if jpeg is None:
+            raise HTTPException(
+                503, f"camera {camera_id} has no frame yet: it is starting or offline"
+            )
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.websocket(LIVE_PATH)
     async def live(websocket: WebSocket, camera_id: int, stream: LiveStream = "main") -> None:

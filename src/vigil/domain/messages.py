@@ -43,3 +43,14 @@ class CamerasChanged(BusMessage):
     change: str  # "created" | "updated" | "deleted"
 
     SUBJECT: ClassVar[str] = "config.cameras"
+
+
+class AnalyticsConfigChanged(BusMessage):
+    """A camera's analytics configuration was saved: its recorder restarts that camera's
+    analytics pipeline (never its recording)."""
+
+    kind: ClassVar[str] = "analytics.config_changed"
+
+    camera_id: int
+
+    SUBJECT: ClassVar[str] = "config.analytics"

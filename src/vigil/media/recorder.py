@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from vigil.analytics.service import AnalyticsService, CameraTaps
 from vigil.bus.base import EventBus
 from vigil.config import Settings
 from vigil.domain.cameras import CameraStatus, with_credentials
@@ -46,6 +47,8 @@ class CameraWorker:
     # The sub-stream, when the camera has one: live view only (grids, phones), not recorded.
     sub_ingest: CameraIngest | None = None
     sub_live: LiveFragmenter | None = None
+    # Analytics reads through these taps; its pipeline restarts without touching the ingests.
+    taps: CameraTaps | None = None
 
     def live_views(self) -> tuple[LiveFragmenter, LiveFragmenter | None]:
         """The main and sub-stream live views, kept across a restart of the worker."""
@@ -76,6 +79,7 @@ class RecorderService:
         # Set from ingest threads when a camera cannot be written (disk full, write error).
         self._storage_errors: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.analytics: AnalyticsService | None = None
 
     def live(self, camera_id: int, stream: str = "main") -> LiveFragmenter | None:
         """The live view of a camera this node records, if any: its sub-stream when asked
@@ -94,6 +98,8 @@ class RecorderService:
             log.info("closed %d segments left open by the previous run", repaired)
         nodes.heartbeat(self.db, self.node, self.settings.recorder_url, starting=True)
         listener = asyncio.create_task(self._listen_for_changes())
+        self.analytics = AnalyticsService(self.settings, self.db, self.bus, self._loop)
+        analytics_listener = asyncio.create_task(self.analytics.listen())
         janitor = asyncio.create_task(self._janitor())
         try:
             while True:
@@ -113,12 +119,15 @@ class RecorderService:
         finally:
             listener.cancel()
             janitor.cancel()
+            analytics_listener.cancel()
             await self.stop()
 
     async def stop(self) -> None:
         """Stop every camera, closing their segments cleanly."""
         workers, self.workers = list(self.workers.values()), {}
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in workers))
+        if self.analytics is not None:
+            await asyncio.to_thread(self.analytics.close)
         await asyncio.to_thread(self._write_health_for, workers, CameraStatus.DISABLED)
 
     async def _listen_for_changes(self) -> None:
@@ -133,6 +142,8 @@ class RecorderService:
             camera = wanted.get(camera_id)
             if camera is None or camera.updated_at != worker.updated_at:
                 del self.workers[camera_id]
+                if self.analytics is not None:
+                    await asyncio.to_thread(self.analytics.stop, camera_id)
                 await asyncio.to_thread(worker.stop)
                 if camera is None:
                     # Gone or disabled: its viewers learn it from the end of their stream.
@@ -144,9 +155,22 @@ class RecorderService:
                     kept_live[camera_id] = worker.live_views()
         for camera_id, camera in wanted.items():
             if camera_id not in self.workers:
-                self.workers[camera_id] = self._start(
+                worker = self.workers[camera_id] = self._start(
                     camera, *kept_live.get(camera_id, (None, None))
                 )
+                await self._start_analytics(camera, worker)
+
+    async def _start_analytics(self, camera: Camera, worker: CameraWorker) -> None:
+        if self.analytics is None or worker.taps is None:
+            return
+        try:
+            await asyncio.to_thread(self.analytics.start, camera, worker.taps)
+        except Exception:  # analytics must never keep a camera from recording
+            log.exception("camera %s: analytics failed to start", camera.id)
+
+    def snapshot(self, camera_id: int) -> bytes | None:
+        """The latest frame of a camera's analytics (or live) stream as JPEG (blocking)."""
+        return self.analytics.snapshot(camera_id) if self.analytics is not None else None
 
     def _start(
         self, camera: Camera, live: LiveFragmenter | None, sub_live: LiveFragmenter | None
@@ -159,6 +183,7 @@ class RecorderService:
         )
         url = with_credentials(camera.main_url, camera.username, password)
         live = live or LiveFragmenter(self._loop)
+        taps = CameraTaps.for_camera(camera)
         recorder = SegmentRecorder(
             camera.id,
             self.root,
@@ -170,7 +195,7 @@ class RecorderService:
         ingest = CameraIngest(
             camera.id,
             url,
-            [recorder, live],
+            [recorder, live, taps.main],
             secrets=[password, camera.username],
             on_status=partial(self._status_changed, camera.id),
             watched=lambda: live.viewer_count > 0,
@@ -178,13 +203,13 @@ class RecorderService:
             reconnect_max_s=self.settings.recorder.reconnect_max_s,
         )
         ingest.start()
-        worker = CameraWorker(camera.id, camera.updated_at, ingest, live)
+        worker = CameraWorker(camera.id, camera.updated_at, ingest, live, taps=taps)
         if camera.sub_url:
             sub_view = worker.sub_live = sub_live or LiveFragmenter(self._loop)
             worker.sub_ingest = CameraIngest(
                 camera.id,
                 with_credentials(camera.sub_url, camera.username, password),
-                [worker.sub_live],
+                [worker.sub_live, *([taps.sub] if taps.sub is not None else [])],
                 secrets=[password, camera.username],
                 watched=lambda: sub_view.viewer_count > 0,
                 reconnect_min_s=self.settings.recorder.reconnect_min_s,

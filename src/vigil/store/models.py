@@ -142,6 +142,9 @@ class EventRecord(Base):
         Index("ix_events_at", "at"),
         Index("ix_events_camera_at", "camera_id", "at"),
         Index("ix_events_type_at", "type", "at"),
+        # Forensic search by what an object was.
+        Index("ix_events_class_at", "object_class", "at"),
+        Index("ix_events_colour_at", "colour", "at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -323,6 +326,8 @@ class TrackRecord(Base):
         Index("ix_tracks_camera_first", "camera_id", "first_at"),
         Index("ix_tracks_class_first", "object_class", "first_at"),
         Index("ix_tracks_last", "last_at"),
+        Index("ix_tracks_first", "first_at"),
+        Index("ix_tracks_colour_first", "colour", "first_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

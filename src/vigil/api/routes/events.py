@@ -25,6 +25,8 @@ TOPICS = {
     "events": Event.SUBJECTS,
 }
 DEFAULT_TOPICS = ("cameras", "alarms")
+# Topics of one camera, named by ``?camera=ID``: its analytics' boxes (frames) and status.
+CAMERA_TOPICS = {"analytics": ("analytics.{camera}.frame", "analytics.{camera}.status")}
 
 
 def event_public(event: Event) -> EventPublic:
@@ -77,19 +79,28 @@ async def events(websocket: WebSocket, ctx: WsContextDep) -> None:
     camera status changes (kind ``camera.status``, a
     :class:`~vigil.domain.messages.CameraStatusChanged`), alarm changes (``alarm.changed``,
     :class:`~vigil.domain.alarms.AlarmChanged`) and events (``event``, an
-    :class:`~vigil.domain.events.Event`).
+    :class:`~vigil.domain.events.Event`). ``analytics`` needs ``&camera=ID`` and relays that
+    camera's :class:`~vigil.domain.events.AnalyticsFrame` (``analytics.frame``) and
+    :class:`~vigil.domain.events.AnalyticsStatus` (``analytics.status``).
     """
     asked = websocket.query_params.get("topics")
     names = [t.strip() for t in asked.split(",") if t.strip()] if asked else list(DEFAULT_TOPICS)
-    unknown = [t for t in names if t not in TOPICS]
+    unknown = [t for t in names if t not in TOPICS and t not in CAMERA_TOPICS]
+    camera = websocket.query_params.get("camera", "")
     await websocket.accept()
     if unknown:
-        known = ", ".join(TOPICS)
+        known = ", ".join([*TOPICS, *CAMERA_TOPICS])
         await websocket.close(
             code=1008, reason=f"unknown topic(s) {', '.join(unknown)}; known: {known}"
         )
         return
-    patterns = [TOPICS[t] for t in names]
+    per_camera = [t for t in names if t in CAMERA_TOPICS]
+    if per_camera and not (camera.isascii() and camera.isdecimal()):
+        reason = f"topic {per_camera[0]} needs ?camera=ID (a camera id), not {camera[:20]!r}"
+        await websocket.close(code=1008, reason=reason)
+        return
+    patterns = [TOPICS[t] for t in names if t in TOPICS]
+    patterns += [p.format(camera=int(camera)) for t in per_camera for p in CAMERA_TOPICS[t]]
 
     async def relay() -> None:
         # One subscription for all topics keeps their messages in one order.

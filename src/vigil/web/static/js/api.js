@@ -62,6 +62,17 @@ export const cameras = {
 
 export const nodes = { list: (opts) => api('/api/nodes', opts) };
 
+/** A camera's analytics configuration (zones, lines, behaviours) and the analytics' state. */
+export const analytics = {
+  get: (id, opts) => api(`/api/cameras/${id}/analytics`, opts),
+  save: (id, body) => api(`/api/cameras/${id}/analytics`, { method: 'PUT', body }),
+  status: (opts) => api('/api/analytics/status', opts),
+  detectors: (opts) => api('/api/analytics/detectors', opts),
+};
+
+/** The latest analysed (or live) frame of a camera as JPEG. */
+export const snapshotUrl = (id) => `/api/cameras/${id}/snapshot.jpg`;
+
 /** WebSocket URL of a camera's live stream; stream 'sub' is the lighter one for grids
  * (the server falls back to the main stream when the camera has no sub-stream). */
 export function liveUrl(id, stream = 'main') {
@@ -71,6 +82,11 @@ export function liveUrl(id, stream = 'main') {
 /** WebSocket URL of the event stream: camera status changes and alarm changes by default. */
 export function eventsUrl(topics = ['cameras', 'alarms']) {
   return wsUrl(`/api/events?topics=${topics.join(',')}`);
+}
+
+/** WebSocket URL of one camera's analytics: its boxes (analytics.frame) and status. */
+export function analyticsUrl(cameraId) {
+  return wsUrl(`/api/events?topics=analytics&camera=${cameraId}`);
 }
 
 /** A query string from an object, leaving out empty values. */
@@ -97,6 +113,9 @@ export const alarms = {
   sop: (id, index, done, operator) => post(`/api/alarms/${id}/sop/${index}`, { done, operator }),
   stats: (params, opts) => api(`/api/alarms/stats${query(params)}`, opts),
 };
+
+/** Stored events, newest first (since, until, camera_id, type, limit). */
+export const events = { list: (params, opts) => api(`/api/events${query(params)}`, opts) };
 
 export const actions = {
   list: (params, opts) => api(`/api/actions${query(params)}`, opts),

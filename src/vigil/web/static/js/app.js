@@ -1,16 +1,22 @@
 // The shell: header (navigation, camera summary, event connection, clock) and a hash router.
 //   #/grid              live grid
 //   #/cameras           camera list; #/cameras/new and #/cameras/{id}/edit open the form
-//   #/camera/{id}       one camera: live, timeline, playback, export
+//   #/camera/{id}       one camera: live, timeline, playback, export (?at=ISO: playing from then)
+//   #/camera/{id}/analytics  zones, lines and behaviours of its analytics
 //   #/alarms            alarm queue (?state=&priority=&category=&camera_id=); #/alarms/{id} opens one
 //   #/alarms/stats      alarm statistics (?period=)
 //   #/rules             rules, time profiles, camera groups; #/rules/new, #/rules/{id}/edit
+//   #/search            forensic search (?since=&until=&camera_id=&type=&class_name=&zone=&colour=)
+//   #/heatmap/{id}      where objects moved on a camera (?since=&until=&classes=)
 
 import * as alarms from './alarms.js';
+import * as analyticsEditor from './analytics-editor.js';
 import * as cameraView from './camera-view.js';
 import * as cameras from './cameras.js';
 import * as grid from './grid.js';
+import * as heatmap from './heatmap.js';
 import * as rules from './rules.js';
+import * as search from './search.js';
 import { alarmRaised } from './sounds.js';
 import * as stats from './stats.js';
 import { alarmStore, store } from './store.js';
@@ -21,13 +27,16 @@ const ROUTES = [
   { pattern: /^\/cameras$/, nav: 'cameras', mount: (root) => cameras.mount(root) },
   { pattern: /^\/cameras\/new$/, nav: 'cameras', mount: (root) => cameras.mount(root, { form: 'new' }) },
   { pattern: /^\/cameras\/(\d+)\/edit$/, nav: 'cameras', mount: (root, [id]) => cameras.mount(root, { form: id }) },
-  { pattern: /^\/camera\/(\d+)$/, nav: 'grid', mount: (root, [id]) => cameraView.mount(root, { id }) },
+  { pattern: /^\/camera\/(\d+)$/, nav: 'grid', mount: (root, [id], params) => cameraView.mount(root, { id, at: params.get('at') }) },
+  { pattern: /^\/camera\/(\d+)\/analytics$/, nav: 'cameras', mount: (root, [id]) => analyticsEditor.mount(root, { id }) },
   { pattern: /^\/alarms$/, nav: 'alarms', mount: (root, [], params) => alarms.mount(root, { params }) },
   { pattern: /^\/alarms\/stats$/, nav: 'alarms', mount: (root, [], params) => stats.mount(root, { params }) },
   { pattern: /^\/alarms\/(\d+)$/, nav: 'alarms', mount: (root, [id], params) => alarms.mount(root, { id, params }) },
   { pattern: /^\/rules$/, nav: 'rules', mount: (root) => rules.mount(root) },
   { pattern: /^\/rules\/new$/, nav: 'rules', mount: (root) => rules.mount(root, { form: 'new' }) },
   { pattern: /^\/rules\/(\d+)\/edit$/, nav: 'rules', mount: (root, [id]) => rules.mount(root, { form: id }) },
+  { pattern: /^\/search$/, nav: 'search', mount: (root, [], params) => search.mount(root, { params }) },
+  { pattern: /^\/heatmap(?:\/(\d+))?$/, nav: 'search', mount: (root, [id], params) => heatmap.mount(root, { id, params }) },
 ];
 
 const view = document.getElementById('view');

@@ -1,8 +1,12 @@
 // One camera: live view, the recording timeline, playback from any moment in the same
 // video area (with the wall-clock time of the frame shown), and export of a span as MP4.
+// `#/camera/{id}?at=ISO` opens it playing the recording from that moment (events, search).
+// Analytics: boxes over the live view (a toggle) and the camera's live event feed.
 
 import { cameras as camerasApi, exportUrl, playbackUrl, errorOf } from './api.js';
+import { EventFeed } from './event-feed.js';
 import { LivePlayer } from './live-player.js';
+import { AnalyticsOverlay } from './overlay.js';
 import { PlaybackPlayer } from './playback-player.js';
 import { store } from './store.js';
 import { Timeline } from './timeline.js';
@@ -24,14 +28,16 @@ const LIVE_SNAP_S = 3; // a click this close to now goes live
 const DEFAULT_EXPORT_S = 300;
 const MAX_EXPORT_S = 24 * 3600;
 
-export function mount(root, { id }) {
+/** `at`: an ISO time to play the recording from, instead of live. */
+export function mount(root, { id, at = null }) {
   const cameraId = Number(id);
-  const view = new CameraView(root, cameraId);
+  const start = at ? new Date(at) : null;
+  const view = new CameraView(root, cameraId, start && !Number.isNaN(start.getTime()) ? start : null);
   return () => view.destroy();
 }
 
 class CameraView {
-  constructor(root, cameraId) {
+  constructor(root, cameraId, start = null) {
     this.id = cameraId;
     this.mode = 'live';
     this.zoom = localStorage.getItem('vigil.zoom') || '1h';
@@ -50,6 +56,8 @@ class CameraView {
     this.speed = h('select', { class: 'input input-small', dataset: { testid: 'speed' }, title: 'Playback speed',
       onchange: () => this.applySpeed() },
       ['0.5', '1', '2', '4', '8'].map((v) => h('option', { value: v, selected: v === '1' }, `${v}×`)));
+    this.boxesButton = h('button', { class: 'btn', dataset: { testid: 'overlay-toggle' },
+      title: 'Show what the analytics detects over the live view', onclick: () => this.toggleBoxes() }, 'Boxes');
     this.gotoInput = h('input', { type: 'datetime-local', step: '1', class: 'input', dataset: { testid: 'goto-time' } });
     this.zoomButtons = ZOOMS.map((z) => h('button', {
       class: 'btn btn-small', dataset: { testid: `zoom-${z.key}`, zoom: z.key },
@@ -66,6 +74,7 @@ class CameraView {
     this.exportButton = h('button', { type: 'submit', class: 'btn btn-primary', dataset: { testid: 'export-button' } }, 'Export MP4');
     this.exportStatus = h('div', { class: 'export-status', dataset: { testid: 'export-status' } });
 
+    this.feed = new EventFeed({ cameraId, onOpen: (e) => this.seek(new Date(e.at)) });
     this.title = h('h1', {}, `Camera ${cameraId}`);
     this.headerBadge = h('span');
     this.headerMeta = h('span', { class: 'meta' });
@@ -76,13 +85,14 @@ class CameraView {
         h('a', { href: '#/grid', class: 'btn btn-small' }, '← Grid'),
         this.title, this.headerBadge, this.headerMeta,
         h('span', { class: 'spacer' }),
+        h('a', { href: `#/camera/${cameraId}/analytics`, class: 'btn btn-small', dataset: { testid: 'analytics-link' } }, 'Analytics'),
         h('a', { href: `#/cameras/${cameraId}/edit`, class: 'btn btn-small' }, 'Edit camera')),
       h('div', { class: 'camera-body' },
         h('section', { class: 'camera-main' },
-          h('div', { class: 'stage' }, this.video, this.overlay,
+          this.stage = h('div', { class: 'stage' }, this.video, this.overlay,
             h('div', { class: 'stage-top' }, this.modeBadge, this.clock)),
           h('div', { class: 'controls' },
-            this.liveButton, this.pauseButton, this.speed,
+            this.liveButton, this.pauseButton, this.speed, this.boxesButton,
             h('span', { class: 'spacer' }),
             h('label', { class: 'inline-label' }, 'Go to', this.gotoInput),
             h('button', { class: 'btn', dataset: { testid: 'goto-button' }, onclick: () => this.gotoTyped() }, 'Play')),
@@ -108,7 +118,8 @@ class CameraView {
             h('div', { class: 'form-actions' },
               h('button', { type: 'button', class: 'btn btn-small', onclick: () => this.setExport(lastMinutes()) }, 'Last 5 min'),
               this.exportButton),
-            this.exportStatus)))));
+            this.exportStatus),
+          this.feed.el))));
 
     this.timeline = new Timeline(this.timelineBox, {
       onSeek: (t) => this.seek(t),
@@ -117,13 +128,16 @@ class CameraView {
     this.live = new LivePlayer(this.video, { cameraId, overlay: this.overlay });
     this.playback = new PlaybackPlayer(this.video, { overlay: this.overlay });
     this.playback.addEventListener('state', () => this.updateControls());
+    this.boxes = new AnalyticsOverlay(this.stage, this.video, { cameraId, health: () => store.get(cameraId)?.health });
+    this.setBoxes(localStorage.getItem('vigil.boxes') === 'on');
 
     this.onStore = () => this.renderCamera();
     store.addEventListener('change', this.onStore);
     this.renderCamera();
     this.setExport(lastMinutes());
     this.setZoom(this.zoom);
-    this.goLive();
+    if (start) this.playAt(start);
+    else this.goLive();
     this.timers.push(setInterval(() => this.loadTimeline(), TIMELINE_REFRESH_MS));
     this.timers.push(setInterval(() => this.tick(), CLOCK_MS));
     this.timers.push(setInterval(() => this.moveWindow(), 1000));
@@ -136,6 +150,8 @@ class CameraView {
     this.live.stop();
     this.playback.stop();
     this.timeline.destroy();
+    this.boxes.destroy();
+    this.feed.destroy();
   }
 
   // Camera details ---------------------------------------------------------------------
@@ -211,8 +227,20 @@ class CameraView {
     this.updateControls();
   }
 
+  toggleBoxes() {
+    this.setBoxes(!this.boxes.enabled);
+    localStorage.setItem('vigil.boxes', this.boxes.enabled ? 'on' : 'off');
+  }
+
+  setBoxes(on) {
+    this.boxes.setEnabled(on);
+    this.boxesButton.classList.toggle('active', on);
+    this.boxesButton.setAttribute('aria-pressed', String(on));
+  }
+
   updateControls() {
     const live = this.mode === 'live';
+    this.boxes?.setVisible(live);
     this.liveButton.classList.toggle('active', live);
     this.pauseButton.disabled = live;
     this.speed.disabled = live;

@@ -93,6 +93,7 @@ function makeRow(camera) {
   const actions = h('td', { class: 'actions' },
     h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}`, dataset: { testid: 'view-camera' } }, 'View'),
     h('a', { class: 'btn btn-small', href: `#/cameras/${camera.id}/edit`, dataset: { testid: 'edit-camera' } }, 'Edit'),
+    h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}/analytics`, dataset: { testid: 'camera-analytics' } }, 'Analytics'),
     toggle,
     h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'remove-camera' },
       onclick: () => removeCamera(toggle.camera) }, 'Remove'));

@@ -1,6 +1,8 @@
 // The live grid: 1, 4, 9 or 16 tiles, each a live player labelled with the camera's name and
-// status. Click a tile to open the camera. More cameras than tiles: pages.
+// status. Click a tile to open the camera. More cameras than tiles: pages. Beside it, the live
+// event feed (can be hidden).
 
+import { EventFeed } from './event-feed.js';
 import { LivePlayer } from './live-player.js';
 import { store } from './store.js';
 import { formatFps, formatResolution, h, replace, statusLabel } from './ui.js';
@@ -27,6 +29,9 @@ class Grid {
     this.prevButton = h('button', { class: 'btn btn-small', onclick: () => this.setPage(this.page - 1) }, '‹');
     this.nextButton = h('button', { class: 'btn btn-small', onclick: () => this.setPage(this.page + 1) }, '›');
     this.gridEl = h('div', { class: 'grid', dataset: { testid: 'grid' } });
+    this.feed = new EventFeed();
+    this.feedButton = h('button', { class: 'btn btn-small', dataset: { testid: 'feed-toggle' },
+      onclick: () => this.setFeed(this.feed.el.hidden) }, 'Events');
     this.empty = h('div', { class: 'empty', hidden: true },
       'No cameras yet. ', h('a', { href: '#/cameras/new' }, 'Add a camera'), ' to watch it here.');
 
@@ -35,8 +40,9 @@ class Grid {
         h('h1', {}, 'Live'),
         h('span', { class: 'btn-group', role: 'group', 'aria-label': 'Layout' }, this.layoutButtons),
         h('span', { class: 'spacer' }),
-        this.prevButton, this.pageLabel, this.nextButton),
-      this.empty, this.gridEl));
+        this.prevButton, this.pageLabel, this.nextButton, this.feedButton),
+      this.empty, h('div', { class: 'grid-body' }, this.gridEl, this.feed.el)));
+    this.setFeed(localStorage.getItem('vigil.feed') !== 'off');
 
     this.onStore = () => this.render();
     store.addEventListener('change', this.onStore);
@@ -45,8 +51,15 @@ class Grid {
 
   destroy() {
     store.removeEventListener('change', this.onStore);
+    this.feed.destroy();
     for (const tile of this.tiles.values()) tile.player.stop();
     this.tiles.clear();
+  }
+
+  setFeed(shown) {
+    this.feed.el.hidden = !shown;
+    this.feedButton.classList.toggle('active', shown);
+    localStorage.setItem('vigil.feed', shown ? 'on' : 'off');
   }
 
   setLayout(n) {

@@ -3,6 +3,8 @@
 // at once). Views subscribe and re-render from `store.cameras`.
 // The same WebSocket carries alarm changes: `alarmStore` keeps the open/new counts for the
 // header and re-emits each change for the alarm views.
+// It also carries events (analytics and others): re-emitted as "event" on `store` for the
+// live event feed.
 
 import { alarms as alarmsApi, cameras as camerasApi, eventsUrl } from './api.js';
 
@@ -77,7 +79,7 @@ export class CameraStore extends EventTarget {
 
   _connectEvents() {
     if (this._stopped) return;
-    const ws = new WebSocket(eventsUrl());
+    const ws = new WebSocket(eventsUrl(['cameras', 'alarms', 'events']));
     this._ws = ws;
     ws.onopen = () => {
       this._eventsRetry = EVENTS_RETRY_MIN_MS;
@@ -94,6 +96,7 @@ export class CameraStore extends EventTarget {
       }
       if (envelope.kind === 'camera.status') this._applyStatus(envelope.payload);
       else if (envelope.kind === 'alarm.changed') alarmStore.apply(envelope.payload);
+      else if (envelope.kind === 'event') this.dispatchEvent(new CustomEvent('event', { detail: envelope.payload }));
     };
     ws.onclose = () => {
       this.eventsConnected = false;

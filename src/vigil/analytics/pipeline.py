@@ -1,0 +1,532 @@
+"""One camera's live analytics on the recorder: frames -> motion -> detector -> tracker ->
+behaviours -> events on the bus.
+
+Where each step runs:
+
+- the ingest's thread only copies packets into the decoder's bounded queue
+  (``frames.AnalyticsTap``): recording is never slowed;
+- the camera's decoder thread decodes, samples at ``config.fps`` and runs the motion gate
+  (a small grayscale comparison); only frames with motion (or, while objects are followed,
+  one every ``motion.keepalive_s``) are converted to BGR and handed on;
+- a worker of the recorder's shared pool (``runtime.WorkerPool``) takes the camera's latest
+  frame (a frame still waiting is replaced: a slow detector drops analysis frames) and runs
+  the detector, the tracker and the behaviours, then writes the evidence (snapshots,
+  thumbnails) and publishes ``Event``, ``TrackEnded`` and ``AnalyticsFrame`` messages.
+
+A detector that cannot load (model missing or corrupt) leaves the pipeline "unavailable", with
+the reason in its ``AnalyticsStatus``; loading is retried with backoff. The camera records on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from vigil.analytics.behaviours import BehaviourEngine, BehaviourHit
+from vigil.analytics.colour import dominant_colour
+from vigil.analytics.config import CameraAnalyticsConfig
+from vigil.analytics.detections import CLASS_NAME, Detections
+from vigil.analytics.detectors import (
+    Detector,
+    DetectorError,
+    DetectorUnavailable,
+    create_detector,
+)
+from vigil.analytics.frames import FrameDecoder, SampledFrame, to_bgr
+from vigil.analytics.geometry import anchor_points
+from vigil.analytics.motion_gate import MotionGate, small_gray
+from vigil.analytics.runtime import AnalysisSlot, Publish, WorkerPool
+from vigil.analytics.snapshots import Image, crop, encode_jpeg, write_snapshot, write_thumbnail
+from vigil.analytics.tracking import Track, Tracker, tracker_config
+from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, ObjectRef, TrackEnded
+from vigil.domain.schedules import TimeProfileSpec
+from vigil.store.db import Database
+from vigil.store.recording_requests import request_recording
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL_S = 5.0
+RETRY_MIN_S = 5.0
+RETRY_MAX_S = 300.0
+MAX_PATH_POINTS = 200
+
+DetectorFactory = Callable[[CameraAnalyticsConfig], Detector]
+
+
+class State:
+    """Values of ``AnalyticsStatus.state``."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    DISABLED = "disabled"
+    UNAVAILABLE = "unavailable"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineContext:
+    """What every camera's pipeline on a recorder shares.
+
+    Attributes:
+        data_dir: Where snapshots and thumbnails go (paths in messages are relative to it).
+        models_dir: Folder of the detector models.
+        node: The recorder's name (``Event.source``).
+        pool: The shared detector workers.
+        publish: Publishes on the recorder's bus from any thread.
+        db: For recording requests of events-mode cameras (None: none are made).
+        intra_op_threads: onnxruntime threads per inference.
+    """
+
+    data_dir: Path
+    models_dir: Path
+    node: str
+    pool: WorkerPool
+    publish: Publish
+    db: Database | None = None
+    intra_op_threads: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecording:
+    """Recording around events, for a camera in recording_mode "events"."""
+
+    pre_s: float
+    post_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    image: Image
+    t: float  # the tracker's clock: wall time in seconds (increases across reconnects)
+    wall: datetime
+
+
+_LOAD = object()  # a slot item: (re)try loading the detector
+
+
+@dataclass(slots=True)
+class _TrackNotes:
+    """What the pipeline remembers of a live track for its ``TrackEnded``."""
+
+    frame_size: tuple[int, int]
+    best_score: float = -1.0
+    best_box: tuple[float, float, float, float] | None = None
+    best_crop: Image | None = None
+    zones: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Counters:
+    sampled: int = 0
+    moving: int = 0
+    analysed: int = 0
+    dropped: int = 0
+    detector_s: float = 0.0
+
+    def minus(self, other: _Counters) -> _Counters:
+        return _Counters(
+            self.sampled - other.sampled,
+            self.moving - other.moving,
+            self.analysed - other.analysed,
+            self.dropped - other.dropped,
+            self.detector_s - other.detector_s,
+        )
+
+
+def thin(
+    points: list[tuple[float, float, float]], limit: int = MAX_PATH_POINTS
+) -> list[tuple[float, float, float]]:
+    """At most ``limit`` points of a path, evenly picked, first and last kept.
+
+    >>> len(thin([(float(i), 0.0, 0.0) for i in range(1000)])), thin([(0.0, 1.0, 1.0)])
+    (200, [(0.0, 1.0, 1.0)])
+    """
+    if len(points) <= limit:
+        return points
+    picks = np.linspace(0, len(points) - 1, limit).round().astype(int)
+    return [points[i] for i in picks]
+
+
+def track_path(track: Track, frame_size: tuple[int, int]) -> list[tuple[float, float, float]]:
+    """A track's path as (seconds since first seen, x, y): anchors in image fractions."""
+    if not track.points:
+        return []
+    boxes = np.array([p.xyxy for p in track.points])
+    anchors = anchor_points(boxes, frame_size)
+    return thin(
+        [
+            (round(p.t - track.first_seen, 3), round(float(a[0]), 4), round(float(a[1]), 4))
+            for p, a in zip(track.points, anchors, strict=True)
+        ]
+    )
+
+
+def _fractions(box: Any, frame_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    w, h = frame_size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return (
+        round(min(max(x1 / w, 0.0), 1.0), 4),
+        round(min(max(y1 / h, 0.0), 1.0), 4),
+        round(min(max(x2 / w, 0.0), 1.0), 4),
+        round(min(max(y2 / h, 0.0), 1.0), 4),
+    )
+
+
+def _wall(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class CameraPipeline:
+    """The analytics of one camera. Attach :attr:`decoder` to the camera's ``AnalyticsTap``.
+
+    Args:
+        camera_id: The camera.
+        config: Its analytics configuration (``enabled`` is the caller's business).
+        ctx: What the recorder's pipelines share.
+        recording: Recording around events, for an events-mode camera (None: none).
+        time_profiles: Time profiles by id, for behaviours limited to a schedule.
+        detector_factory: Builds the detector (default: the configured plugin).
+    """
+
+    def __init__(
+        self,
+        camera_id: int,
+        config: CameraAnalyticsConfig,
+        ctx: PipelineContext,
+        *,
+        recording: EventRecording | None = None,
+        time_profiles: Mapping[int, TimeProfileSpec] | None = None,
+        detector_factory: DetectorFactory | None = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self.config = config
+        self.ctx = ctx
+        self._recording = recording
+        self._factory = detector_factory or self._create_detector
+        self.decoder = FrameDecoder(camera_id, config.fps, self._on_frame, on_tick=self._on_tick)
+        self._slot: AnalysisSlot[Any] = ctx.pool.slot(self._handle, f"camera {camera_id}")
+        self._gate = MotionGate(config.motion.min_changed)
+        self._tracker = Tracker(tracker_config({"fps": config.fps, **config.tracker}))
+        self._behaviours = BehaviourEngine(config, time_profiles=time_profiles)
+        self._detector: Detector | None = None
+        self._retry_at = 0.0
+        self._retry_s = RETRY_MIN_S
+        self._notes: dict[int, _TrackNotes] = {}
+        self._tracks_alive = False
+        self._last_offer_t = 0.0
+        self._last_t = 0.0
+        self.latest: SampledFrame | None = None
+        """The latest sampled frame (for snapshots)."""
+        # Counters: written by the decoder thread (sampled, moving, dropped) and the worker
+        # (analysed, detector_s); read for status reports under the lock.
+        self._lock = threading.Lock()
+        self._counts = _Counters()
+        self._reported = _Counters()
+        self._reported_at = time.monotonic()
+        self._reported_frames = 0
+        self._reported_packets = 0
+        self.state = State.STARTING
+        self.error: str | None = None
+
+    # -- life ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start decoding and load the detector (on a worker)."""
+        self.decoder.start()
+        self._slot.offer(_LOAD)
+
+    def stop(self) -> None:
+        """Stop decoding and analysing (blocks until the frame in hand is done)."""
+        self.decoder.stop()
+        self._slot.close()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a frame waits for the detector or is being analysed."""
+        return self._slot.busy
+
+    @property
+    def detector_calls(self) -> int:
+        """Frames the detector has analysed so far."""
+        return self._counts.analysed
+
+    @property
+    def frames_dropped(self) -> int:
+        """Analysis frames and packets dropped so far because analytics was busy."""
+        return self._counts.dropped + self.decoder.packets_dropped
+
+    def snapshot_jpeg(self) -> bytes | None:
+        """The latest sampled frame as JPEG, or None before the first one."""
+        latest = self.latest
+        if latest is None:
+            return None
+        return encode_jpeg(to_bgr(latest.frame))
+
+    # -- decoder thread -----------------------------------------------------------------
+    def _on_frame(self, sample: SampledFrame) -> None:
+        self.latest = sample
+        if self.state in (State.UNAVAILABLE, State.ERROR):
+            return
+        gate = self.config.motion
+        moving = True
+        if gate.enabled:
+            self._gate.update(small_gray(sample.frame))
+            moving = self._gate.moving
+        t = max(sample.wall.timestamp(), self._last_t + 1e-3)
+        self._last_t = t
+        keepalive = self._tracks_alive and t - self._last_offer_t >= gate.keepalive_s
+        with self._lock:
+            self._counts.sampled += 1
+            self._counts.moving += moving
+        if not (moving or keepalive):
+            return
+        self._last_offer_t = t
+        work = _Work(to_bgr(sample.frame), t, sample.wall)
+        if self._slot.offer(work):
+            with self._lock:
+                self._counts.dropped += 1
+
+    def _on_tick(self) -> None:
+        now = time.monotonic()
+        if self.state == State.UNAVAILABLE and now >= self._retry_at:
+            self._retry_at = now + self._retry_s  # one attempt per due time
+            self._slot.offer(_LOAD)
+        if now - self._reported_at >= STATUS_INTERVAL_S:
+            self.report()
+
+    def report(self) -> AnalyticsStatus:
+        """Publish the pipeline's status (rates since the previous report) and return it."""
+        now = time.monotonic()
+        with self._lock:
+            span = max(now - self._reported_at, 1e-3)
+            window = self._counts.minus(self._reported)
+            frames = self.decoder.frames_decoded - self._reported_frames
+            packets = self.decoder.packets_dropped - self._reported_packets
+            self._reported, self._reported_at = replace(self._counts), now
+            self._reported_frames = self.decoder.frames_decoded
+            self._reported_packets = self.decoder.packets_dropped
+        frames_in = frames / span
+        # A packet dropped from the queue is a video frame lost to analysis; in analysis
+        # frames that is the sampled share of them.
+        sampled_share = min(1.0, self.config.fps / frames_in) if frames_in > 0 else 1.0
+        dropped = window.dropped + packets * sampled_share
+        status = AnalyticsStatus(
+            camera_id=self.camera_id,
+            state=self.state,
+            detector=str(self.config.detector.get("type")),
+            error=self.error,
+            frames_in=round(frames_in, 2),
+            frames_analysed=round(window.analysed / span, 2),
+            frames_dropped=round(dropped / span, 2),
+            motion_ratio=round(window.moving / window.sampled, 3) if window.sampled else 0.0,
+            detector_ms=round(1000 * window.detector_s / window.analysed, 2)
+            if window.analysed
+            else 0.0,
+            at=datetime.now(UTC),
+        )
+        self.ctx.publish(status.subject(), status)
+        return status
+
+    # -- worker -------------------------------------------------------------------------
+    def _create_detector(self, config: CameraAnalyticsConfig) -> Detector:
+        return create_detector(
+            config.detector,
+            models_dir=self.ctx.models_dir,
+            intra_op_threads=self.ctx.intra_op_threads,
+        )
+
+    def _set_state(self, state: str, error: str | None) -> None:
+        changed = (state, error) != (self.state, self.error)
+        self.state, self.error = state, error
+        if changed:
+            self.report()
+
+    def _load(self) -> bool:
+        if self._detector is not None:
+            return True
+        if self.state == State.ERROR:
+            return False
+        try:
+            self._detector = self._factory(self.config)
+        except DetectorUnavailable as exc:
+            self._retry_at = time.monotonic() + self._retry_s
+            self._retry_s = min(self._retry_s * 2, RETRY_MAX_S)
+            log.warning(
+                "camera %s: analytics unavailable (%s); retrying in %.0f s",
+                self.camera_id,
+                exc,
+                self._retry_at - time.monotonic(),
+            )
+            self._set_state(State.UNAVAILABLE, str(exc))
+            return False
+        except (DetectorError, ValueError, ValidationError) as exc:
+            # A configuration the detector refuses: it stays so until it is changed.
+            log.error("camera %s: analytics cannot start: %s", self.camera_id, exc)
+            self._set_state(State.ERROR, str(exc))
+            return False
+        self._retry_s = RETRY_MIN_S
+        self._set_state(State.RUNNING, None)
+        return True
+
+    def _handle(self, item: Any) -> None:
+        if not self._load() or item is _LOAD:
+            return
+        work: _Work = item
+        assert self._detector is not None
+        started = time.perf_counter()
+        try:
+            detections = self._detector.detect(work.image)
+        except DetectorError as exc:
+            self._detector = None  # load again (with backoff)
+            self._set_state(State.UNAVAILABLE, str(exc))
+            return
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            self._counts.analysed += 1
+            self._counts.detector_s += elapsed
+        self._analyse(work, detections)
+
+    def _analyse(self, work: _Work, detections: Detections) -> None:
+        height, width = work.image.shape[:2]
+        size = (width, height)
+        tracked = self._tracker.update(detections, work.t)
+        self._take_notes(tracked, work.image, size)
+        hits = self._behaviours.update(self._tracker.tracks.values(), work.t, work.wall, size)
+        for hit in hits:
+            self._emit_event(hit, work, size)
+        ended = self._tracker.pop_ended()
+        if ended:
+            self._behaviours.forget(t.track_id for t in ended)
+            for track in ended:
+                self._emit_track(track)
+        self._tracks_alive = bool(self._tracker.tracks)
+        frame = AnalyticsFrame(
+            camera_id=self.camera_id, at=work.wall, objects=self._objects(tracked, size)
+        )
+        self.ctx.publish(frame.subject(), frame)
+
+    def _objects(self, tracked: Detections, size: tuple[int, int]) -> list[ObjectRef]:
+        names = tracked.data.get(CLASS_NAME)
+        ids = tracked.tracker_id
+        scores = tracked.confidence
+        return [
+            ObjectRef(
+                class_name=str(names[i]) if names is not None else "object",
+                track_id=int(ids[i]) if ids is not None else None,
+                confidence=round(float(scores[i]), 3) if scores is not None else None,
+                box=_fractions(tracked.xyxy[i], size),
+            )
+            for i in range(len(tracked))
+        ]
+
+    def _take_notes(self, tracked: Detections, image: Image, size: tuple[int, int]) -> None:
+        """Remember each track's best view (for its thumbnail) and the zones it entered."""
+        if tracked.tracker_id is None or len(tracked) == 0:
+            return
+        anchors = anchor_points(tracked.xyxy, size)
+        inside = {zone.name: zone.contains(anchors) for zone in self.config.zones}
+        scores = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
+        for i, track_id in enumerate(tracked.tracker_id.tolist()):
+            notes = self._notes.setdefault(int(track_id), _TrackNotes(size))
+            notes.frame_size = size
+            notes.zones.update(name for name, mask in inside.items() if mask[i])
+            x1, y1, x2, y2 = (float(v) for v in tracked.xyxy[i])
+            # Bigger and surer is a better view.
+            score = float(scores[i]) * max(x2 - x1, 0.0) * max(y2 - y1, 0.0) ** 0.5
+            if score > notes.best_score:
+                piece = crop(image, (x1, y1, x2, y2))
+                if piece is not None:
+                    notes.best_score, notes.best_crop = score, piece
+                    notes.best_box = _fractions((x1, y1, x2, y2), size)
+
+    def _emit_event(self, hit: BehaviourHit, work: _Work, size: tuple[int, int]) -> None:
+        track = self._tracker.tracks.get(hit.track_id) if hit.track_id is not None else None
+        box = track.points[-1].xyxy if track is not None and track.points else None
+        obj = None
+        if track is not None and box is not None:
+            piece = crop(work.image, box)
+            obj = ObjectRef(
+                class_name=hit.class_name or track.class_name,
+                track_id=track.track_id,
+                confidence=round(track.points[-1].confidence, 3),
+                box=_fractions(box, size),
+                colour=dominant_colour(piece) if piece is not None else None,
+            )
+        event = Event(
+            type=hit.type,
+            at=work.wall,
+            camera_id=self.camera_id,
+            zone=hit.zone,
+            object=obj,
+            count=hit.count,
+            attributes={**hit.attributes, "behaviour": hit.label},
+            track=track_path(track, size) if track is not None else [],
+            source=self.ctx.node,
+        )
+        label = f"{obj.class_name} {obj.track_id}" if obj is not None else hit.label
+        try:
+            event.snapshot = write_snapshot(
+                self.ctx.data_dir,
+                camera_id=self.camera_id,
+                at=event.at,
+                event_id=event.id,
+                frame=work.image,
+                box=box,
+                label=label,
+            )
+        except (OSError, ValueError) as exc:  # the event matters more than its picture
+            log.warning("camera %s: event snapshot not written: %s", self.camera_id, exc)
+        self.ctx.publish(event.subject(), event)
+        if self._recording is not None and self.ctx.db is not None:
+            try:
+                request_recording(
+                    self.ctx.db,
+                    camera_id=self.camera_id,
+                    start=event.at - timedelta(seconds=self._recording.pre_s),
+                    end=event.at + timedelta(seconds=self._recording.post_s),
+                    keep_until=None,
+                    reason=f"analytics: {hit.label}",
+                )
+            except Exception:  # the database may be briefly away; the event is out anyway
+                log.exception("camera %s: recording request failed", self.camera_id)
+
+    def _emit_track(self, track: Track) -> None:
+        notes = self._notes.pop(track.track_id, None)
+        if notes is None or not track.points:
+            return
+        first_at = _wall(track.first_seen)
+        thumbnail = colour = None
+        if notes.best_crop is not None:
+            colour = dominant_colour(notes.best_crop)
+            try:
+                thumbnail = write_thumbnail(
+                    self.ctx.data_dir,
+                    camera_id=self.camera_id,
+                    first_at=first_at,
+                    track_id=track.track_id,
+                    image=notes.best_crop,
+                )
+            except (OSError, ValueError) as exc:
+                log.warning("camera %s: track thumbnail not written: %s", self.camera_id, exc)
+        message = TrackEnded(
+            camera_id=self.camera_id,
+            track_id=track.track_id,
+            class_name=track.class_name,
+            colour=colour,
+            first_at=first_at,
+            last_at=_wall(track.last_seen),
+            path=track_path(track, notes.frame_size),
+            box=notes.best_box,
+            zones=sorted(notes.zones),
+            thumbnail=thumbnail,
+            node=self.ctx.node,
+        )
+        self.ctx.publish(message.subject(), message)

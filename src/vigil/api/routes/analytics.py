@@ -1,0 +1,184 @@
+"""Analytics: a camera's configuration (zones, lines, behaviours), the cameras' analytics
+status, the detector plugins, and the live snapshot that zones are drawn on."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from vigil.analytics.config import CameraAnalyticsConfig
+from vigil.analytics.detectors import (
+    known_detectors,
+    load_errors,
+    parse_detector_config,
+)
+from vigil.analytics.detectors.onnx_model import INSTALL_HINT
+from vigil.analytics.pipeline import STATUS_INTERVAL_S, State
+from vigil.analytics.tracking import tracker_config
+from vigil.api.deps import CameraDep, ContextDep
+from vigil.api.recorder_app import SNAPSHOT_PATH
+from vigil.domain.messages import AnalyticsConfigChanged
+from vigil.store import analytics as analytics_store
+from vigil.store import cameras as camera_store
+from vigil.store import nodes
+from vigil.store.types import utcnow
+
+router = APIRouter(tags=["analytics"])
+
+SNAPSHOT_TIMEOUT_S = 10.0
+# A status this old means its recorder stopped reporting.
+STALE_AFTER = timedelta(seconds=3 * STATUS_INTERVAL_S)
+# The model-level validator names the behaviour at fault: "behaviours.2 (loitering) names zone".
+_REFERENCE = re.compile(r"(behaviours\.\d+) \(\w+\) names (zone|line)")
+
+
+class AnalyticsStatusPublic(BaseModel):
+    """How one camera's analytics is doing (rates per second over the last report)."""
+
+    camera_id: int
+    state: str
+    detector: str | None
+    error: str | None
+    frames_in: float
+    frames_analysed: float
+    frames_dropped: float
+    motion_ratio: float
+    detector_ms: float
+    at: datetime
+
+
+class DetectorPublic(BaseModel):
+    """A detector plugin: whether it can run here, and why not."""
+
+    key: str
+    available: bool
+    reason: str | None = None
+
+
+def _invalid(field: tuple[str | int, ...], message: str) -> RequestValidationError:
+    """An error the app's validation handler answers as 422 naming ``field``."""
+    return RequestValidationError(
+        [{"loc": ("body", *field), "msg": message, "type": "value_error"}]
+    )
+
+
+def validate_config(raw: dict[str, Any]) -> CameraAnalyticsConfig:
+    """Validate a configuration as the pipeline will use it: geometry, references, the
+    detector's and the tracker's options.
+
+    Raises:
+        RequestValidationError: What is wrong, with the failing field.
+    """
+    try:
+        config = CameraAnalyticsConfig.model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors():
+            loc: tuple[str | int, ...] = tuple(error["loc"])
+            found = _REFERENCE.search(error["msg"]) if not loc else None
+            if found:
+                loc = (*found.group(1).split("."), found.group(2))
+            errors.append({**error, "loc": ("body", *loc)})
+        raise RequestValidationError(errors) from None
+    try:
+        parse_detector_config(config.detector)
+    except ValueError as exc:  # UnknownDetector is a ValueError too
+        raise _invalid(("detector",), str(exc)) from None
+    try:
+        tracker_config({"fps": config.fps, **config.tracker})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _invalid(("tracker", *first["loc"][1:]), first["msg"]) from None
+    return config
+
+
+@router.get("/api/cameras/{camera_id}/analytics", response_model=CameraAnalyticsConfig)
+def get_analytics(camera: CameraDep, ctx: ContextDep) -> CameraAnalyticsConfig:
+    """A camera's analytics configuration (the defaults, analytics off, when none is saved)."""
+    return analytics_store.get_config(ctx.db, camera.id)
+
+
+@router.put("/api/cameras/{camera_id}/analytics", response_model=CameraAnalyticsConfig)
+async def put_analytics(
+    camera: CameraDep,
+    ctx: ContextDep,
+    body: dict[str, Any] = Body(
+        description="a CameraAnalyticsConfig (see GET); zone and line points in 0..1"
+    ),
+) -> CameraAnalyticsConfig:
+    """Save a camera's analytics configuration; its recorder restarts the camera's analytics
+    (not its recording) within a moment."""
+    config = validate_config(body)
+    analytics_store.save_config(ctx.db, camera.id, config)
+    await ctx.bus.publish(
+        AnalyticsConfigChanged.SUBJECT, AnalyticsConfigChanged(camera_id=camera.id)
+    )
+    return config
+
+
+@router.get("/api/analytics/status", response_model=list[AnalyticsStatusPublic])
+def analytics_status(ctx: ContextDep) -> list[AnalyticsStatusPublic]:
+    """The latest analytics status of every camera that reported one."""
+    cameras = {c.id for c in camera_store.list_cameras(ctx.db)}
+    now = utcnow()
+    result = []
+    for status in ctx.analytics_status.latest():
+        if status.camera_id not in cameras:
+            continue
+        public = AnalyticsStatusPublic.model_validate(status.model_dump())
+        if now - status.at > STALE_AFTER and status.state != State.DISABLED:
+            public.state = "offline"
+            public.error = f"no analytics report since {status.at.isoformat(timespec='seconds')}"
+        result.append(public)
+    return result
+
+
+@router.get("/api/analytics/detectors", response_model=list[DetectorPublic])
+def detectors(ctx: ContextDep) -> list[DetectorPublic]:
+    """Detector plugins: registered ones (available unless their default model file is
+    missing) and those that failed to load, with the reason."""
+    found = []
+    for key in known_detectors():
+        model = getattr(parse_detector_config({"type": key}), "model", None)
+        reason = None
+        if isinstance(model, str):
+            path = ctx.settings.models_dir / model
+            if not path.is_file():
+                reason = f"model file {path} is missing: {INSTALL_HINT}"
+        found.append(DetectorPublic(key=key, available=reason is None, reason=reason))
+    for key, why in sorted(load_errors().items()):
+        found.append(DetectorPublic(key=key, available=False, reason=why))
+    return found
+
+
+@router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response)
+async def snapshot(camera: CameraDep, ctx: ContextDep) -> Response:
+    """The latest frame of the camera's analytics stream (the sub-stream when it has one)
+    as JPEG, from the recorder that reads it; with analytics off, its latest keyframe."""
+    if not camera.enabled:
+        raise HTTPException(409, f"camera {camera.id} is disabled: enable it for a snapshot")
+    media_url = nodes.media_url_for_camera(ctx.db, camera.id)
+    if media_url is None:
+        raise HTTPException(503, "no recorder node is running")
+    url = f"{media_url}{SNAPSHOT_PATH.format(camera_id=camera.id)}"
+    try:
+        async with httpx.AsyncClient(timeout=SNAPSHOT_TIMEOUT_S) as client:
+            upstream = await client.get(url)
+    except httpx.HTTPError as exc:
+        raise HTTPException(503, f"recorder {media_url} unavailable: {exc}") from None
+    if upstream.status_code != 200:
+        try:
+            detail = upstream.json().get("detail", upstream.text)
+        except ValueError:
+            detail = upstream.text
+        code = 503 if upstream.status_code >= 500 or upstream.status_code == 404 else 502
+        raise HTTPException(code, f"no snapshot of camera {camera.id}: {detail}")
+    return Response(
+        upstream.content, media_type="image/jpeg", headers={"Cache-Control": "no-store"}
+    )

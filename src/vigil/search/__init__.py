@@ -1,0 +1,1 @@
+"""Forensic search and heatmaps over stored events and tracks."""

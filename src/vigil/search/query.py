@@ -1,0 +1,225 @@
+"""Forensic search: events and tracks by time, camera, type, class, zone and colour.
+
+Both tables are queried with the same filters and merged newest first. Each side is cut to
+``offset + limit`` rows before the merge, so the database walks its ``(..., at)`` indexes
+backwards and stops early instead of sorting everything that matches.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    UnaryExpression,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from vigil.store.db import Database
+from vigil.store.models import Camera, EventRecord, TrackRecord
+from vigil.store.types import UTCDateTime
+
+SEARCH_LIMIT_MAX = 200
+
+
+class SearchKind(StrEnum):
+    """What a search looks through."""
+
+    EVENTS = "events"
+    TRACKS = "tracks"
+    ALL = "all"
+
+
+@dataclass(slots=True, kw_only=True)
+class SearchFilters:
+    """What a hit must match; empty fields match anything."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    camera_ids: list[int] = field(default_factory=list)
+    type: str | None = None  # events only; a prefix when it ends in "*"
+    class_names: list[str] = field(default_factory=list)
+    zone: str | None = None
+    colours: list[str] = field(default_factory=list)
+    kind: SearchKind = SearchKind.ALL
+
+
+@dataclass(slots=True, kw_only=True)
+class Hit:
+    """One event or track found."""
+
+    kind: str  # "event" | "track"
+    id: str
+    camera_id: int | None
+    camera_name: str | None
+    at: datetime
+    end: datetime | None
+    type: str | None
+    class_name: str | None
+    colour: str | None
+    zone: str | None
+    zones: list[str]
+    image: str | None  # snapshot or thumbnail path under the data dir
+
+
+@dataclass(slots=True)
+class SearchResult:
+    """A page of hits and how many match in all."""
+
+    total: int
+    hits: list[Hit]
+
+
+# A query and its newest-first order.
+_Part = tuple[Select[*tuple[Any, ...]], tuple[UnaryExpression[Any], ...]]
+
+
+def _event_query(f: SearchFilters) -> _Part:
+    e = EventRecord
+    conds: list[ColumnElement[bool]] = []
+    if f.since is not None:
+        conds.append(e.at >= f.since)
+    if f.until is not None:
+        conds.append(e.at < f.until)
+    if f.camera_ids:
+        conds.append(e.camera_id.in_(f.camera_ids))
+    if f.type:
+        conds.append(
+            e.type.startswith(f.type[:-1], autoescape=True)
+            if f.type.endswith("*")
+            else e.type == f.type
+        )
+    if f.class_names:
+        conds.append(e.object_class.in_(f.class_names))
+    if f.zone:
+        conds.append(e.zone == f.zone)
+    if f.colours:
+        conds.append(e.colour.in_(f.colours))
+    query: Select[*tuple[Any, ...]] = select(
+        literal("event").label("kind"),
+        e.id.label("id"),
+        e.camera_id.label("camera_id"),
+        e.at.label("at"),
+        cast(null(), UTCDateTime).label("end"),
+        e.type.label("type"),
+        e.object_class.label("class_name"),
+        e.colour.label("colour"),
+        e.zone.label("zone"),
+        cast(null(), String).label("zones"),
+        e.snapshot.label("image"),
+    ).where(*conds)
+    return query, (e.at.desc(), e.id.desc())
+
+
+def _track_query(f: SearchFilters) -> _Part:
+    t = TrackRecord
+    conds: list[ColumnElement[bool]] = []
+    # A track is found when it was in view at any time of the period.
+    if f.since is not None:
+        conds.append(t.last_at >= f.since)
+    if f.until is not None:
+        conds.append(t.first_at < f.until)
+    if f.camera_ids:
+        conds.append(t.camera_id.in_(f.camera_ids))
+    if f.class_names:
+        conds.append(t.object_class.in_(f.class_names))
+    if f.zone:
+        # zones is a JSON list of names, stored as JSON text on both databases: match the
+        # quoted name as the serialiser writes it (json.dumps, like SQLAlchemy's JSON type).
+        conds.append(cast(t.zones, String).contains(json.dumps(f.zone), autoescape=True))
+    if f.colours:
+        conds.append(t.colour.in_(f.colours))
+    track_id = cast(t.id, String)
+    query: Select[*tuple[Any, ...]] = select(
+        literal("track").label("kind"),
+        track_id.label("id"),
+        t.camera_id.label("camera_id"),
+        t.first_at.label("at"),
+        t.last_at.label("end"),
+        cast(null(), String).label("type"),
+        t.object_class.label("class_name"),
+        t.colour.label("colour"),
+        cast(null(), String).label("zone"),
+        cast(t.zones, String).label("zones"),
+        t.thumbnail.label("image"),
+    ).where(*conds)
+    # Ties broken by the id as text, as the merged page orders them.
+    return query, (t.first_at.desc(), track_id.desc())
+
+
+def search(
+    db: Database, filters: SearchFilters, *, limit: int = 50, offset: int = 0
+) -> SearchResult:
+    """Events and tracks matching the filters, newest first.
+
+    Args:
+        db: The database.
+        filters: What hits must match. A ``type`` only events have, so it leaves tracks out.
+        limit: Hits on this page (at most ``SEARCH_LIMIT_MAX``).
+        offset: Hits skipped (earlier pages).
+
+    Returns:
+        The page, and the number of hits in all.
+    """
+    limit = max(1, min(limit, SEARCH_LIMIT_MAX))
+    parts: list[_Part] = []
+    if filters.kind in (SearchKind.EVENTS, SearchKind.ALL):
+        parts.append(_event_query(filters))
+    if filters.kind in (SearchKind.TRACKS, SearchKind.ALL) and not filters.type:
+        parts.append(_track_query(filters))
+    if not parts:
+        return SearchResult(0, [])
+    with db.session() as s:
+        total = sum(s.scalar(select(func.count()).select_from(p.subquery())) or 0 for p, _ in parts)
+        if total == 0 or offset >= total:
+            return SearchResult(total, [])
+        rows = _page(s, parts, limit, offset)
+        names = _camera_names(s, {r.camera_id for r in rows if r.camera_id is not None})
+    hits = [
+        Hit(
+            kind=r.kind,
+            id=r.id,
+            camera_id=r.camera_id,
+            camera_name=names.get(r.camera_id) if r.camera_id is not None else None,
+            at=r.at,
+            end=r.end,
+            type=r.type,
+            class_name=r.class_name,
+            colour=r.colour,
+            zone=r.zone,
+            zones=json.loads(r.zones) if r.zones else [],
+            image=r.image,
+        )
+        for r in rows
+    ]
+    return SearchResult(total, hits)
+
+
+def _page(s: Session, parts: list[_Part], limit: int, offset: int) -> list[Any]:
+    if len(parts) == 1:
+        query, order = parts[0]
+        return list(s.execute(query.order_by(*order).limit(limit).offset(offset)))
+    # Each side cut to the rows the page could need, then merged.
+    sides = [query.order_by(*order).limit(offset + limit).subquery() for query, order in parts]
+    merged = union_all(*(select(side) for side in sides)).subquery()
+    query = select(merged).order_by(merged.c.at.desc(), merged.c.id.desc())
+    return list(s.execute(query.limit(limit).offset(offset)))
+
+
+def _camera_names(s: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = s.execute(select(Camera.id, Camera.name).where(Camera.id.in_(ids)))
+    return {camera_id: name for camera_id, name in rows}

@@ -1,0 +1,68 @@
+"""The server's writer of ended tracks: every TrackEnded on the bus becomes a ``tracks`` row.
+
+Tracks that arrive together are written in one statement from a worker thread, so a busy
+site (hundreds of tracks a minute) costs few transactions and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from vigil.bus.memory import InProcessBus
+from vigil.domain.events import TrackEnded
+from vigil.store.db import Database
+from vigil.store.tracks import save_tracks
+
+log = logging.getLogger(__name__)
+
+TRACKS_SUBJECTS = "analytics.*.tracks"
+BATCH_MAX = 500  # tracks written in one statement at most
+
+
+class TrackWriter:
+    """TrackEnded messages in; ``tracks`` rows out."""
+
+    def __init__(self, db: Database, bus: InProcessBus) -> None:
+        self._db = db
+        self._bus = bus
+        self._queue: asyncio.Queue[TrackEnded] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Subscribe and start writing; returns once subscribed."""
+        subscribed = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._listen(subscribed)),
+            asyncio.create_task(self._work()),
+        ]
+        await subscribed.wait()
+
+    async def stop(self) -> None:
+        """Stop; a batch being written finishes first."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _listen(self, subscribed: asyncio.Event) -> None:
+        async with self._bus.subscribe(TRACKS_SUBJECTS) as messages:
+            subscribed.set()
+            async for envelope in messages:
+                try:
+                    self._queue.put_nowait(envelope.open(TrackEnded))
+                except ValueError as exc:
+                    log.warning("ignoring a malformed %s message: %s", envelope.kind, exc)
+
+    async def _work(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH_MAX and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(save_tracks, self._db, batch)
+            except Exception:  # the database is away: say so, keep serving
+                log.exception("could not store %d track(s)", len(batch))

@@ -1,0 +1,831 @@
+// The analytics editor (#/camera/{id}/analytics): zones and counting lines drawn on the
+// camera's live snapshot, behaviours on them, and how the pipeline runs (stream, rate,
+// detector). Coordinates are normalised (0..1 across the image, y down), as the server
+// stores them. The server validates; its messages appear next to what they name
+// ("zones.0.points" marks that zone, "behaviours.2" that behaviour).
+//
+// Drawing: "Draw zone", then click the corners; click the first corner (or the last one again,
+// or press Enter) to close it. "Draw line": click its two ends; objects cross it "in" from the
+// left of start->end to its right (the arrow), "Flip" reverses it. In select mode drag a corner
+// or a whole shape; double-click a corner to remove it; Delete removes the selected shape.
+
+import { analytics as analyticsApi, errorOf, snapshotUrl, timeProfiles } from './api.js';
+import { store } from './store.js';
+import { h, replace, toast } from './ui.js';
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const CLOSE_PX = 12; // a click this close to the first corner closes the zone
+const SAME_PX = 4; // a click this close to the last corner (a double-click) closes it too
+const DIGITS = 4; // normalised coordinates are sent rounded to 1/10000 of the image
+const NAME_PATTERN = /^[A-Za-z0-9 _.-]{1,60}$/;
+// Top-level fields that have a place in the form for the server's messages.
+const PLACED = ['enabled', 'stream', 'fps', 'detector', 'record_pre_s', 'record_post_s', 'zones', 'lines', 'behaviours'];
+const FALLBACK_DETECTORS = ['centernet', 'nanodet', 'motion'];
+const CLASSES = ['person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck', 'backpack', 'handbag', 'suitcase'];
+const ZONE_COLOURS = ['#f59e0b', '#22c55e', '#a78bfa', '#f472b6', '#2dd4bf', '#fb923c'];
+const LINE_COLOUR = '#38bdf8';
+
+// Per behaviour type, the fields of analytics/config.py (placeholders are the server's defaults).
+const BEHAVIOURS = {
+  line_crossing: { label: 'Line crossing', fields: [{ name: 'line', kind: 'line' }, { name: 'directions', kind: 'directions' }] },
+  intrusion: { label: 'Intrusion', fields: [{ name: 'zone', kind: 'zone' }, num('min_s', 'Inside at least (s)', 0)] },
+  loitering: { label: 'Loitering', fields: [{ name: 'zone', kind: 'zone' }, num('dwell_s', 'Dwell longer than (s)', 60)] },
+  running: { label: 'Running', fields: [{ name: 'zone', kind: 'zone', optional: true },
+    num('min_heights_per_s', 'Speed above (body heights/s)', 1.5), num('min_s', 'Sustained (s)', 0.6)] },
+  crowding: { label: 'Crowding', fields: [{ name: 'zone', kind: 'zone' }, num('min_count', 'At least (objects)', 10, 1),
+    num('min_s', 'For at least (s)', 5)] },
+  left_object: { label: 'Left object', fields: [{ name: 'zone', kind: 'zone', optional: true },
+    num('still_s', 'Still for (s)', 60), num('near', 'Nobody within (object heights)', 2)] },
+  illegal_dumping: { label: 'Illegal dumping', fields: [{ name: 'zone', kind: 'zone' }, num('still_s', 'Left for (s)', 30)] },
+  parked_vehicle: { label: 'Parked vehicle', fields: [{ name: 'zone', kind: 'zone' }, num('max_s', 'Stopped longer than (s)', 300)] },
+};
+
+function num(name, label, placeholder, step = 'any') {
+  return { name, label, kind: 'number', placeholder, step };
+}
+
+export function mount(root, { id }) {
+  const editor = new AnalyticsEditor(root, Number(id));
+  return () => editor.destroy();
+}
+
+class AnalyticsEditor {
+  constructor(root, cameraId) {
+    this.id = cameraId;
+    this.config = null; // the configuration being edited (as the API returns it)
+    this.profiles = [];
+    this.detectors = FALLBACK_DETECTORS.map((key) => ({ key, available: true, reason: null }));
+    this.errors = new Map(); // field path -> the server's message
+    this.mode = 'select'; // select | zone | line
+    this.draft = []; // points of the zone or line being drawn (normalised)
+    this.hover = null; // the pointer while drawing (normalised)
+    this.selected = null; // { kind: 'zones' | 'lines', index }
+    this.drag = null;
+    this.dirty = false;
+    this.aspect = 16 / 9;
+    this.snapshotObjectUrl = null;
+
+    this.title = h('h1', {}, `Analytics · camera ${cameraId}`);
+    this.dirtyMark = h('span', { class: 'meta', dataset: { testid: 'analytics-dirty' } });
+    this.saveButton = h('button', { class: 'btn btn-primary', dataset: { testid: 'analytics-save' },
+      onclick: () => this.save() }, 'Save');
+    this.formError = h('div', { class: 'banner error', hidden: true, dataset: { testid: 'analytics-error' } });
+    this.modeButtons = {
+      select: h('button', { class: 'btn btn-small', dataset: { testid: 'mode-select' }, onclick: () => this.setMode('select') }, 'Select'),
+      zone: h('button', { class: 'btn btn-small', dataset: { testid: 'draw-zone' }, onclick: () => this.setMode('zone') }, '+ Draw zone'),
+      line: h('button', { class: 'btn btn-small', dataset: { testid: 'draw-line' }, onclick: () => this.setMode('line') }, '+ Draw line'),
+    };
+    this.closeZoneButton = h('button', { class: 'btn btn-small', dataset: { testid: 'close-zone' }, hidden: true,
+      onclick: () => this.closeZone() }, 'Close zone');
+    this.hint = h('span', { class: 'hint', dataset: { testid: 'draw-hint' } });
+    this.snapshotNote = h('div', { class: 'snapshot-note', dataset: { testid: 'snapshot-message' }, hidden: true });
+    this.image = h('img', { class: 'snapshot-image', alt: '', draggable: false, hidden: true });
+    this.svg = document.createElementNS(SVG_NS, 'svg');
+    this.svg.classList.add('draw-layer');
+    this.svg.dataset.testid = 'analytics-canvas';
+    this.surface = h('div', { class: 'draw-surface', dataset: { testid: 'analytics-surface' } }, this.image, this.svg, this.snapshotNote);
+    this.stage = h('div', { class: 'draw-stage' }, this.surface);
+
+    this.settingsBox = h('div');
+    this.shapesBox = h('div');
+    this.behavioursBox = h('div');
+    this.addType = h('select', { class: 'input input-small', dataset: { testid: 'add-behaviour-type' } },
+      Object.entries(BEHAVIOURS).map(([k, d]) => h('option', { value: k }, d.label)));
+
+    replace(root, h('div', { class: 'analytics-view', dataset: { testid: 'analytics-editor', cameraId } },
+      h('div', { class: 'view-header' },
+        h('a', { href: `#/camera/${cameraId}`, class: 'btn btn-small' }, '← Camera'),
+        this.title, this.dirtyMark, h('span', { class: 'spacer' }), this.saveButton),
+      h('div', { class: 'analytics-body' },
+        h('section', { class: 'analytics-main' },
+          h('div', { class: 'controls' },
+            h('span', { class: 'btn-group' }, Object.values(this.modeButtons)), this.closeZoneButton,
+            h('button', { class: 'btn btn-small', dataset: { testid: 'refresh-snapshot' }, onclick: () => this.loadSnapshot() }, 'Refresh snapshot'),
+            h('span', { class: 'spacer' }), this.hint),
+          this.stage),
+        h('aside', { class: 'analytics-side' },
+          this.formError,
+          h('section', { class: 'panel' }, h('h2', {}, 'Pipeline'), this.settingsBox),
+          h('section', { class: 'panel' }, h('h2', {}, 'Zones and lines'), this.shapesBox),
+          h('section', { class: 'panel' }, h('h2', {}, 'Behaviours'), this.behavioursBox,
+            h('div', { class: 'add-action' }, this.addType,
+              h('button', { type: 'button', class: 'btn btn-small', dataset: { testid: 'add-behaviour' },
+                onclick: () => this.addBehaviour(this.addType.value) }, '+ Add behaviour')))))));
+
+    this.svg.addEventListener('pointerdown', (e) => this.pointerDown(e));
+    this.svg.addEventListener('pointermove', (e) => this.pointerMove(e));
+    this.svg.addEventListener('pointerup', (e) => this.pointerUp(e));
+    this.svg.addEventListener('pointerleave', () => { this.hover = null; this.draw(); });
+    this.svg.addEventListener('dblclick', (e) => this.doubleClick(e));
+    this.onKey = (e) => this.key(e);
+    document.addEventListener('keydown', this.onKey);
+    this.resize = new ResizeObserver(() => this.fit());
+    this.resize.observe(this.stage);
+    this.image.addEventListener('load', () => {
+      if (this.image.naturalWidth && this.image.naturalHeight) this.aspect = this.image.naturalWidth / this.image.naturalHeight;
+      this.fit();
+    });
+    this.onStore = () => this.renderTitle();
+    store.addEventListener('change', this.onStore);
+
+    this.setMode('select');
+    this.renderTitle();
+    this.load();
+    this.loadSnapshot();
+  }
+
+  destroy() {
+    document.removeEventListener('keydown', this.onKey);
+    store.removeEventListener('change', this.onStore);
+    this.resize.disconnect();
+    if (this.snapshotObjectUrl) URL.revokeObjectURL(this.snapshotObjectUrl);
+  }
+
+  renderTitle() {
+    const camera = store.get(this.id);
+    if (!camera) return;
+    this.title.textContent = `Analytics · ${camera.name}`;
+    document.title = `Analytics · ${camera.name} · Vigil`;
+    // Until a snapshot says otherwise, the frame has the camera's shape.
+    if (!this.image.naturalWidth && camera.health?.width && camera.health?.height) {
+      this.aspect = camera.health.width / camera.health.height;
+      this.fit();
+    }
+  }
+
+  // Loading ----------------------------------------------------------------------------------
+
+  async load() {
+    const [config, profiles, detectors] = await Promise.allSettled([
+      analyticsApi.get(this.id), timeProfiles.list(), analyticsApi.detectors(),
+    ]);
+    if (profiles.status === 'fulfilled') this.profiles = profiles.value;
+    if (detectors.status === 'fulfilled' && Array.isArray(detectors.value) && detectors.value.length) {
+      this.detectors = detectors.value;
+    }
+    if (config.status === 'fulfilled') {
+      this.setConfig(config.value);
+    } else {
+      this.setConfig(defaultConfig());
+      this.showError(`Could not load the analytics configuration: ${config.reason.message}`);
+    }
+  }
+
+  setConfig(config) {
+    this.config = {
+      ...config,
+      detector: { ...(config.detector ?? { type: 'nanodet' }) },
+      zones: (config.zones ?? []).map((z) => ({ ...z, points: z.points.map((p) => [...p]) })),
+      lines: (config.lines ?? []).map((l) => ({ ...l, start: [...l.start], end: [...l.end] })),
+      behaviours: (config.behaviours ?? []).map((b) => ({ ...b })),
+    };
+    this.selected = null;
+    this.setDirty(false);
+    this.render();
+  }
+
+  async loadSnapshot() {
+    this.snapshotNote.hidden = true;
+    try {
+      const response = await fetch(`${snapshotUrl(this.id)}?t=${Date.now()}`);
+      if (!response.ok) throw await errorOf(response);
+      const blob = await response.blob();
+      if (this.snapshotObjectUrl) URL.revokeObjectURL(this.snapshotObjectUrl);
+      this.snapshotObjectUrl = URL.createObjectURL(blob);
+      this.image.src = this.snapshotObjectUrl;
+      this.image.hidden = false;
+      this.surface.dataset.snapshot = 'ok';
+    } catch (err) {
+      this.image.hidden = true;
+      this.surface.dataset.snapshot = 'missing';
+      const why = err.status === 404 ? 'this server has no snapshots yet' : err.message;
+      this.snapshotNote.textContent = `No live snapshot (${why}). You can still draw on the dark frame; ` +
+        'try "Refresh snapshot" once the camera is online.';
+      this.snapshotNote.hidden = false;
+    }
+  }
+
+  // Geometry helpers -------------------------------------------------------------------------
+
+  /** Fit the drawing surface (the image's aspect) into the stage. */
+  fit() {
+    const box = this.stage.getBoundingClientRect();
+    const pad = 16;
+    const w = Math.max(50, box.width - pad), hgt = Math.max(50, box.height - pad);
+    const width = Math.min(w, hgt * this.aspect);
+    this.surface.style.width = `${Math.round(width)}px`;
+    this.surface.style.height = `${Math.round(width / this.aspect)}px`;
+    this.draw();
+  }
+
+  size() {
+    return [this.surface.clientWidth || 1, this.surface.clientHeight || 1];
+  }
+
+  /** Normalised point of a pointer event (clamped to the image). */
+  pointOf(e) {
+    const r = this.svg.getBoundingClientRect();
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    return [clamp((e.clientX - r.left) / r.width), clamp((e.clientY - r.top) / r.height)];
+  }
+
+  px([x, y]) {
+    const [w, hgt] = this.size();
+    return [x * w, y * hgt];
+  }
+
+  distancePx(a, b) {
+    const [ax, ay] = this.px(a);
+    const [bx, by] = this.px(b);
+    return Math.hypot(ax - bx, ay - by);
+  }
+
+  // Modes and drawing --------------------------------------------------------------------------
+
+  setMode(mode) {
+    this.mode = mode;
+    this.draft = [];
+    for (const [k, b] of Object.entries(this.modeButtons)) b.classList.toggle('active', k === mode);
+    this.surface.dataset.mode = mode;
+    this.hint.textContent = {
+      select: 'Drag a corner or a shape to move it · double-click a corner to remove it · Delete removes the selected shape',
+      zone: 'Click the corners; click the first corner (or the last one again, or Enter) to close · Esc cancels',
+      line: 'Click the start, then the end: "in" is from the left of start→end to its right · Esc cancels',
+    }[mode];
+    this.updateDraftControls();
+    this.draw();
+  }
+
+  updateDraftControls() {
+    this.closeZoneButton.hidden = !(this.mode === 'zone' && this.draft.length >= 3);
+  }
+
+  pointerDown(e) {
+    if (e.button !== 0 || !this.config) return;
+    const p = this.pointOf(e);
+    if (this.mode === 'zone') {
+      e.preventDefault();
+      const first = this.draft[0];
+      const last = this.draft[this.draft.length - 1];
+      if (this.draft.length >= 3 && (this.distancePx(p, first) <= CLOSE_PX || this.distancePx(p, last) <= SAME_PX)) {
+        this.closeZone();
+        return;
+      }
+      if (last && this.distancePx(p, last) <= SAME_PX) return; // a double-click's second press
+      this.draft.push(p);
+      this.updateDraftControls();
+      this.draw();
+      return;
+    }
+    if (this.mode === 'line') {
+      e.preventDefault();
+      if (this.draft.length && this.distancePx(p, this.draft[0]) <= SAME_PX) return;
+      this.draft.push(p);
+      if (this.draft.length === 2) {
+        const name = uniqueName('Line', this.config.lines);
+        this.config.lines.push({ name, start: this.draft[0], end: this.draft[1] });
+        this.changed();
+        this.selected = { kind: 'lines', index: this.config.lines.length - 1 };
+        this.setMode('select');
+        this.render();
+      } else {
+        this.draw();
+      }
+      return;
+    }
+    // Select mode: a handle starts a corner drag, a shape body a move.
+    const target = e.target.closest?.('[data-kind]');
+    if (!target) {
+      this.select(null);
+      return;
+    }
+    e.preventDefault();
+    const kind = target.dataset.kind;
+    const index = Number(target.dataset.index);
+    this.select({ kind, index });
+    this.svg.setPointerCapture?.(e.pointerId);
+    const shape = this.config[kind][index];
+    this.drag = {
+      kind, index, handle: target.dataset.handle ?? null, origin: p,
+      before: kind === 'zones' ? shape.points.map((q) => [...q]) : [[...shape.start], [...shape.end]],
+    };
+  }
+
+  pointerMove(e) {
+    const p = this.pointOf(e);
+    if (this.mode !== 'select') {
+      this.hover = p;
+      if (this.draft.length) this.draw();
+      return;
+    }
+    if (!this.drag) return;
+    const { kind, index, handle, origin, before } = this.drag;
+    const shape = this.config[kind][index];
+    let points;
+    if (handle !== null) {
+      points = before.map((q) => [...q]);
+      points[Number(handle)] = p;
+    } else {
+      // Move the whole shape, kept inside the image.
+      let dx = p[0] - origin[0], dy = p[1] - origin[1];
+      for (const [x, y] of before) {
+        dx = Math.min(Math.max(dx, -x), 1 - x);
+        dy = Math.min(Math.max(dy, -y), 1 - y);
+      }
+      points = before.map(([x, y]) => [x + dx, y + dy]);
+    }
+    if (kind === 'zones') shape.points = points;
+    else [shape.start, shape.end] = points;
+    this.drag.moved = true;
+    this.draw();
+  }
+
+  pointerUp() {
+    if (!this.drag) return;
+    const { kind, index, moved } = this.drag;
+    this.drag = null;
+    if (moved) {
+      this.clearError(`${kind}.${index}`);
+      this.changed();
+      this.renderShapes();
+    }
+  }
+
+  doubleClick(e) {
+    if (this.mode !== 'select') return;
+    const target = e.target.closest?.('[data-handle]');
+    if (!target || target.dataset.kind !== 'zones') return;
+    const zone = this.config.zones[Number(target.dataset.index)];
+    if (zone.points.length <= 3) {
+      toast('A zone needs at least 3 corners; delete the zone instead', 'error');
+      return;
+    }
+    zone.points.splice(Number(target.dataset.handle), 1);
+    this.clearError(`zones.${target.dataset.index}`);
+    this.changed();
+    this.render();
+  }
+
+  closeZone() {
+    if (this.mode !== 'zone' || this.draft.length < 3) return;
+    const name = uniqueName('Zone', this.config.zones);
+    this.config.zones.push({ name, points: this.draft });
+    this.selected = { kind: 'zones', index: this.config.zones.length - 1 };
+    this.changed();
+    this.setMode('select');
+    this.render();
+  }
+
+  key(e) {
+    if (e.target.closest?.('input, textarea, select')) return;
+    if (e.key === 'Escape' && this.mode !== 'select') this.setMode('select');
+    else if (e.key === 'Enter' && this.mode === 'zone') this.closeZone();
+    else if ((e.key === 'Delete' || e.key === 'Backspace') && this.selected && this.mode === 'select') {
+      e.preventDefault();
+      this.removeShape(this.selected.kind, this.selected.index);
+    }
+  }
+
+  select(selection) {
+    const same = (a, b) => a === b || (a && b && a.kind === b.kind && a.index === b.index);
+    // Redraw only on a change: a double-click must land on the same corner element twice.
+    if (!same(selection, this.selected)) {
+      this.selected = selection;
+      this.draw();
+    }
+    for (const row of this.shapesBox.querySelectorAll('[data-kind]')) {
+      row.classList.toggle('selected', Boolean(selection) &&
+        row.dataset.kind === selection.kind && Number(row.dataset.index) === selection.index);
+    }
+  }
+
+  removeShape(kind, index) {
+    const [removed] = this.config[kind].splice(index, 1);
+    // Behaviours on it lose their reference: the server then names them, and the form shows it.
+    const ref = kind === 'zones' ? 'zone' : 'line';
+    for (const b of this.config.behaviours) if (b[ref] === removed.name) b[ref] = null;
+    this.errors.clear();
+    this.selected = null;
+    this.changed();
+    this.render();
+  }
+
+  flipLine(index) {
+    const line = this.config.lines[index];
+    [line.start, line.end] = [line.end, line.start];
+    this.changed();
+    this.draw();
+  }
+
+  renameShape(kind, index, name) {
+    const shape = this.config[kind][index];
+    const ref = kind === 'zones' ? 'zone' : 'line';
+    for (const b of this.config.behaviours) if (b[ref] === shape.name) b[ref] = name;
+    shape.name = name;
+    this.changed();
+    this.renderBehaviours();
+    this.draw();
+  }
+
+  /** Redraw the SVG layer: zones, lines (with their "in" arrow), the draft, handles. */
+  draw() {
+    if (!this.config) return;
+    const [w, hgt] = this.size();
+    this.svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+    this.svg.replaceChildren();
+    const isSelected = (kind, i) => this.selected?.kind === kind && this.selected.index === i;
+    this.config.zones.forEach((zone, i) => {
+      const colour = ZONE_COLOURS[i % ZONE_COLOURS.length];
+      const invalid = this.hasError(`zones.${i}`);
+      const g = svg('g', { class: `shape zone${isSelected('zones', i) ? ' selected' : ''}${invalid ? ' invalid' : ''}`,
+        'data-testid': 'zone-shape', 'data-name': zone.name, 'data-invalid': String(invalid) });
+      const pts = zone.points.map((p) => this.px(p).join(',')).join(' ');
+      g.append(svg('polygon', { points: pts, fill: colour, 'fill-opacity': '0.18', stroke: invalid ? '#ef4444' : colour,
+        'stroke-width': isSelected('zones', i) ? 3 : 2, 'data-kind': 'zones', 'data-index': i }));
+      const [lx, ly] = this.px(zone.points[0]);
+      g.append(label(zone.name, lx + 6, ly - 6, invalid ? '#ef4444' : colour));
+      if (isSelected('zones', i)) zone.points.forEach((p, k) => g.append(handle(this.px(p), 'zones', i, k, colour)));
+      this.svg.append(g);
+    });
+    this.config.lines.forEach((line, i) => {
+      const invalid = this.hasError(`lines.${i}`);
+      const colour = invalid ? '#ef4444' : LINE_COLOUR;
+      const [x1, y1] = this.px(line.start);
+      const [x2, y2] = this.px(line.end);
+      const g = svg('g', { class: `shape line${isSelected('lines', i) ? ' selected' : ''}`, 'data-testid': 'line-shape',
+        'data-name': line.name, 'data-invalid': String(invalid) });
+      // A wide transparent stroke makes the thin line easy to grab.
+      g.append(svg('line', { x1, y1, x2, y2, stroke: 'transparent', 'stroke-width': 14, 'data-kind': 'lines', 'data-index': i }));
+      g.append(svg('line', { x1, y1, x2, y2, stroke: colour, 'stroke-width': isSelected('lines', i) ? 3 : 2,
+        'data-kind': 'lines', 'data-index': i }));
+      g.append(inArrow([x1, y1], [x2, y2], colour));
+      g.append(label(`${line.name} A→B`, x1 + 6, y1 - 6, colour));
+      g.append(label('A', x1 - 14, y1 + 4, colour), label('B', x2 + 6, y2 + 4, colour));
+      if (isSelected('lines', i)) {
+        g.append(handle([x1, y1], 'lines', i, 0, colour), handle([x2, y2], 'lines', i, 1, colour));
+      }
+      this.svg.append(g);
+    });
+    if (this.draft.length) {
+      const pts = [...this.draft, ...(this.hover ? [this.hover] : [])].map((p) => this.px(p).join(',')).join(' ');
+      const g = svg('g', { class: 'draft', 'data-testid': 'draft' });
+      g.append(svg('polyline', { points: pts, fill: 'none', stroke: '#fff', 'stroke-width': 2, 'stroke-dasharray': '5 4' }));
+      this.draft.forEach((p, k) => {
+        const [x, y] = this.px(p);
+        g.append(svg('circle', { cx: x, cy: y, r: k === 0 && this.mode === 'zone' ? CLOSE_PX / 2 + 2 : 4,
+          fill: k === 0 ? '#fff' : '#94a3b8', stroke: '#000' }));
+      });
+      this.svg.append(g);
+    }
+  }
+
+  // Panels -----------------------------------------------------------------------------------
+
+  render() {
+    if (!this.config) return;
+    this.renderSettings();
+    this.renderShapes();
+    this.renderBehaviours();
+    this.draw();
+  }
+
+  renderSettings() {
+    const c = this.config;
+    const enabled = h('input', { type: 'checkbox', id: 'an-enabled', checked: Boolean(c.enabled), dataset: { testid: 'field-enabled' },
+      onchange: () => { c.enabled = enabled.checked; this.changed('enabled'); } });
+    const stream = h('select', { class: 'input', id: 'an-stream', dataset: { testid: 'field-stream' },
+      onchange: () => { c.stream = stream.value; this.changed('stream'); } },
+    h('option', { value: 'sub' }, 'Sub-stream (the main one if none)'),
+    h('option', { value: 'main' }, 'Main stream'));
+    stream.value = c.stream ?? 'sub';
+    const fps = h('input', { class: 'input', id: 'an-fps', type: 'number', min: '0.1', max: '30', step: 'any', placeholder: '5',
+      dataset: { testid: 'field-fps' }, value: c.fps ?? '',
+      oninput: () => { c.fps = fps.value === '' ? undefined : Number(fps.value); this.changed('fps'); } });
+    const known = this.detectors.some((d) => d.key === c.detector.type);
+    const detectors = known ? this.detectors : [...this.detectors, { key: c.detector.type, available: false, reason: 'not installed on this server' }];
+    const detectorHint = h('div', { class: 'hint' });
+    const detector = h('select', { class: 'input', id: 'an-detector', dataset: { testid: 'field-detector' },
+      onchange: () => { c.detector = { ...c.detector, type: detector.value }; showReason(); this.changed('detector'); } },
+    detectors.map((d) => h('option', { value: d.key }, d.available === false ? `${d.key} (unavailable)` : d.key)));
+    detector.value = c.detector.type;
+    const showReason = () => {
+      const d = detectors.find((x) => x.key === detector.value);
+      detectorHint.textContent = d?.available === false ? (d.reason ?? 'unavailable') : 'motion needs no model; the others run an ONNX model';
+      detectorHint.classList.toggle('warn', d?.available === false);
+    };
+    showReason();
+    const seconds = (name, labelText, placeholder) => {
+      const input = h('input', { class: 'input', id: `an-${name}`, type: 'number', min: '0', step: 'any', placeholder,
+        dataset: { testid: `field-${name}` }, value: c[name] ?? '',
+        oninput: () => { c[name] = input.value === '' ? undefined : Number(input.value); this.changed(name); } });
+      return h('div', { class: 'field' }, h('label', { for: `an-${name}` }, labelText), input, this.errorEl(name));
+    };
+    replace(this.settingsBox,
+      h('div', { class: 'field field-check' }, enabled, h('label', { for: 'an-enabled' }, 'Analytics enabled for this camera'),
+        this.errorEl('enabled')),
+      h('div', { class: 'field' }, h('label', { for: 'an-stream' }, 'Stream analysed'), stream, this.errorEl('stream')),
+      h('div', { class: 'field-row' },
+        h('div', { class: 'field' }, h('label', { for: 'an-fps' }, 'Frames analysed per second'), fps, this.errorEl('fps')),
+        h('div', { class: 'field' }, h('label', { for: 'an-detector' }, 'Detector'), detector, this.errorEl('detector'))),
+      detectorHint,
+      h('div', { class: 'field-row' },
+        seconds('record_pre_s', 'Keep before an event (s)', '10'),
+        seconds('record_post_s', 'Keep after an event (s)', '30')),
+      h('div', { class: 'hint' }, 'Footage kept around events when the camera records only around events.'));
+  }
+
+  renderShapes() {
+    const c = this.config;
+    const row = (kind, shape, i) => {
+      const path = `${kind}.${i}`;
+      const colour = kind === 'zones' ? ZONE_COLOURS[i % ZONE_COLOURS.length] : LINE_COLOUR;
+      const name = h('input', { class: 'input input-small', value: shape.name, maxlength: 60,
+        dataset: { testid: `${kind === 'zones' ? 'zone' : 'line'}-name` }, 'aria-label': `${kind === 'zones' ? 'Zone' : 'Line'} name`,
+        onfocus: () => this.select({ kind, index: i }),
+        oninput: () => {
+          const ok = NAME_PATTERN.test(name.value);
+          name.classList.toggle('invalid', !ok);
+          name.title = ok ? '' : 'Letters, digits, space, _ . - (1 to 60)';
+          this.renameShape(kind, i, name.value);
+          this.clearError(`${path}.name`);
+        } });
+      const info = kind === 'zones' ? `${shape.points.length} corners` : 'in: A→B, left to right';
+      return h('div', { class: 'shape-row', dataset: { testid: `${kind === 'zones' ? 'zone' : 'line'}-row`, kind, index: i },
+        onclick: (e) => { if (!e.target.closest('button, input')) this.select({ kind, index: i }); } },
+      h('div', { class: 'shape-row-head' },
+        h('i', { class: 'swatch', style: { background: colour } }), name,
+        h('span', { class: 'meta' }, info), h('span', { class: 'spacer' }),
+        kind === 'lines' ? h('button', { type: 'button', class: 'btn btn-small', dataset: { testid: 'flip-line' },
+          title: 'Swap the ends: "in" becomes "out"', onclick: () => this.flipLine(i) }, '⇅ Flip') : null,
+        h('button', { type: 'button', class: 'btn btn-small btn-danger', dataset: { testid: `delete-${kind === 'zones' ? 'zone' : 'line'}` },
+          onclick: () => this.removeShape(kind, i) }, 'Delete')),
+      this.errorEl(path, true));
+    };
+    replace(this.shapesBox,
+      c.zones.length || c.lines.length ? null
+        : h('div', { class: 'meta' }, 'None yet: use "Draw zone" or "Draw line" over the image.'),
+      c.zones.map((z, i) => row('zones', z, i)),
+      c.lines.map((l, i) => row('lines', l, i)),
+      this.errorEl('zones'), this.errorEl('lines'));
+    this.select(this.selected);
+  }
+
+  renderBehaviours() {
+    const c = this.config;
+    replace(this.behavioursBox,
+      c.behaviours.length ? null : h('div', { class: 'meta' }, 'None yet: add one below, on a zone or a line.'),
+      c.behaviours.map((b, i) => this.behaviourCard(b, i)),
+      this.errorEl('behaviours'));
+  }
+
+  behaviourCard(b, i) {
+    const path = `behaviours.${i}`;
+    const def = BEHAVIOURS[b.type] ?? { label: b.type, fields: [] };
+    const type = h('select', { class: 'input input-small', dataset: { testid: `field-${path}.type` },
+      onchange: () => {
+        const next = { type: type.value, name: b.name ?? null, classes: b.classes ?? [], time_profile_id: b.time_profile_id ?? null };
+        const refs = BEHAVIOURS[type.value].fields.map((f) => f.name);
+        if (refs.includes('zone')) next.zone = b.zone ?? this.config.zones[0]?.name ?? null;
+        if (refs.includes('line')) next.line = b.line ?? this.config.lines[0]?.name ?? null;
+        c.behaviours[i] = next;
+        this.clearError(path);
+        this.changed();
+        this.renderBehaviours();
+      } },
+    Object.entries(BEHAVIOURS).map(([k, d]) => h('option', { value: k }, d.label)));
+    type.value = b.type;
+    const c = this.config;
+    const set = (name, value) => { b[name] = value; this.clearError(`${path}.${name}`); this.changed(); };
+    const fields = def.fields.map((f) => this.behaviourField(b, path, f, set));
+    const name = h('input', { class: 'input', placeholder: def.label, value: b.name ?? '', maxlength: 60,
+      dataset: { testid: `field-${path}.name` },
+      oninput: () => set('name', name.value.trim() || null) });
+    const classes = h('div', { class: 'multi', dataset: { testid: `field-${path}.classes` } },
+      [...new Set([...CLASSES, ...(b.classes ?? [])])].map((cls) => {
+        const box = h('input', { type: 'checkbox', value: cls, checked: (b.classes ?? []).includes(cls),
+          onchange: () => set('classes', [...classes.querySelectorAll('input:checked')].map((x) => x.value)) });
+        return h('label', { class: 'check-option', dataset: { testid: 'option', value: cls } }, box, cls);
+      }));
+    const profile = h('select', { class: 'input', dataset: { testid: `field-${path}.time_profile_id` },
+      onchange: () => set('time_profile_id', profile.value ? Number(profile.value) : null) },
+    h('option', { value: '' }, 'Always'),
+    this.profiles.map((p) => h('option', { value: String(p.id) }, `${p.name}${p.active_now ? ' (active now)' : ''}`)));
+    profile.value = b.time_profile_id == null ? '' : String(b.time_profile_id);
+    const invalid = this.hasError(path, true);
+    return h('div', { class: `action-card behaviour-card${invalid ? ' invalid' : ''}`,
+      dataset: { testid: 'behaviour-card', index: i, type: b.type, invalid: String(invalid) } },
+    h('div', { class: 'action-card-head' }, h('span', { class: 'action-index' }, `${i + 1}.`), type,
+      h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'btn btn-small btn-danger', dataset: { testid: 'remove-behaviour' },
+        onclick: () => { c.behaviours.splice(i, 1); this.errors.clear(); this.changed(); this.renderBehaviours(); } }, 'Remove')),
+    this.errorEl(path, true),
+    fields,
+    h('div', { class: 'field' }, h('label', {}, 'Classes'), classes,
+      h('div', { class: 'hint' }, 'None ticked: the usual classes of this behaviour.'), this.errorEl(`${path}.classes`)),
+    h('div', { class: 'field-row' },
+      h('div', { class: 'field' }, h('label', {}, 'Name in events'), name, this.errorEl(`${path}.name`)),
+      h('div', { class: 'field' }, h('label', {}, 'Time profile'), profile, this.errorEl(`${path}.time_profile_id`))));
+  }
+
+  behaviourField(b, path, f, set) {
+    const fpath = `${path}.${f.name}`;
+    let input;
+    let label = f.label;
+    if (f.kind === 'zone' || f.kind === 'line') {
+      const names = (f.kind === 'zone' ? this.config.zones : this.config.lines).map((s) => s.name);
+      label = f.kind === 'zone' ? (f.optional ? 'Zone (empty: the whole image)' : 'Zone') : 'Line';
+      input = h('select', { class: 'input', onchange: () => set(f.name, input.value || null) },
+        h('option', { value: '' }, f.optional ? '— whole image —' : `— choose a ${f.kind} —`),
+        names.map((n) => h('option', { value: n }, n)),
+        // A name not drawn (any more) stays visible, so the server's message makes sense.
+        b[f.name] && !names.includes(b[f.name]) ? h('option', { value: b[f.name] }, `${b[f.name]} (not drawn)`) : null);
+      input.value = b[f.name] ?? '';
+    } else if (f.kind === 'directions') {
+      label = 'Directions';
+      const chosen = b.directions ?? ['in', 'out'];
+      input = h('div', { class: 'multi' }, ['in', 'out'].map((d) => h('label', { class: 'check-option', dataset: { testid: 'option', value: d } },
+        h('input', { type: 'checkbox', value: d, checked: chosen.includes(d),
+          onchange: () => set('directions', [...input.querySelectorAll('input:checked')].map((x) => x.value)) }),
+        d === 'in' ? 'in (A→B left to right)' : 'out')));
+    } else {
+      input = h('input', { class: 'input', type: 'number', step: f.step, min: '0', placeholder: String(f.placeholder),
+        value: b[f.name] ?? '', oninput: () => set(f.name, input.value === '' ? undefined : Number(input.value)) });
+    }
+    input.dataset.testid = `field-${fpath}`;
+    return h('div', { class: 'field' }, h('label', {}, label), input, this.errorEl(fpath));
+  }
+
+  addBehaviour(type) {
+    const refs = BEHAVIOURS[type].fields;
+    const b = { type, classes: [] };
+    if (refs.some((f) => f.name === 'zone' && !f.optional)) b.zone = this.config.zones[0]?.name ?? null;
+    if (refs.some((f) => f.name === 'line')) b.line = this.config.lines[0]?.name ?? null;
+    this.config.behaviours.push(b);
+    this.changed();
+    this.renderBehaviours();
+    this.behavioursBox.lastElementChild?.previousElementSibling?.scrollIntoView?.({ block: 'nearest' });
+  }
+
+  // Errors -----------------------------------------------------------------------------------
+
+  /** An element showing the server's message for `path` (or, with `under`, for what is under it). */
+  errorEl(path, under = false) {
+    const messages = [...this.errors].filter(([p]) => p === path || (under && p.startsWith(`${path}.`) && !this.hasSlot(p)))
+      .map(([p, m]) => (p === path ? m : `${p.slice(path.length + 1)}: ${m}`));
+    return h('div', { class: 'field-error', hidden: !messages.length, dataset: { testid: `error-${path}` } }, messages.join('; '));
+  }
+
+  /** Whether a field path has its own error slot in the form (its message is shown there). */
+  hasSlot(path) {
+    const parts = path.split('.');
+    if (parts[0] !== 'behaviours' || parts.length < 3) return false;
+    return ['name', 'classes', 'time_profile_id', ...(BEHAVIOURS[this.config.behaviours[Number(parts[1])]?.type]?.fields ?? []).map((f) => f.name)]
+      .includes(parts[2]);
+  }
+
+  hasError(path, under = true) {
+    return [...this.errors.keys()].some((p) => p === path || (under && p.startsWith(`${path}.`)));
+  }
+
+  clearError(path) {
+    let changed = false;
+    for (const p of [...this.errors.keys()]) {
+      if (p === path || p.startsWith(`${path}.`)) changed = this.errors.delete(p) || changed;
+    }
+    if (changed) {
+      for (const el of document.querySelectorAll(`[data-testid="error-${CSS.escape(path)}"]`)) el.hidden = true;
+    }
+  }
+
+  showError(message) {
+    this.formError.textContent = message ?? '';
+    this.formError.hidden = !message;
+  }
+
+  /** Turn the server's 422 fields into paths of this form ("behaviours.0.loitering.zone" -> "behaviours.0.zone"). */
+  placeErrors(err) {
+    this.errors.clear();
+    const general = [];
+    for (const [raw, message] of Object.entries(err.fields ?? {})) {
+      let text = message.replace(/^Value error, /, '');
+      let path = raw;
+      if (!path || path === 'body') {
+        // Checks across the whole configuration name what they concern in their message.
+        const named = /\b((?:zones|lines|behaviours)\.\d+)\b/.exec(text);
+        if (!named) {
+          general.push(text);
+          continue;
+        }
+        path = named[1];
+      }
+      const parts = path.split('.');
+      if (parts[0] === 'behaviours' && BEHAVIOURS[parts[2]]) parts.splice(2, 1); // the union's tag
+      if (parts[0] === 'detector') parts.length = 1;
+      path = parts.join('.');
+      if (!PLACED.includes(parts[0])) {
+        general.push(`${raw}: ${text}`);
+        continue;
+      }
+      if ((parts[0] === 'zones' || parts[0] === 'lines') && parts.length > 2 && parts[2] !== 'name') path = parts.slice(0, 2).join('.');
+      text = this.errors.has(path) ? `${this.errors.get(path)}; ${text}` : text;
+      this.errors.set(path, text);
+    }
+    if (!Object.keys(err.fields ?? {}).length) general.push(err.message);
+    this.showError(general.length ? general.join('; ') : `Not saved: ${this.errors.size} problem(s) marked below.`);
+    this.render();
+    this.surface.dataset.errors = String(this.errors.size);
+    const first = this.formError.parentElement.querySelector('.field-error:not([hidden])');
+    (first ?? this.formError).scrollIntoView({ block: 'center' });
+  }
+
+  // Saving -----------------------------------------------------------------------------------
+
+  changed(path) {
+    if (path) this.clearError(path);
+    this.setDirty(true);
+  }
+
+  setDirty(dirty) {
+    this.dirty = dirty;
+    this.dirtyMark.textContent = dirty ? 'unsaved changes' : '';
+  }
+
+  body() {
+    const round = (v) => Number(v.toFixed(DIGITS));
+    const pt = (p) => [round(p[0]), round(p[1])];
+    const c = this.config;
+    const behaviours = c.behaviours.map((b) => Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)));
+    const body = { ...c, zones: c.zones.map((z) => ({ ...z, points: z.points.map(pt) })),
+      lines: c.lines.map((l) => ({ ...l, start: pt(l.start), end: pt(l.end) })), behaviours };
+    for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k]; // the server's default
+    return body;
+  }
+
+  async save() {
+    if (!this.config) return;
+    if (this.mode === 'zone' && this.draft.length >= 3) this.closeZone();
+    this.showError(null);
+    this.errors.clear();
+    this.saveButton.disabled = true;
+    try {
+      const saved = await analyticsApi.save(this.id, this.body());
+      this.setConfig(saved);
+      this.surface.dataset.errors = '0';
+      toast(`Analytics of ${store.get(this.id)?.name ?? `camera ${this.id}`} saved`, 'ok');
+    } catch (err) {
+      if (err.status === 422) this.placeErrors(err);
+      else this.showError(`Not saved: ${err.message}`);
+    } finally {
+      this.saveButton.disabled = false;
+    }
+  }
+}
+
+// SVG helpers --------------------------------------------------------------------------------
+
+function svg(tag, attrs = {}) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+}
+
+function label(text, x, y, colour) {
+  const t = svg('text', { x, y, fill: colour, class: 'shape-label' });
+  t.textContent = text;
+  return t;
+}
+
+function handle([x, y], kind, index, k, colour) {
+  return svg('circle', { cx: x, cy: y, r: 6, fill: '#0b0e13', stroke: colour, 'stroke-width': 2, class: 'handle',
+    'data-kind': kind, 'data-index': index, 'data-handle': k, 'data-testid': 'handle' });
+}
+
+/** An arrow from the line's middle towards its "in" side (the right of start->end, y down). */
+function inArrow([x1, y1], [x2, y2], colour) {
+  const dx = x2 - x1, dy = y2 - y1;
+  const len = Math.hypot(dx, dy) || 1;
+  const nx = -dy / len, ny = dx / len; // right-hand normal on a y-down image
+  const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
+  const size = Math.min(28, Math.max(14, len / 4));
+  const tx = mx + nx * size, ty = my + ny * size;
+  const ux = dx / len, uy = dy / len;
+  const g = svg('g', { class: 'in-arrow', 'data-testid': 'in-arrow', 'data-dx': nx.toFixed(3), 'data-dy': ny.toFixed(3) });
+  g.append(svg('line', { x1: mx, y1: my, x2: tx, y2: ty, stroke: colour, 'stroke-width': 2 }));
+  g.append(svg('polygon', {
+    points: [[tx + nx * 9, ty + ny * 9], [tx + ux * 6, ty + uy * 6], [tx - ux * 6, ty - uy * 6]].map((p) => p.join(',')).join(' '),
+    fill: colour }));
+  const t = label('IN', tx + nx * 22 - 7, ty + ny * 22 + 4, colour);
+  g.append(t);
+  return g;
+}
+
+function uniqueName(prefix, shapes) {
+  const names = new Set(shapes.map((s) => s.name));
+  let n = shapes.length + 1;
+  while (names.has(`${prefix} ${n}`)) n += 1;
+  return `${prefix} ${n}`;
+}
+
+function defaultConfig() {
+  return { enabled: false, stream: 'sub', fps: 5, detector: { type: 'nanodet' }, zones: [], lines: [], behaviours: [] };
+}

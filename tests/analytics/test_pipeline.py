@@ -1,0 +1,262 @@
+"""The live analytics pipeline on generated clips: sampling, the motion gate, detection,
+tracking, behaviour events with snapshots, dropping instead of blocking, a missing model."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from tests.analytics.clips import scene_clip
+from tests.conftest import wait_until
+from vigil.analytics.config import CameraAnalyticsConfig
+from vigil.analytics.frames import AnalyticsTap, FrameDecoder, SampledFrame
+from vigil.analytics.pipeline import CameraPipeline, PipelineContext, thin
+from vigil.analytics.runtime import WorkerPool
+from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, TrackEnded
+from vigil.domain.messages import BusMessage
+from vigil.media.packets import StreamInfo
+
+
+@pytest.fixture(scope="module")
+def moving_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return scene_clip(tmp_path_factory.mktemp("clips") / "moving.mp4")
+
+
+@pytest.fixture(scope="module")
+def static_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return scene_clip(tmp_path_factory.mktemp("clips") / "static.mp4", seconds=6, moving_until=None)
+
+
+class Published:
+    """What a pipeline published, collected from its threads."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, BusMessage]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, subject: str, message: BusMessage) -> None:
+        with self._lock:
+            self.messages.append((subject, message))
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        with self._lock:
+            return [m for _, m in self.messages if isinstance(m, kind)]
+
+
+@pytest.fixture
+def pool() -> Iterator[WorkerPool]:
+    workers = WorkerPool(2)
+    yield workers
+    workers.stop()
+
+
+def feed(tap: AnalyticsTap, clip: Path, *, wait: Callable[[], bool] = lambda: False) -> int:
+    """Play a clip into a tap as an ingest would (wall time from the stream's timestamps);
+    ``wait`` holds each packet back while it is true. Returns the video packets written."""
+    written = 0
+    with av.open(str(clip)) as container:
+        video = container.streams.video[0]
+        base = datetime.now(UTC)
+        tap.open(StreamInfo(1, video, None, base))
+        for packet in container.demux(video):
+            if packet.dts is None or packet.pts is None:
+                continue
+            while wait():
+                time.sleep(0.002)
+            tap.write(packet, base + timedelta(seconds=float(packet.pts * packet.time_base)))
+            written += 1
+        tap.close(None)
+    return written
+
+
+def run_pipeline(clip: Path, config: CameraAnalyticsConfig, ctx: PipelineContext) -> CameraPipeline:
+    """Run a clip through a pipeline, paced so that no analysis frame is dropped."""
+    pipeline = CameraPipeline(1, config, ctx)
+    tap = AnalyticsTap(keep_keyframe=False)
+    tap.attach(pipeline.decoder)
+    pipeline.start()
+    try:
+        feed(tap, clip, wait=lambda: pipeline.decoder.queued > 2 or pipeline.busy)
+        wait_until(lambda: pipeline.decoder.queued == 0 and not pipeline.busy, 20, "drained")
+    finally:
+        pipeline.stop()
+    return pipeline
+
+
+def context(tmp_path: Path, pool: WorkerPool, published: Published) -> PipelineContext:
+    return PipelineContext(
+        data_dir=tmp_path / "data", models_dir=tmp_path / "models", node="rec-1",
+        pool=pool, publish=published,
+    )  # fmt: skip
+
+
+def motion_config(**extra: Any) -> CameraAnalyticsConfig:
+    return CameraAnalyticsConfig.model_validate(
+        {
+            "enabled": True,
+            "fps": 5,
+            "detector": {"type": "motion"},
+            "tracker": {"type": "bytetrack", "lost_track_s": 1.0},
+            **extra,
+        }
+    )
+
+
+def test_frames_are_sampled_at_the_configured_rate(moving_clip: Path) -> None:
+    sampled: list[SampledFrame] = []
+    decoder = FrameDecoder(1, 5.0, sampled.append, max_queue=1000)
+    tap = AnalyticsTap(keep_keyframe=False)
+    tap.attach(decoder)
+    decoder.start()
+    try:
+        packets = feed(tap, moving_clip)
+        wait_until(lambda: decoder.frames_decoded == packets, 20, "all frames decoded")
+    finally:
+        decoder.stop()
+    assert packets == 225  # 9 s at 25 fps
+    times = [s.t for s in sampled]
+    assert len(times) == 45, times  # 9 s at 5 fps
+    gaps = {round(b - a, 3) for a, b in itertools.pairwise(times)}
+    assert gaps == {0.2}
+    assert sampled[0].frame.width == 640 and sampled[0].wall.tzinfo is not None
+
+
+def test_a_static_scene_costs_no_detector_calls(
+    static_clip: Path, tmp_path: Path, pool: WorkerPool
+) -> None:
+    published = Published()
+    pipeline = run_pipeline(static_clip, motion_config(), context(tmp_path, pool, published))
+    assert pipeline.decoder.frames_sampled == 30
+    assert pipeline.detector_calls == 0
+    assert pipeline.latest is not None and pipeline.snapshot_jpeg() is not None
+    status = pipeline.report()
+    assert status.state == "running" and status.motion_ratio == 0.0
+
+
+def test_a_moving_object_is_detected_tracked_and_raises_events_with_snapshots(
+    moving_clip: Path, tmp_path: Path, pool: WorkerPool
+) -> None:
+    published = Published()
+    config = motion_config(
+        zones=[{"name": "right", "points": [[0.5, 0.3], [1, 0.3], [1, 1], [0.5, 1]]}],
+        lines=[{"name": "middle", "start": [0.45, 1], "end": [0.45, 0]}],
+        # The motion detector's blobs are of class "object".
+        behaviours=[
+            {"type": "intrusion", "zone": "right", "classes": ["object"]},
+            {"type": "line_crossing", "line": "middle", "classes": ["object"]},
+        ],
+    )
+    ctx = context(tmp_path, pool, published)
+    pipeline = run_pipeline(moving_clip, config, ctx)
+
+    # The box moves for 5 s of 9: the gate lets those frames through, not the still ones.
+    assert 10 <= pipeline.detector_calls < 40
+    frames = published.of(AnalyticsFrame)
+    tracked = [o for f in frames for o in f.objects if o.track_id is not None]
+    assert tracked, "the box got a track"
+    events = {e.type: e for e in published.of(Event)}
+    assert set(events) == {"intrusion", "line_crossing"}, events
+    intrusion = events["intrusion"]
+    assert intrusion.zone == "right" and intrusion.camera_id == 1 and intrusion.source == "rec-1"
+    assert intrusion.object is not None and intrusion.object.box is not None
+    x1, y1, x2, y2 = intrusion.object.box
+    assert (x1 + x2) / 2 >= 0.45 and 0.3 < y1 < y2 <= 0.8  # the box (y 140..260 of 360)
+    assert intrusion.track and all(0 <= x <= 1 and 0 <= y <= 1 for _, x, y in intrusion.track)
+    assert intrusion.snapshot is not None
+    assert intrusion.snapshot.startswith("snapshots/1/")
+    snapshot = ctx.data_dir / intrusion.snapshot
+    assert snapshot.is_file() and snapshot.read_bytes()[:2] == b"\xff\xd8"
+    assert events["line_crossing"].attributes["direction"] == "in"
+    # The box vanished at 5 s: its track ended, with a path, its zones and a thumbnail.
+    ended = published.of(TrackEnded)
+    assert ended, "the track ended after the box vanished"
+    track = ended[0]
+    assert "right" in track.zones and 2 <= len(track.path) <= 200
+    assert track.thumbnail is not None and (ctx.data_dir / track.thumbnail).is_file()
+    assert track.last_at > track.first_at
+
+
+def test_a_full_queue_drops_packets_up_to_a_keyframe_and_never_blocks(moving_clip: Path) -> None:
+    decoded: list[SampledFrame] = []
+    decoder = FrameDecoder(1, 25.0, decoded.append, max_queue=30)  # not started yet: no reader
+    tap = AnalyticsTap(keep_keyframe=True)
+    tap.attach(decoder)
+    with av.open(str(moving_clip)) as container:
+        video = container.streams.video[0]
+        base = datetime.now(UTC)
+        tap.open(StreamInfo(1, video, None, base))
+        packets = [p for p in container.demux(video) if p.pts is not None][:60]
+        assert [i for i, p in enumerate(packets) if p.is_keyframe] == [0, 25, 50]
+        done = threading.Event()
+
+        def write(chosen: list[av.Packet]) -> None:
+            for p in chosen:
+                assert p.pts is not None
+                tap.write(p, base + timedelta(seconds=float(p.pts * p.time_base)))
+            done.set()
+
+        threading.Thread(target=write, args=(packets[:40],), daemon=True).start()
+        assert done.wait(10), "write() blocked on a full queue"
+        assert decoder.queued == 30  # the opening, then 29 packets
+        assert decoder.packets_dropped == 11
+        decoder.start()
+        try:
+            wait_until(lambda: decoder.queued == 0, 10, "the queue drained")
+            write(packets[40:50])  # room again, but no keyframe: still dropped
+            assert decoder.packets_dropped == 21
+            write(packets[50:])  # decoding resumes at the keyframe
+            wait_until(lambda: decoder.frames_decoded == 29 + 10, 10, "decoded")
+        finally:
+            decoder.stop()
+    assert tap.snapshot() is not None  # the latest keyframe, kept for snapshots
+
+
+def test_a_slow_detector_drops_analysis_frames_not_the_camera(pool: WorkerPool) -> None:
+    started, release = threading.Event(), threading.Event()
+    handled: list[int] = []
+
+    def slow(item: int) -> None:
+        started.set()
+        release.wait(10)
+        handled.append(item)
+
+    slot = pool.slot(slow, "camera 1", size=2)
+    slot.offer(0)
+    assert started.wait(10)
+    dropped = [slot.offer(i) for i in range(1, 6)]
+    release.set()
+    wait_until(lambda: handled and handled[-1] == 5, 10, "the latest frame handled")
+    slot.close()
+    # The first went to the worker at once; of the others, the two latest waited.
+    assert handled == [0, 4, 5]
+    assert dropped == [False, False, True, True, True]
+
+
+def test_a_missing_model_makes_analytics_unavailable_and_says_which_file(
+    moving_clip: Path, tmp_path: Path, pool: WorkerPool
+) -> None:
+    published = Published()
+    config = motion_config(detector={"type": "nanodet", "model": "absent.onnx"})
+    ctx = context(tmp_path, pool, published)
+    pipeline = run_pipeline(moving_clip, config, ctx)
+    statuses = published.of(AnalyticsStatus)
+    assert statuses and statuses[-1].state == "unavailable"
+    assert str(ctx.models_dir / "absent.onnx") in (statuses[-1].error or "")
+    assert "vigil models install" in (statuses[-1].error or "")
+    assert pipeline.detector_calls == 0 and not published.of(Event)
+    # Frames still arrive: the snapshot works for drawing zones meanwhile.
+    assert pipeline.snapshot_jpeg() is not None
+
+
+def test_paths_are_thinned_to_200_points() -> None:
+    path = [(i / 5, 0.5, 0.5) for i in range(1000)]
+    thinned = thin(path)
+    assert len(thinned) == 200 and thinned[0] == path[0] and thinned[-1] == path[-1]
