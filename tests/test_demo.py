@@ -60,7 +60,8 @@ def test_demo_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
             "four demo cameras online",
             output,
         )
-        assert f"Vigil demo is running: http://127.0.0.1:{port}/" in output()
+        running = f"Vigil demo is running: http://127.0.0.1:{port}/"
+        wait_until(lambda: running in output(), 30, "the demo's welcome line", output)
         assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
         assert sorted(c["name"] for c in cameras()) == ["park", "square", "station", "street"]  # type: ignore[type-var]
         rules = httpx.get(f"http://127.0.0.1:{port}/api/rules").json()
