@@ -16,6 +16,7 @@ import hashlib
 import io
 import itertools
 import re
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -44,12 +45,12 @@ WAKE_EVERY_S = 0.5
 WAKE_EVERY_LIVE_S = 0.02
 MAX_LOW_WATER = 512 * 1024
 KEEPALIVE_S = 25.0
+# Longest wait for the low-water mark; then a read takes whatever arrived.
 POLL_S = 0.5
+READ_BYTES = 256 * 1024
 MAX_PREROLL_FRAMES = 600  # frames read while waiting for the first keyframe
-AUDIO_PROBE_FRAMES = 50
-DRAIN_BYTES = (
-    4 * 1024 * 1024
-)  # more than a socket buffer holds  # video frames to wait for the first audio frame
+AUDIO_PROBE_FRAMES = 50  # video frames to wait for the first audio frame
+DRAIN_BYTES = 4 * 1024 * 1024  # more than a socket buffer holds
 
 
 class RtspError(OSError):
@@ -108,7 +109,7 @@ def digest_response(
 class RtspSession:
     """One RTSP session over TCP with interleaved RTP."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0, keepalive_s: float = KEEPALIVE_S) -> None:
         parts = urlsplit(url)
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
@@ -118,7 +119,9 @@ class RtspSession:
         self.url = urlunsplit(parts._replace(netloc=netloc))
         self._address = (parts.hostname or "", parts.port or 554)
         self._timeout = timeout
+        self._keepalive_s = keepalive_s
         self._sock: socket.socket | None = None
+        self._poller = select.poll()
         self._cseq = 0
         self._session: str | None = None
         self._auth: dict[str, str] | None = None
@@ -171,6 +174,11 @@ class RtspSession:
         if self._sock is None:
             self._sock = socket.create_connection(self._address, timeout=self._timeout)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Reads wait in poll (``_receive``), not in Python's socket timeout: that one
+            # polls again before every recv, so it cannot take fewer bytes than the
+            # low-water mark.
+            self._sock.setblocking(False)
+            self._poller.register(self._sock, select.POLLIN)
         self._cseq += 1
         lines = [f"{method} {url} RTSP/1.0", f"CSeq: {self._cseq}", f"User-Agent: {USER_AGENT}"]
         if self._session:
@@ -178,15 +186,27 @@ class RtspSession:
         if auth := self._authorization(method, url):
             lines.append(f"Authorization: {auth}")
         lines += [f"{k}: {v}" for k, v in headers.items()]
-        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._send(lines)
         while True:
             response = self._read_response()
             if response is not None:
                 return response
 
-    def _fill(self) -> None:
+    def _send(self, lines: list[str]) -> None:
+        """Send one request. Requests are small and rare: sent with a plain timeout."""
         assert self._sock is not None
-        data = self._sock.recv(256 * 1024)
+        self._sock.settimeout(self._timeout)
+        try:
+            self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        finally:
+            self._sock.setblocking(False)
+
+    def _fill(self) -> None:
+        """Read more of an RTSP answer (any byte will do), failing after the timeout."""
+        deadline = time.monotonic() + self._timeout
+        while (data := self._receive()) is None:
+            if time.monotonic() > deadline:
+                raise RtspError(f"no answer from the camera for {self._timeout:.0f} s")
         if not data:
             raise RtspError("the camera closed the connection")
         self._buffer += data
@@ -249,9 +269,8 @@ class RtspSession:
         the camera goes silent or closes the connection."""
         sock = self._sock
         assert sock is not None
-        sock.settimeout(POLL_S)
         low_water, received, since = 1, 0, time.monotonic()
-        last_data = last_keepalive = time.monotonic()
+        last_data = last_keepalive = since
         drained = False
         while True:
             pos, buf = 0, self._buffer
@@ -279,16 +298,16 @@ class RtspSession:
                     return
                 drained = True
                 try:  # one read: a live camera keeps sending, so reading on never ends
-                    self._buffer += sock.recv(DRAIN_BYTES, socket.MSG_DONTWAIT)
+                    self._buffer += sock.recv(DRAIN_BYTES)  # non-blocking: what is there
                 except OSError:
                     return
                 continue
             now = time.monotonic()
-            if now - last_keepalive > KEEPALIVE_S:
+            if now - last_keepalive > self._keepalive_s:
                 self._send_keepalive()
                 last_keepalive = now
-            data = self._receive(sock, low_water)
-            if data is None:  # nothing within the poll interval
+            data = self._receive()
+            if data is None:  # nothing at all within the wait
                 if now - last_data > self._timeout:
                     raise RtspError(f"no data from the camera for {self._timeout:.0f} s")
             elif not data:
@@ -299,32 +318,34 @@ class RtspSession:
                 self._buffer += data
             if now - since >= 1.0:  # tune the wake-up to the stream's rate
                 target = int(received / (now - since) * self.wake_every_s)
-                low_water = max(1, min(MAX_LOW_WATER, target))
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, low_water)
+                if (target := max(1, min(MAX_LOW_WATER, target))) != low_water:
+                    low_water = target
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, low_water)
                 received, since = 0, now
 
-    @staticmethod
-    def _receive(sock: socket.socket, low_water: int) -> bytes | None:
-        """What arrived: b"" at the end of the stream, None when nothing came in time."""
+    def _receive(self) -> bytes | None:
+        """What arrived: b"" at the end of the stream, None when nothing did.
+
+        Waits for the low-water mark, but no longer than twice the wake-up target
+        (``POLL_S`` at most), then takes whatever is there. A stream slower than the mark
+        (a still scene after a big keyframe raised it) so wakes the reader once per wait,
+        late by that wait at most and never broken off, until the next measurement of the
+        rate lowers the mark."""
+        assert self._sock is not None
+        self._poller.poll(min(POLL_S, 2 * self.wake_every_s) * 1000)
         try:
-            return sock.recv(256 * 1024)
-        except TimeoutError:
-            if low_water == 1:
-                return None
-        try:  # fewer bytes than the low-water mark arrived: take what is there
-            return sock.recv(256 * 1024, socket.MSG_DONTWAIT) or None
+            return self._sock.recv(READ_BYTES)
         except BlockingIOError:
             return None
 
     def _send_keepalive(self) -> None:
-        assert self._sock is not None
         self._cseq += 1
         lines = [f"GET_PARAMETER {self.url} RTSP/1.0", f"CSeq: {self._cseq}"]
         if self._session:
             lines.append(f"Session: {self._session}")
         if auth := self._authorization("GET_PARAMETER", self.url):
             lines.append(f"Authorization: {auth}")
-        self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._send(lines)
 
     def close(self) -> None:
         """TEARDOWN (best effort) and close the socket."""
@@ -347,8 +368,8 @@ class RtspContainer:
 
     format = SimpleNamespace(name="rtsp-vigil")
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self._session = RtspSession(url, timeout=timeout)
+    def __init__(self, url: str, *, timeout: float = 5.0, keepalive_s: float = KEEPALIVE_S) -> None:
+        self._session = RtspSession(url, timeout=timeout, keepalive_s=keepalive_s)
         self._templates: list[Any] = []
         try:
             self._tracks = self._session.start()
