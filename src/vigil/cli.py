@@ -274,5 +274,144 @@ def models_install(
         console.print(f"{key}: {path}")
 
 
+# evidence ------------------------------------------------------------------------------
+recordings_app = typer.Typer(help="Recorded video: integrity of the recording chain.")
+app.add_typer(recordings_app, name="recordings")
+
+
+@recordings_app.command("verify")
+def recordings_verify(
+    camera: Annotated[int, typer.Option(help="camera id")],
+    start: Annotated[str | None, typer.Option(help="ISO 8601 (default: 24 h before end)")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO 8601 (default: now)")] = None,
+) -> None:
+    """Check a camera's recordings against their hash chain (reads this installation's
+    database and files); exits 1 when something was altered or removed."""
+    from datetime import UTC, datetime, timedelta
+
+    from rich.progress import Progress
+
+    from vigil.evidence.chain import verify_camera_chain
+    from vigil.evidence.console import print_chain_report
+    from vigil.store.db import open_database
+
+    def moment(text: str | None, name: str) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            console.print(f"[red]--{name} {text!r} is not an ISO 8601 time[/red]")
+            raise typer.Exit(2) from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    settings = Settings()
+    until = moment(end, "end") or datetime.now(UTC)
+    since = moment(start, "start") or until - timedelta(hours=24)
+    db = open_database(settings.db_url)
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"camera {camera}", total=None)
+            report = verify_camera_chain(
+                db,
+                settings.recordings_dir,
+                camera,
+                since,
+                until,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    finally:
+        db.dispose()
+    print_chain_report(console, report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("verify")
+def verify_package_cmd(
+    package: Annotated[Path, typer.Argument(help="evidence package (.zip)")],
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="the installation's public key (PEM) that must have signed it"),
+    ] = None,
+) -> None:
+    """Check an evidence package offline: hashes, files, signature. Exits 0 when valid."""
+    from vigil.evidence.console import print_verdict
+    from vigil.evidence.verify import verify_package
+
+    try:
+        trusted = public_key.read_bytes() if public_key is not None else None
+    except OSError as exc:
+        console.print(f"[red]cannot read the public key {public_key}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    verdict = verify_package(package, trusted)
+    print_verdict(console, verdict)
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+users_app = typer.Typer(help="Users: the first administrator, on this machine.")
+app.add_typer(users_app, name="users")
+audit_app = typer.Typer(help="The audit trail: check that no entry was changed or removed.")
+app.add_typer(audit_app, name="audit")
+
+
+@users_app.command("create-admin")
+def users_create_admin(
+    username: str,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(help="read the password from this file (first line) instead of asking"),
+    ] = None,
+    display_name: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an administrator (directly in the database; no default password exists)."""
+    from vigil.security import bootstrap, passwords
+    from vigil.store.db import open_database
+    from vigil.store.rules import DuplicateName
+    from vigil.store.users import InvalidUsername
+
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            console.print(f"[red]cannot read {password_file}: {exc.strerror}[/red]")
+            raise typer.Exit(2) from None
+        password = lines[0] if lines else ""
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = Settings()
+    settings.ensure_dirs()
+    db = open_database(settings.db_url)
+    try:
+        user = bootstrap.create_admin(
+            db, username=username, password=password, display_name=display_name
+        )
+    except (passwords.WeakPassword, InvalidUsername, DuplicateName) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    console.print(f"administrator {user.username!r} created")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exit 1 when an entry was edited, removed or added."""
+    from vigil.security.audit import verify_chain
+    from vigil.store.db import open_database
+
+    settings = Settings()
+    db = open_database(settings.db_url)
+    try:
+        report = verify_chain(db)
+    finally:
+        db.dispose()
+    for problem in report.problems:
+        console.print(f"[red]entry {problem.id}: {problem.kind}: {problem.message}[/red]")
+    if not report.ok:
+        console.print(f"[red]audit trail NOT intact: {len(report.problems)} problem(s)[/red]")
+        raise typer.Exit(1)
+    console.print(f"audit trail intact: {report.entries} entries, last {report.last_id}")
+
+
 if __name__ == "__main__":
     app()

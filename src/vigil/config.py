@@ -107,6 +107,20 @@ class AnalyticsSettings(BaseModel):
     ort_intra_op_threads: int = Field(1, ge=0, le=64, description="0: onnxruntime decides")
 
 
+class AuthSettings(BaseModel):
+    """Sign-in: session lifetimes, cookies, login throttling and lockout."""
+
+    session_idle_minutes: float = Field(30.0, gt=0, description="signed out after this idle")
+    session_absolute_hours: float = Field(12.0, gt=0, description="signed out after this")
+    cookie_secure: bool = Field(True, description="False only for plain-HTTP test setups")
+    free_attempts: int = Field(3, ge=0, le=100, description="failures before delays start")
+    delay_base_s: float = Field(1.0, gt=0, description="first delay, doubling per failure")
+    delay_max_s: float = Field(60.0, gt=0)
+    lockout_after: int = Field(10, ge=1, le=1000, description="failures of one user")
+    address_lockout_after: int = Field(50, ge=1, le=100000, description="from one address")
+    lockout_minutes: float = Field(15.0, gt=0)
+
+
 class Settings(BaseSettings):
     """All settings of one Vigil installation."""
 
@@ -122,6 +136,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     push: PushSettings = PushSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    auth: AuthSettings = AuthSettings()
     log_level: str = "INFO"
 
     @cached_property

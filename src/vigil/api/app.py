@@ -26,6 +26,8 @@ from vigil.api.routes import (
     camera_groups,
     cameras,
     events,
+    evidence,
+    evidence_locks,
     heatmap,
     inputs,
     live,
@@ -36,6 +38,10 @@ from vigil.api.routes import (
     system,
     time_profiles,
 )
+from vigil.api.routes import audit as audit_routes
+from vigil.api.routes import auth as auth_routes
+from vigil.api.routes import tokens as token_routes
+from vigil.api.routes import users as user_routes
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
 from vigil.domain.errors import Conflict, NotFound
@@ -46,6 +52,7 @@ from vigil.rules.executors import core_executors
 from vigil.search.track_writer import TrackWriter
 from vigil.security.secrets import SecretBox
 from vigil.store.db import open_database
+from vigil.store.users import ensure_builtin_roles
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,13 @@ def create_app(settings: Settings) -> FastAPI:
             integrations=integrations,
             analytics_status=AnalyticsStatusBoard(bus_),
         )
+        ensure_builtin_roles(db)
+        if (setup_token := app.state.ctx.setup.issue_if_needed(db)) is not None:
+            log.warning(
+                "no user exists yet: create the first administrator in the web client with "
+                "setup token %s, or run `vigil users create-admin NAME`",
+                setup_token,
+            )
         # Alarms are stored before anything is sent: the engine writes, the dispatcher sends.
         await engine.start()
         await dispatcher.start()
@@ -121,7 +135,9 @@ def create_app(settings: Settings) -> FastAPI:
     routers = (cameras, camera_groups, recordings, bookmarks, live, events, rules)
     for module in (*routers, time_profiles, alarms, actions, inputs, push, system, bus):
         app.include_router(module.router)
-    for module in (search, heatmap, analytics):
+    for module in (search, heatmap, analytics, evidence, evidence_locks):
+        app.include_router(module.router)
+    for module in (auth_routes, user_routes, token_routes, audit_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket
@@ -14,6 +14,7 @@ from vigil.config import Settings
 from vigil.integrations import Integrations
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
+from vigil.security.bootstrap import SetupToken
 from vigil.security.secrets import SecretBox
 from vigil.store import cameras as camera_store
 from vigil.store.db import Database
@@ -33,6 +34,8 @@ class ServerContext:
     alarms: AlarmManager
     integrations: Integrations
     analytics_status: AnalyticsStatusBoard
+    # The first administrator's one-time token while no user exists (security/bootstrap.py).
+    setup: SetupToken = field(default_factory=SetupToken)
 
 
 def _context(request: Request) -> ServerContext:

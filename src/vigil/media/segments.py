@@ -16,6 +16,7 @@ import av
 from av.stream import Stream
 
 from vigil.domain.cameras import CameraStatus
+from vigil.evidence.hashing import file_sha256
 from vigil.media.packets import StreamInfo, muxing_as
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,11 @@ class SegmentIndex(Protocol):
         the segment's id."""
         ...
 
-    def segment_closed(self, segment_id: int, end: datetime, size: int) -> None:
-        """A segment file is complete."""
+    def segment_closed(
+        self, segment_id: int, end: datetime, size: int, sha256: str | None = None
+    ) -> None:
+        """A segment file is complete; ``sha256`` of the file as written links it into the
+        camera's hash chain (``evidence/hashing.py``)."""
         ...
 
     def gap_opened(self, camera_id: int, start: datetime, reason: str) -> None:
@@ -195,8 +199,16 @@ class SegmentRecorder:
             seg.container.close()
         except (av.error.FFmpegError, OSError) as exc:
             log.error("camera %s: closing %s failed: %s", self.camera_id, seg.path, exc)
-        size = seg.path.stat().st_size if seg.path.exists() else 0
-        self._index.segment_closed(seg.id, max(end, seg.start), size)
+        size, sha256 = 0, None
+        try:
+            size = seg.path.stat().st_size
+            # Read back just after writing (from the page cache): the hash of the file as it
+            # is on disk, before anything else could touch it. ~4 ms for 10 s at 4 Mbit/s:
+            # 0.03 % of a core per camera (bench/segment_hashing.py).
+            sha256 = file_sha256(seg.path)
+        except OSError as exc:
+            log.error("camera %s: cannot hash %s: %s", self.camera_id, seg.path, exc)
+        self._index.segment_closed(seg.id, max(end, seg.start), size, sha256)
         self._guard.note_written(size)
 
     def _fail(self, message: str, wall: datetime) -> None:

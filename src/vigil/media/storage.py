@@ -1,7 +1,7 @@
 """Room on disk: the global disk budget, the low-water mark, per-camera retention, footage
 outside recording requests of cameras that record only around events, and the repair of
 segments left open by a crash. Oldest footage goes first; footage that a recording request
-holds goes last."""
+holds goes last; footage under an evidence lock never goes (``store/evidence_locks.py``)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import av
 
 from vigil.config import StorageSettings
 from vigil.domain.cameras import RecordingMode
+from vigil.evidence.hashing import file_sha256
 from vigil.media.mp4 import iter_boxes
 from vigil.store import cameras as camera_store
-from vigil.store import recording_requests, recordings
+from vigil.store import evidence_locks, recording_requests, recordings
 from vigil.store.db import Database
 from vigil.store.models import Segment
 from vigil.store.types import utcnow
@@ -51,7 +52,16 @@ class DiskGuard:
         with self._lock:
             while not self._fits():
                 if not self._delete_oldest():
-                    log.error("storage full: nothing left to delete under %s", self._root)
+                    locked = evidence_locks.locked_bytes(self._db)
+                    log.error(
+                        "storage full: nothing left to delete under %s%s; cameras stop "
+                        "recording until there is room",
+                        self._root,
+                        f" but evidence-locked footage ({locked} bytes), which is never "
+                        "deleted: release locks or add storage"
+                        if locked
+                        else "",
+                    )
                     return False
             return True
 
@@ -198,7 +208,8 @@ def repair_open_segments(db: Database, root: Path, node: str) -> int:
             end = seg.start
         else:
             end = seg.start + timedelta(seconds=duration)
-            index.segment_closed(seg.id, end, path.stat().st_size)
+            # Hashed as repaired: the chain vouches for what is kept, not for the lost tail.
+            index.segment_closed(seg.id, end, path.stat().st_size, file_sha256(path))
             repaired += 1
         index.gap_opened(seg.camera_id, end, CRASH_GAP_REASON)
     return repaired

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session
 
+from vigil.evidence.hashing import chain_hash
 from vigil.media.packets import StreamInfo
+from vigil.media.playback import SegmentFile
 from vigil.store.db import Database
-from vigil.store.models import Gap, Segment
+from vigil.store.evidence_locks import segment_locked
+from vigil.store.models import Gap, Segment, SegmentTombstone
 from vigil.store.recording_requests import segment_requested
+from vigil.store.types import utcnow
 
 
 class DbSegmentIndex:
@@ -41,10 +47,18 @@ class DbSegmentIndex:
             s.flush()
             return seg.id
 
-    def segment_closed(self, segment_id: int, end: datetime, size: int) -> None:
-        """Note the end and size of a finished segment."""
+    def segment_closed(
+        self, segment_id: int, end: datetime, size: int, sha256: str | None = None
+    ) -> None:
+        """Note the end and size of a finished segment and, given its file's SHA-256, link it
+        into its camera's hash chain (after the camera's latest earlier chained segment)."""
         with self._db.session() as s:
-            s.execute(update(Segment).where(Segment.id == segment_id).values(end=end, bytes=size))
+            seg = s.get(Segment, segment_id)
+            if seg is None:  # removed meanwhile (camera deleted)
+                return
+            seg.end, seg.bytes = end, size
+            if sha256 is not None:
+                _link(s, seg, sha256)
 
     def gap_opened(self, camera_id: int, start: datetime, reason: str) -> None:
         """Open a gap, unless one is open already."""
@@ -52,6 +66,26 @@ class DbSegmentIndex:
             open_gap = s.scalar(select(Gap.id).where(Gap.camera_id == camera_id, Gap.end.is_(None)))
             if open_gap is None:
                 s.add(Gap(camera_id=camera_id, start=start, reason=reason))
+
+
+def _link(session: Session, seg: Segment, sha256: str) -> None:
+    assert seg.end is not None
+    prev = session.scalar(
+        select(Segment.chain_hash)
+        .where(
+            Segment.camera_id == seg.camera_id,
+            Segment.chain_hash.is_not(None),
+            Segment.start < seg.start,
+            Segment.id != seg.id,
+        )
+        .order_by(Segment.start.desc())
+        .limit(1)
+    )
+    seg.sha256 = sha256
+    seg.prev_chain_hash = prev
+    seg.chain_hash = chain_hash(
+        prev, sha256, camera_id=seg.camera_id, start=seg.start, end=seg.end, size=seg.bytes
+    )
 
 
 def _overlapping(
@@ -75,6 +109,20 @@ def segments_between(
     """Segments of a camera that overlap [start, end), oldest first (open ones included)."""
     with db.session() as s:
         return s.scalars(_overlapping(Segment, camera_id, start, end)).all()
+
+
+def segment_files(
+    db: Database, root: Path, camera_id: int, start: datetime, end: datetime
+) -> list[SegmentFile]:
+    """The camera's segment files overlapping [start, end), confined to the recordings root
+    (for playback and export)."""
+    files = []
+    for seg in segments_between(db, camera_id, start, end):
+        path = (root / seg.path).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            continue  # deleted by retention meanwhile, or an index entry pointing outside
+        files.append(SegmentFile(path=path, start=seg.start, end=seg.end))
+    return files
 
 
 def gaps_between(db: Database, camera_id: int, start: datetime, end: datetime) -> Sequence[Gap]:
@@ -107,8 +155,10 @@ def oldest_closed_segments(
         before: Only segments that ended before this.
         sparing_held_at: Leave out segments that a recording request holds at this time.
         sparing_requested: Leave out segments that overlap any recording request.
+
+    Segments under an evidence lock are always left out: nothing deletes evidence.
     """
-    query = select(Segment).where(Segment.end.is_not(None))
+    query = select(Segment).where(Segment.end.is_not(None), ~segment_locked(utcnow()))
     if camera_id is not None:
         query = query.where(Segment.camera_id == camera_id)
     if before is not None:
@@ -128,10 +178,39 @@ def open_segments(db: Database, node: str) -> Sequence[Segment]:
 
 
 def delete_segments(db: Database, ids: Sequence[int]) -> None:
-    """Remove segments from the index (their files are removed by the caller)."""
-    if ids:
-        with db.session() as s:
-            s.execute(delete(Segment).where(Segment.id.in_(ids)))
+    """Remove segments from the index (their files are removed by the caller).
+
+    Chained segments leave a tombstone, so that verification can tell this deletion from a
+    segment removed behind Vigil's back; tombstones older than a camera's oldest remaining
+    segment are no longer needed (a chain may start anywhere) and go.
+    """
+    if not ids:
+        return
+    with db.session() as s:
+        gone = s.scalars(select(Segment).where(Segment.id.in_(ids))).all()
+        for seg in gone:
+            if seg.chain_hash is not None:
+                s.add(
+                    SegmentTombstone(
+                        camera_id=seg.camera_id,
+                        start=seg.start,
+                        end=seg.end,
+                        sha256=seg.sha256,
+                        prev_chain_hash=seg.prev_chain_hash,
+                        chain_hash=seg.chain_hash,
+                    )
+                )
+        s.execute(delete(Segment).where(Segment.id.in_(ids)))
+        s.flush()
+        for camera_id in {seg.camera_id for seg in gone}:
+            older_kept = exists().where(
+                Segment.camera_id == camera_id, Segment.start <= SegmentTombstone.start
+            )
+            s.execute(
+                delete(SegmentTombstone)
+                .where(SegmentTombstone.camera_id == camera_id, ~older_kept)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def delete_gaps_before(db: Database, camera_id: int, before: datetime) -> None:

@@ -9,9 +9,11 @@ from fastapi import APIRouter, HTTPException, Response, status
 from vigil.api.deps import CameraDep, ContextDep, ServerContext
 from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
 from vigil.domain.cameras import CameraStatus, RecordingMode, reported_status
+from vigil.domain.errors import Conflict
 from vigil.domain.messages import CamerasChanged
 from vigil.store import cameras as camera_store
 from vigil.store.cameras import DuplicateCameraName
+from vigil.store.evidence_locks import list_locks
 from vigil.store.models import Camera, CameraHealth
 from vigil.store.recording_requests import keep_recorded
 from vigil.store.types import utcnow
@@ -116,7 +118,12 @@ async def update_camera(body: CameraUpdate, camera: CameraDep, ctx: ContextDep) 
 
 @router.delete("/{camera_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_camera(camera: CameraDep, ctx: ContextDep) -> Response:
-    """Remove a camera together with its recordings."""
+    """Remove a camera together with its recordings (refused while evidence locks hold
+    any of its footage: release them first)."""
+    locks = list_locks(ctx.db, camera_id=camera.id, active_only=True)
+    if locks:
+        ids = ", ".join(str(lock.id) for lock in locks)
+        raise Conflict(f"camera {camera.id} has footage under evidence locks ({ids}): release them")
     camera_store.delete_camera(ctx.db, camera.id)
     await _announce(ctx, camera.id, "deleted")
     shutil.rmtree(ctx.settings.recordings_dir / str(camera.id), ignore_errors=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -15,9 +14,9 @@ from starlette.background import BackgroundTask
 from vigil.api.deps import CameraDep, ContextDep
 from vigil.api.schemas import GapPublic, SpanPublic, TimelinePublic
 from vigil.domain.timeline import Span, build_timeline
-from vigil.media.playback import NoFootageError, SegmentFile, export_mp4, plan_playback, stream_plan
+from vigil.media.playback import NoFootageError, export_mp4, plan_playback, stream_plan
 from vigil.store import recordings
-from vigil.store.db import Database
+from vigil.store.recordings import segment_files
 from vigil.store.types import utcnow
 
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["recordings"])
@@ -36,19 +35,6 @@ def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise HTTPException(422, f"'{name}' needs a timezone, e.g. 2026-01-01T12:00:00Z")
     return value
-
-
-def segment_files(
-    db: Database, root: Path, camera_id: int, start: datetime, end: datetime
-) -> list[SegmentFile]:
-    """The camera's segment files overlapping [start, end), confined to the recordings root."""
-    files = []
-    for seg in recordings.segments_between(db, camera_id, start, end):
-        path = (root / seg.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            continue  # deleted by retention meanwhile, or an index entry pointing outside
-        files.append(SegmentFile(path=path, start=seg.start, end=seg.end))
-    return files
 
 
 @router.get("/timeline", response_model=TimelinePublic)

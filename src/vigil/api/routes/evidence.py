@@ -1,0 +1,86 @@
+"""Evidence of a camera's recordings: integrity of the hash chain, signed export packages."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from vigil.api.deps import CameraDep, ContextDep
+from vigil.api.errors import FieldError
+from vigil.api.schemas_evidence import EvidenceExportCreate
+from vigil.evidence.chain import ChainReport, verify_camera_chain
+from vigil.evidence.package import EvidenceRequest, build_package
+from vigil.media.playback import NoFootageError
+from vigil.store.types import utcnow
+
+router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["evidence"])
+
+MAX_VERIFY = timedelta(days=31)
+MAX_EXPORT = timedelta(hours=24)
+
+When = Annotated[datetime | None, Query(description="ISO 8601 time with a timezone")]
+
+
+@router.get("/integrity", response_model=ChainReport)
+async def integrity(
+    camera: CameraDep, ctx: ContextDep, start: When = None, end: When = None
+) -> ChainReport:
+    """Verify the camera's recording chain over [start, end) (default: the last 24 hours):
+    altered files, edited index rows and segments missing from the middle are reported."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise FieldError(name, "needs a timezone, e.g. 2026-01-01T12:00:00Z")
+    end = end or utcnow()
+    start = start or end - timedelta(hours=24)
+    if start >= end:
+        raise FieldError("end", "'end' must be after 'start'")
+    if end - start > MAX_VERIFY:
+        raise FieldError("end", f"a verification spans at most {MAX_VERIFY.days} days")
+    return await asyncio.to_thread(
+        verify_camera_chain, ctx.db, ctx.settings.recordings_dir, camera.id, start, end
+    )
+
+
+@router.post("/evidence-export", response_class=FileResponse)
+async def evidence_export(
+    camera: CameraDep, body: EvidenceExportCreate, ctx: ContextDep
+) -> FileResponse:
+    """A signed evidence package (ZIP: video.mp4, metadata.json, public_key.pem,
+    manifest.json, manifest.sig) of [start, end]; check it with ``vigil verify``."""
+    if body.start >= body.end:
+        raise FieldError("end", "'end' must be after 'start'")
+    if body.end - body.start > MAX_EXPORT:
+        raise FieldError("end", "an export spans at most 24 hours; export in parts")
+    out_dir = ctx.settings.data_dir / "exports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"evidence-{camera.id}-{utcnow():%Y%m%d%H%M%S%f}.zip"
+    request = EvidenceRequest(camera, body.start, body.end, body.reason, body.requested_by)
+    try:
+        await asyncio.to_thread(
+            build_package,
+            ctx.db,
+            recordings_dir=ctx.settings.recordings_dir,
+            data_dir=ctx.settings.data_dir,
+            request=request,
+            out=out,
+        )
+    except NoFootageError:
+        raise HTTPException(
+            404,
+            f"no recording of camera {camera.id} between {body.start.isoformat()} and "
+            f"{body.end.isoformat()}",
+        ) from None
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", camera.name)
+    start, end = body.start.astimezone(UTC), body.end.astimezone(UTC)
+    return FileResponse(
+        out,
+        media_type="application/zip",
+        filename=f"evidence_{safe_name}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.zip",
+        background=BackgroundTask(out.unlink, missing_ok=True),
+    )

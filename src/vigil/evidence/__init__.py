@@ -1,0 +1,1 @@
+"""Evidence: hash-chained recordings, evidence locks and signed export packages."""
