@@ -28,6 +28,7 @@ directory; cameras take them in turn.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -67,6 +68,8 @@ class Options:
     models_dir: Path
     workdir: Path
     py_spy: Path | None
+    detector_options: dict[str, Any]
+    motion: dict[str, Any]
 
 
 def transcode_clips(workdir: Path) -> list[Path]:
@@ -94,7 +97,9 @@ def transcode_clips(workdir: Path) -> list[Path]:
     return clips
 
 
-def bare_onnxruntime(detector: str, models_dir: Path, clip: Path, runs: int) -> dict[str, float]:
+def bare_onnxruntime(
+    config: dict[str, Any], models_dir: Path, clip: Path, runs: int
+) -> dict[str, Any]:
     """ms per ``session.run`` of the model alone, and per plugin ``detect`` (same frame)."""
     import av
 
@@ -102,8 +107,9 @@ def bare_onnxruntime(detector: str, models_dir: Path, clip: Path, runs: int) -> 
 
     with av.open(str(clip)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
-    plugin: Any = create_detector({"type": detector}, models_dir=models_dir, intra_op_threads=1)
-    result: dict[str, float] = {}
+    detector = config["type"]
+    plugin: Any = create_detector(config, models_dir=models_dir, intra_op_threads=1)
+    result: dict[str, Any] = {"model": Path(getattr(plugin, "loaded_path", detector)).name}
     session = getattr(plugin, "session", None)
     if session is not None:
         feeds = {i.name: _model_input(detector, frame, i.shape) for i in session.get_inputs()}
@@ -197,7 +203,8 @@ class Bench:
         config = {
             "enabled": True,
             "fps": ANALYSIS_FPS,
-            "detector": {"type": self.o.detector},
+            "detector": {"type": self.o.detector, **self.o.detector_options},
+            "motion": self.o.motion,
             "zones": [{"name": "all", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
             "behaviours": [{"type": "intrusion", "zone": "all"}],
         }
@@ -239,7 +246,12 @@ class Bench:
             clips = transcode_clips(self.o.workdir)
         console.print(f"Clips: {', '.join(c.name for c in clips)}")
         with console.status("Bare onnxruntime on the same model and input..."):
-            bare = bare_onnxruntime(self.o.detector, self.o.models_dir, clips[0], runs=50)
+            bare = bare_onnxruntime(
+                {"type": self.o.detector, **self.o.detector_options},
+                self.o.models_dir,
+                clips[0],
+                runs=50,
+            )
         recorder = self.start(clips)
         time.sleep(self.o.warmup / 2)
         record_cpu, record_others, _ = self.window(recorder.pid, "Recording only")
@@ -288,7 +300,10 @@ def report(o: Options, r: dict[str, Any]) -> None:
     n = r["cameras"]
     cores = r["analytics_cpu"] / 100
     per_core = n / cores if cores > 0 else float("inf")
-    table = Table(title=f"Analytics: {n} cameras, {o.detector}, {ANALYSIS_FPS:g} fps, motion gate")
+    extra = {**o.detector_options, **o.motion}
+    options = json.dumps(extra) if extra else ""
+    title = f"Analytics: {n} cameras, {o.detector} {options}, {ANALYSIS_FPS:g} fps, motion gate"
+    table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("recorder CPU, recording only", f"{r['record_cpu']:.1f} % of a core")
@@ -308,6 +323,7 @@ def report(o: Options, r: dict[str, Any]) -> None:
     if "session_run_ms" in bare:
         table.add_row("bare onnxruntime session.run ms", f"{bare['session_run_ms']:.1f}")
     table.add_row("plugin detect() ms, alone", f"{bare['detect_ms']:.1f}")
+    table.add_row("model file run", str(bare["model"]))
     table.add_row("other processes' CPU (noise)", f"{r['others']:.0f} % of a core")
     table.add_row("load average at the end", " ".join(f"{v:.2f}" for v in r["load"]))
     table.add_row("analytics states seen", ", ".join(r["states"]))
@@ -333,12 +349,20 @@ def parse_args(argv: list[str] | None) -> Options:
         "--py-spy", type=Path, default=None, metavar="FILE",
         help="profile the recorder over the analytics window (.svg, .json or raw .txt)",
     )  # fmt: skip
+    parser.add_argument(
+        "--detector-options", type=json.loads, default={}, metavar="JSON",
+        help='more detector options, e.g. \'{"int8": false}\'',
+    )  # fmt: skip
+    parser.add_argument(
+        "--motion", type=json.loads, default={}, metavar="JSON",
+        help='motion gate options, e.g. \'{"tracked_fps": 5}\' (always the full rate)',
+    )  # fmt: skip
     a = parser.parse_args(argv)
     if a.cameras < 1 or a.seconds <= 0 or a.warmup < 0:
         parser.error("--cameras must be >= 1, --seconds > 0, --warmup >= 0")
     return Options(
         a.cameras, a.seconds, a.warmup, a.detector, a.models_dir.resolve(),
-        a.workdir.resolve(), a.py_spy,
+        a.workdir.resolve(), a.py_spy, a.detector_options, a.motion,
     )  # fmt: skip
 
 

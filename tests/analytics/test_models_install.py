@@ -60,6 +60,10 @@ def test_from_dir_installs_verified_models(tmp_path: Path) -> None:
     sums = mi.read_sums(models / "SHA256SUMS")
     reference = mi.read_sums(SHARED_MODELS / "SHA256SUMS")
     assert sums == {k: reference[k] for k in ("centernet.onnx", "nanodet.onnx")}
+    # NanoDet's int8 model is built at install time, not on the first camera's load.
+    assert (models / "nanodet-int8.onnx").is_file()
+    assert not (models / "centernet-int8.onnx").exists()
+    assert not [p.name for p in models.iterdir() if p.name.startswith(".")]
 
 
 def _outputs(path: Path, feed: np.ndarray) -> list[np.ndarray]:

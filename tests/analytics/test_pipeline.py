@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 
 from tests.analytics.clips import scene_clip
 from tests.conftest import wait_until
 from vigil.analytics.config import CameraAnalyticsConfig
+from vigil.analytics.detections import Detections, empty_detections, make_detections
+from vigil.analytics.detectors.motion import OBJECT_CLASS_ID
 from vigil.analytics.frames import AnalyticsTap, FrameDecoder, SampledFrame
-from vigil.analytics.pipeline import CameraPipeline, PipelineContext, thin
+from vigil.analytics.pipeline import CameraPipeline, DetectorFactory, PipelineContext, thin
 from vigil.analytics.runtime import WorkerPool
 from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, TrackEnded
 from vigil.domain.messages import BusMessage
@@ -77,9 +80,14 @@ def feed(tap: AnalyticsTap, clip: Path, *, wait: Callable[[], bool] = lambda: Fa
     return written
 
 
-def run_pipeline(clip: Path, config: CameraAnalyticsConfig, ctx: PipelineContext) -> CameraPipeline:
+def run_pipeline(
+    clip: Path,
+    config: CameraAnalyticsConfig,
+    ctx: PipelineContext,
+    detector_factory: DetectorFactory | None = None,
+) -> CameraPipeline:
     """Run a clip through a pipeline, paced so that no analysis frame is dropped."""
-    pipeline = CameraPipeline(1, config, ctx)
+    pipeline = CameraPipeline(1, config, ctx, detector_factory=detector_factory)
     tap = AnalyticsTap(keep_keyframe=False)
     tap.attach(pipeline.decoder)
     pipeline.start()
@@ -182,6 +190,50 @@ def test_a_moving_object_is_detected_tracked_and_raises_events_with_snapshots(
     assert "right" in track.zones and 2 <= len(track.path) <= 200
     assert track.thumbnail is not None and (ctx.data_dir / track.thumbnail).is_file()
     assert track.last_at > track.first_at
+
+
+class BrightBoxes:
+    """A detector that looks at each frame on its own (like the ONNX models): the box around
+    the bright pixels of the generated scene, class "object"."""
+
+    key = "bright"
+    stateless = True
+
+    def detect(self, frame: np.ndarray[Any, Any]) -> Detections:
+        ys, xs = np.nonzero(frame.min(axis=2) > 200)
+        if len(xs) == 0:
+            return empty_detections()
+        box = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]
+        return make_detections(np.array(box, dtype=np.float32), [0.9], [OBJECT_CLASS_ID])
+
+
+def test_a_followed_object_is_detected_less_often_and_still_raises_its_events(
+    moving_clip: Path, tmp_path: Path, pool: WorkerPool
+) -> None:
+    def run(tracked_fps: float) -> tuple[int, set[str], set[int]]:
+        published = Published()
+        config = motion_config(
+            motion={"tracked_fps": tracked_fps},
+            zones=[{"name": "right", "points": [[0.5, 0.3], [1, 0.3], [1, 1], [0.5, 1]]}],
+            lines=[{"name": "middle", "start": [0.45, 1], "end": [0.45, 0]}],
+            behaviours=[
+                {"type": "intrusion", "zone": "right", "classes": ["object"]},
+                {"type": "line_crossing", "line": "middle", "classes": ["object"]},
+            ],
+        )
+        ctx = context(tmp_path / str(tracked_fps), pool, published)
+        pipeline = run_pipeline(moving_clip, config, ctx, lambda _: BrightBoxes())
+        frames = published.of(AnalyticsFrame)
+        ids = {o.track_id for f in frames for o in f.objects if o.track_id is not None}
+        return pipeline.detector_calls, {e.type for e in published.of(Event)}, ids
+
+    full_calls, full_events, _ = run(5.0)  # at the analysis rate: every moving frame
+    calls, events, ids = run(1.5)
+    # Once its track has settled, the box is detected 1.5 times a second instead of 5; the
+    # tracker carries it in between: one track, and the same events.
+    assert calls <= full_calls - 5, (calls, full_calls)
+    assert events == full_events == {"intrusion", "line_crossing"}
+    assert len(ids) == 1
 
 
 def test_a_full_queue_drops_packets_up_to_a_keyframe_and_never_blocks(moving_clip: Path) -> None:

@@ -45,6 +45,12 @@ class MotionGate(BaseModel):
     # While objects are being followed, keep detecting now and then so tracks do not go
     # stale on a still scene (a parked car, a left bag).
     keepalive_s: float = Field(2.0, ge=0, le=600)
+    # While detection finds nothing new (every confident box is a confirmed track, none was
+    # lost), moving frames are analysed at this lower rate and the tracker carries the tracks
+    # in between; anything new brings back the full rate. At or above ``fps``: always full.
+    tracked_fps: float = Field(
+        1.5, gt=0, le=30, description="detections per second while nothing new is seen"
+    )
 
 
 # ----- behaviours ---------------------------------------------------------------------------

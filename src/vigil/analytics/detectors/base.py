@@ -72,7 +72,12 @@ class DetectorContext:
 
 @runtime_checkable
 class Detector(Protocol):
-    """Finds objects in one frame."""
+    """Finds objects in one frame.
+
+    A detector may also have ``stateless = True`` (class attribute): it looks at each frame on
+    its own, so the pipeline may skip frames while the scene is calm. Without it (a detector
+    that compares frames, like ``motion``) every moving frame is given to it.
+    """
 
     key: str
 

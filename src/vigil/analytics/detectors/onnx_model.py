@@ -6,6 +6,7 @@ pixels out); everything model-independent happens here.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,6 +24,9 @@ from vigil.analytics.detectors.base import (
     DetectorUnavailable,
     Frame,
 )
+from vigil.analytics.quantize import QuantizeError, ensure_int8
+
+log = logging.getLogger(__name__)
 
 Boxes = npt.NDArray[np.float32]
 Raw = tuple[Boxes, npt.NDArray[np.float32], npt.NDArray[np.int64]]
@@ -41,6 +45,7 @@ class OnnxDetectorConfig(DetectorConfig):
     tile_overlap: float = Field(0.25, ge=0.0, lt=1.0, description="tile overlap, share of a tile")
     tile_full_frame: bool = Field(False, description="with tiles, also detect on the whole frame")
     nms_iou: float = Field(0.5, gt=0.0, le=1.0, description="overlap above which boxes merge")
+    int8: bool = Field(False, description="run the int8-quantised model (needs shipped ranges)")
 
 
 def load_session(path: Path, threads: int) -> ort.InferenceSession:
@@ -108,12 +113,22 @@ class OnnxDetector:
 
     key: ClassVar[str]
     config_model: ClassVar[type[DetectorConfig]]
+    stateless: ClassVar[bool] = True
+    """Each frame is detected on its own (see `Detector`): frames may be skipped."""
 
     def __init__(self, config: OnnxDetectorConfig, context: DetectorContext) -> None:
         self.config = config
         path = Path(config.model)
         self.model_path = path if path.is_absolute() else context.models_dir / path
-        self.session = load_session(self.model_path, context.intra_op_threads)
+        self.loaded_path = self.model_path
+        """The file actually run: the int8 model built from ``model_path`` when asked for."""
+        if config.int8 and self.model_path.is_file():
+            try:
+                self.loaded_path = ensure_int8(self.model_path)
+            except QuantizeError as exc:
+                # The float32 model still works: slower, but the camera is analysed.
+                log.warning("%s; running the float32 model", exc)
+        self.session = load_session(self.loaded_path, context.intra_op_threads)
         self._keep = np.array(class_ids(config.classes), dtype=np.int64)
 
     def _infer(self, image: Frame) -> Raw:
