@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Stack, free_port, wait_until
+from tests.integration.test_recording_e2e import recorded_seconds
 from tests.web.test_browser import video_samples
 from vigil.devices.simulator import Simulator
 
@@ -53,6 +54,10 @@ def test_operator_builds_a_rule_fires_it_and_works_the_alarm_to_closed(
 ) -> None:
     camera = stack.add_camera("Gate", simulator.url_for("pattern"), location="North entrance")
     stack.wait_status(camera["id"], "online")
+    # The alarm's video needs footage: a finished segment or two before the alarm.
+    wait_until(
+        lambda: recorded_seconds(stack.timeline(camera["id"])) >= 4, 30, "footage", stack.logs
+    )
 
     # The operator watches the queue in one tab while a colleague works the rules in another.
     page.goto("/#/alarms")
