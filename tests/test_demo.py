@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 
 def test_demo_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     port, rtsp_port = free_port(), free_port()
+    while rtsp_port in (port, port + 1):  # the demo's recorder listens on port + 1
+        rtsp_port = free_port()
     empty_media = tmp_path / "no-media"
     empty_media.mkdir()
     log = (tmp_path / "demo.log").open("w+")
