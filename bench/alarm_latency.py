@@ -45,7 +45,15 @@ from typing import IO, Any
 
 import httpx
 import websockets
-from common import cpu_seconds, free_port, http_ok, interruptible, percentile, wait_for
+from common import (
+    admin_headers,
+    cpu_seconds,
+    free_port,
+    http_ok,
+    interruptible,
+    percentile,
+    wait_for,
+)
 from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
@@ -53,6 +61,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from vigil.bus.base import Envelope
 from vigil.bus.hub import HUB_PATH
 from vigil.domain.events import Event
+from vigil.security.service_token import service_headers
 
 # The bar of the issue.
 BAR_P95_MS = 300.0
@@ -159,6 +168,8 @@ class Bench:
                 start_new_session=True,
             )
             wait_for(lambda: http_ok(f"{self.url}/api/health"), 60, "the server to answer")
+        db_url = self.o.database_url or f"sqlite:///{(self.data_dir / 'vigil.db').resolve()}"
+        self.http.headers.update(admin_headers(db_url))
         database = "PostgreSQL" if self.o.database_url else "SQLite"
         console.print(f"Vigil: server on {self.url}, {database}, logs in {self.run_dir}")
 
@@ -319,8 +330,16 @@ class Bench:
         ws_base = self.url.replace("http", "ws", 1)
         # Both links stay open over all runs, as an operator's client and a recorder's would.
         async with (
-            connect(f"{ws_base}/api/events?topics=alarms", max_size=None) as operator,
-            connect(f"{ws_base}{HUB_PATH}?origin={self.origin}", max_size=None) as hub,
+            connect(
+                f"{ws_base}/api/events?topics=alarms",
+                max_size=None,
+                additional_headers={"Authorization": self.http.headers["Authorization"]},
+            ) as operator,
+            connect(
+                f"{ws_base}{HUB_PATH}?origin={self.origin}",
+                max_size=None,
+                additional_headers=service_headers(self.data_dir),  # as a recorder joins
+            ) as hub,
         ):
             self.hub = hub
             follower = asyncio.create_task(self.follow(operator))

@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from common import free_port, http_ok, interruptible, wait_for
+from common import admin_headers, free_port, http_ok, interruptible, wait_for
 from recording import CpuWindow, Processes, all_process_cpu, other_cpu_seconds
 from rich.console import Console
 from rich.table import Table
@@ -151,6 +151,7 @@ class Bench:
         self.procs = Processes()
         self.sim: Simulator | None = None
         self.api = ""
+        self.auth: dict[str, str] = {}
 
     def cleanup(self) -> None:
         self.procs.stop()
@@ -180,6 +181,7 @@ class Bench:
                 "server", [python, "-m", "vigil", "server"], self.run_dir / "server.log", env
             )
             wait_for(lambda: http_ok(f"{self.api}/api/health"), 60, "server up")
+            self.auth = admin_headers(db_url)
             recorder = self.procs.spawn(
                 "recorder", [python, "-m", "vigil", "recorder"], self.run_dir / "recorder.log", env
             )
@@ -188,7 +190,9 @@ class Bench:
             )
         for name in mounts:
             r = httpx.post(
-                f"{self.api}/api/cameras", json={"name": name, "main_url": self.sim.url_for(name)}
+                f"{self.api}/api/cameras",
+                json={"name": name, "main_url": self.sim.url_for(name)},
+                headers=self.auth,
             )
             r.raise_for_status()
         wait_for(lambda: self.online() == self.o.cameras, 60, "cameras online")
@@ -196,7 +200,7 @@ class Bench:
         return recorder
 
     def online(self) -> int:
-        cameras = httpx.get(f"{self.api}/api/cameras").json()
+        cameras = httpx.get(f"{self.api}/api/cameras", headers=self.auth).json()
         return sum(1 for c in cameras if c["health"]["status"] == "online")
 
     def enable_analytics(self) -> None:
@@ -208,8 +212,9 @@ class Bench:
             "zones": [{"name": "all", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
             "behaviours": [{"type": "intrusion", "zone": "all"}],
         }
-        for camera in httpx.get(f"{self.api}/api/cameras").json():
-            r = httpx.put(f"{self.api}/api/cameras/{camera['id']}/analytics", json=config)
+        for camera in httpx.get(f"{self.api}/api/cameras", headers=self.auth).json():
+            url = f"{self.api}/api/cameras/{camera['id']}/analytics"
+            r = httpx.put(url, json=config, headers=self.auth)
             r.raise_for_status()
 
     def window(
@@ -224,7 +229,9 @@ class Bench:
             while (elapsed := time.monotonic() - started) < self.o.seconds:
                 time.sleep(min(5.0, self.o.seconds - elapsed))
                 if statuses is not None:
-                    statuses.append(httpx.get(f"{self.api}/api/analytics/status").json())
+                    statuses.append(
+                        httpx.get(f"{self.api}/api/analytics/status", headers=self.auth).json()
+                    )
         cpu.finish()
         wall = time.monotonic() - started
         others = other_cpu_seconds(before, all_process_cpu(), {recorder, os.getpid()})

@@ -82,3 +82,24 @@ def interruptible() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def admin_headers(db_url: str) -> dict[str, str]:
+    """An administrator's bearer token for the bench's own Vigil, made in its database
+    (the server must have migrated it): benches sign in like any client."""
+    import secrets
+
+    from vigil.security.bootstrap import create_admin
+    from vigil.security.tokens import create_token
+    from vigil.store import users as user_store
+    from vigil.store.db import Database
+
+    db = Database(db_url)
+    try:
+        user = next((u for u in user_store.list_users(db) if u.username == "bench"), None)
+        if user is None:  # a database kept across runs has it already
+            user = create_admin(db, username="bench", password=secrets.token_urlsafe(16))
+        token, _ = create_token(db, user_id=user.id, name="bench")
+    finally:
+        db.dispose()
+    return {"Authorization": f"Bearer {token}"}

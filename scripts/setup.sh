@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Vigil needs on Debian 12 with Python 3.11: Debian packages (FFmpeg, GStreamer's
-# RTSP server for the camera simulator, Chromium for browser tests) and a virtual environment
-# with Vigil and its Python dependencies. Safe to run again: it skips what is already there.
+# RTSP server for the camera simulator, Chromium for browser tests, strace for the test that
+# the demo connects nowhere) and a virtual environment with Vigil and its Python dependencies.
+# Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ DEBIAN_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   chromium
+  strace
 )
 
 missing=()
@@ -37,7 +39,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing Vigil and its Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
-  # `trackers` requires opencv-python, OpenCV's GUI build, which cannot load without libGL;
+  # `trackers` and `rapidocr-onnxruntime` require opencv-python, OpenCV's GUI build, which
+  # cannot load without libGL;
   # it and opencv-python-headless install the same cv2 files, so keep only the headless one.
   if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
     headless="$(.venv/bin/python -m pip show opencv-python-headless 2>/dev/null | sed -n 's/^Version: //p')"

@@ -7,4 +7,5 @@ bash scripts/setup.sh
 .venv/bin/ruff check
 .venv/bin/ruff format --check
 .venv/bin/mypy
-exec .venv/bin/pytest -q -p no:cacheprovider "$@"
+# One worker per core; a file's tests stay together (module fixtures such as the browser).
+exec .venv/bin/pytest -q -p no:cacheprovider -n auto --dist loadfile "$@"

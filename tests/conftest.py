@@ -15,9 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from vigil.api.app import create_app
 from vigil.config import Settings, StorageSettings
 from vigil.devices.simulator import Simulator, generate_test_clip, gstreamer_missing
+from vigil.security.bootstrap import create_admin
+from vigil.security.tokens import create_token
+from vigil.store import users as user_store
 from vigil.store.db import Database, migrate
 
 
@@ -105,6 +110,40 @@ def db(settings: Settings) -> Iterator[Database]:
     database.dispose()
 
 
+# Signed-in callers ------------------------------------------------------------------------
+ADMIN_PASSWORD = "correct horse battery staple 42"
+
+
+def admin_token(db: Database, username: str = "admin") -> str:
+    """An API token of an administrator (created on first use) of this database."""
+    user = next((u for u in user_store.list_users(db) if u.username == username), None)
+    if user is None:
+        user = create_admin(db, username=username, password=ADMIN_PASSWORD)
+    token, _ = create_token(db, user_id=user.id, name=f"tests {uuid.uuid4().hex[:6]}")
+    return token
+
+
+def authorise(client: httpx.Client, db: Database | str, username: str = "admin") -> str:
+    """Make every request of ``client`` an administrator's (bearer token); returns the token."""
+    database = Database(db) if isinstance(db, str) else db
+    try:
+        token = admin_token(database, username)
+    finally:
+        if isinstance(db, str):
+            database.dispose()
+    client.headers["Authorization"] = f"Bearer {token}"
+    return token
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The server application in-process on the test's settings, signed in as an
+    administrator (tests of permissions make their own users)."""
+    with TestClient(create_app(settings)) as c:
+        authorise(c, settings.db_url)
+        yield c
+
+
 # Running installation (simulator, server and recorder as real processes) -----------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -118,6 +157,8 @@ class Stack:
 
     def __init__(self, data_dir: Path, db_url: str, *, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.db_url = db_url
+        self.token: str | None = None  # an administrator's, once the server has started
         self.port = free_port()
         self.recorder_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -147,6 +188,14 @@ class Stack:
     def start_server(self) -> None:
         self.server = self._spawn("server")
         wait_until(lambda: self._ok(f"{self.url}/api/health"), 30, "server up", self.logs)
+        if self.token is None:
+            self.token = authorise(self.client, self.db_url)
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The administrator's Authorization header, for clients other than ``client``."""
+        assert self.token is not None, "start the server first"
+        return {"Authorization": f"Bearer {self.token}"}
 
     def start_recorder(self) -> None:
         self.recorder = self._spawn("recorder")

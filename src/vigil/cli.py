@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,13 @@ from rich.table import Table
 
 from vigil.config import Settings
 from vigil.domain.cameras import RecordingMode
+from vigil.security.tls import (
+    SERVER_CIPHERS,
+    CertificateFiles,
+    TlsError,
+    client_ssl_context,
+    server_certificate,
+)
 
 app = typer.Typer(help="Vigil: open video management system.", no_args_is_help=True)
 cameras_app = typer.Typer(help="Add, list, change and remove cameras (through the server's API).")
@@ -31,11 +39,16 @@ def setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _serve(app_: Any, host: str, port: int, level: str) -> None:
+def _serve(
+    app_: Any, host: str, port: int, level: str, tls: CertificateFiles | None = None
+) -> None:
     import uvicorn
 
     setup_logging(level)
-    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20)
+    https: dict[str, Any] = {}
+    if tls is not None:
+        https = {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key, "ssl_ciphers": SERVER_CIPHERS}
+    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20, **https)
 
 
 @app.command()
@@ -49,7 +62,14 @@ def server(
     settings = Settings()
     settings.server.host = host or settings.server.host
     settings.server.port = port or settings.server.port
-    _serve(create_app(settings), settings.server.host, settings.server.port, settings.log_level)
+    setup_logging(settings.log_level)
+    try:
+        tls = server_certificate(settings)
+    except TlsError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    app_ = create_app(settings)
+    _serve(app_, settings.server.host, settings.server.port, settings.log_level, tls)
 
 
 @app.command()
@@ -93,8 +113,18 @@ def demo(
 
 
 # cameras -------------------------------------------------------------------------------
+TOKEN_ENV = "VIGIL_TOKEN"
+
+
 def _client(server_url: str | None) -> httpx.Client:
-    return httpx.Client(base_url=server_url or Settings().server_url, timeout=15)
+    settings = Settings()
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    return httpx.Client(
+        base_url=server_url or settings.server_url,
+        timeout=15,
+        verify=client_ssl_context(settings),  # trusts the generated certificate too
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+    )
 
 
 def _check(response: httpx.Response) -> Any:
@@ -105,6 +135,11 @@ def _check(response: httpx.Response) -> Any:
     except ValueError:
         body = {"detail": response.text}
     detail = body.get("detail", body)
+    if response.status_code == 401:
+        detail = (
+            f"{detail}\n  set {TOKEN_ENV} to an API token: create one in the web client "
+            "(Tokens) or with `vigil users token NAME` on the server's machine"
+        )
     for err in body.get("errors", []):
         detail = f"{detail}\n  {err['field']}: {err['message']}"
     console.print(f"[red]error {response.status_code}:[/red] {detail}")
@@ -115,11 +150,17 @@ def _request(server_url: str | None, method: str, path: str, **kwargs: Any) -> A
     try:
         with _client(server_url) as client:
             return _check(client.request(method, path, **kwargs))
-    except httpx.ConnectError:
+    except httpx.ConnectError as exc:
         url = server_url or Settings().server_url
-        console.print(
-            f"[red]cannot reach the Vigil server at {url}[/red]: is `vigil server` running?"
-        )
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            console.print(
+                f"[red]the server at {url} has a certificate this machine does not trust[/red]: "
+                "copy the server's <data dir>/tls/cert.pem into this machine's <data dir>/tls/"
+            )
+        else:
+            console.print(
+                f"[red]cannot reach the Vigil server at {url}[/red]: is `vigil server` running?"
+            )
         raise typer.Exit(2) from None
 
 
@@ -348,6 +389,52 @@ def verify_package_cmd(
     raise typer.Exit(0 if verdict.ok else 1)
 
 
+@app.command("redact")
+def redact_cmd(
+    source: Annotated[Path, typer.Argument(help="video to redact (an export, a clip)")],
+    target: Annotated[Path, typer.Argument(help="redacted MP4 to write")],
+    faces: Annotated[bool, typer.Option("--faces/--no-faces", help="blur faces")] = True,
+    plates: Annotated[bool, typer.Option("--plates/--no-plates", help="blur plates")] = True,
+) -> None:
+    """Write a copy of a video with faces and licence plates blurred beyond recovery (uses
+    this installation's object detector for small faces and plates when it is installed)."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    from vigil.analytics.faces import FacesUnavailable
+    from vigil.analytics.plates import PlatesUnavailable
+    from vigil.media.redaction import RedactionError, load_object_detector, redact_clip
+
+    if source.resolve() == target.resolve():
+        console.print("[red]the redacted copy must not overwrite its source: name another[/red]")
+        raise typer.Exit(2)
+    detector = load_object_detector(Settings().models_dir) if faces or plates else None
+    if detector is None and (faces or plates):
+        console.print(
+            "no object detector installed (`vigil models install`): small faces and distant "
+            "plates may be missed"
+        )
+    columns = ("{task.description}", BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"redacting {source.name}", total=1.0)
+            report = redact_clip(
+                source,
+                target,
+                faces=faces,
+                plates=plates,
+                detector=detector,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    except (RedactionError, FacesUnavailable, PlatesUnavailable) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"{target}: {report.frames} frames, {report.faces_blurred} faces, "
+        f"{report.heads_blurred} heads and {report.plates_blurred} plates blurred "
+        f"in {report.seconds:.1f} s"
+    )
+
+
 users_app = typer.Typer(help="Users: the first administrator, on this machine.")
 app.add_typer(users_app, name="users")
 audit_app = typer.Typer(help="The audit trail: check that no entry was changed or removed.")
@@ -391,6 +478,45 @@ def users_create_admin(
     finally:
         db.dispose()
     console.print(f"administrator {user.username!r} created")
+
+
+@users_app.command("token")
+def users_token(
+    username: str,
+    name: Annotated[str, typer.Option(help="what the token is for")] = "command line",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="limit the token to these permissions (repeatable); default: all"),
+    ] = None,
+    days: Annotated[int | None, typer.Option(min=1, help="expire after this many days")] = None,
+) -> None:
+    """Issue an API token for a user (directly in the database); it is shown once."""
+    from datetime import timedelta
+
+    from vigil.domain.permissions import Permission
+    from vigil.security.tokens import create_token
+    from vigil.store import users as user_store
+    from vigil.store.db import open_database
+    from vigil.store.types import utcnow
+
+    try:
+        scopes = frozenset(Permission(s) for s in scope) if scope else None
+    except ValueError:
+        known = ", ".join(p.value for p in Permission)
+        console.print(f"[red]unknown permission in {scope}; known: {known}[/red]")
+        raise typer.Exit(1) from None
+    db = open_database(Settings().db_url)
+    try:
+        user = next((u for u in user_store.list_users(db) if u.username == username), None)
+        if user is None:
+            console.print(f"[red]no user {username!r}[/red]: create one first")
+            raise typer.Exit(1)
+        expires = utcnow() + timedelta(days=days) if days else None
+        token, _ = create_token(db, user_id=user.id, name=name, scopes=scopes, expires_at=expires)
+    finally:
+        db.dispose()
+    console.print(f"token for {username} (shown once; use it as {TOKEN_ENV}):")
+    print(token)
 
 
 @audit_app.command("verify")

@@ -6,10 +6,12 @@ directory (SQLite database, recordings, keys).
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GIB = 1024**3
@@ -42,11 +44,63 @@ class RecorderSettings(BaseModel):
     health_interval_s: float = 2.0
 
 
+TlsMode = Literal["auto", "on", "off"]
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback (``localhost``, 127.0.0.0/8, ``::1``).
+
+    A host name other than ``localhost`` is never looked up: resolving it could ask a DNS
+    server, and a name may resolve differently for clients anyway.
+    """
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class ServerSettings(BaseModel):
-    """The management server role."""
+    """The management server role, and how it is reached (HTTP or HTTPS)."""
 
     host: str = "127.0.0.1"
     port: int = 8080
+    tls: TlsMode = Field(
+        "auto",
+        description="auto: HTTPS unless bound to a loopback address without tls_cert; on; off",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain); else generated")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+    tls_hostnames: list[str] = Field(
+        default_factory=list,
+        description="more names/addresses for the generated certificate (how clients reach it)",
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> ServerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("server.tls_cert and server.tls_key must be given together")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the server speaks HTTPS. In ``auto`` mode it does unless it only listens
+        on loopback (nothing off this machine can reach it) and no certificate was given."""
+        if self.tls != "auto":
+            return self.tls == "on"
+        return self.tls_cert is not None or not is_loopback_host(self.host)
+
+    @property
+    def connect_host(self) -> str:
+        """The address a process on this machine connects to (a wildcard bind means any
+        local address, so the loopback one), bracketed when it is IPv6."""
+        host = self.host.strip("[]")
+        if host in WILDCARD_HOSTS:
+            host = "::1" if ":" in host else "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
 
 
 class AlarmSettings(BaseModel):
@@ -159,7 +213,8 @@ class Settings(BaseSettings):
     @property
     def server_url(self) -> str:
         """Base URL the other roles use to reach the management server."""
-        return f"http://{self.server.host}:{self.server.port}"
+        scheme = "https" if self.server.uses_tls else "http"
+        return f"{scheme}://{self.server.connect_host}:{self.server.port}"
 
     @property
     def recorder_url(self) -> str:

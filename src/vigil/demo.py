@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
 
+from vigil.config import Settings
 from vigil.devices.simulator import Simulator, generate_test_clip
+from vigil.security.bootstrap import create_admin
+from vigil.security.tokens import create_token, revoke_token
+from vigil.store import users as user_store
+from vigil.store.db import Database, migrate
+from vigil.store.types import utcnow
 
 console = Console()
 
 DEMO_CLIP_FOLDERS = ("intel-sample-videos", "intel-sample-videos/third-party-copy")
 PATTERNS = ("street", "square", "station", "park")
 READY_TIMEOUT_S = 60
+DEMO_ADMIN = "admin"
+CREDENTIALS_FILE = "demo-admin.txt"
 
 
 def find_demo_media() -> list[Path]:
@@ -53,6 +65,34 @@ def demo_clips(data_dir: Path) -> list[Path]:
     return made
 
 
+def ensure_demo_admin(db: Database, data_dir: Path) -> None:
+    """The demo's administrator: on first run, ``admin`` with a random password, printed and
+    kept (mode 0600) in the data directory; never a default password."""
+    credentials = data_dir / CREDENTIALS_FILE
+    if user_store.count_users(db) == 0:
+        password = secrets.token_urlsafe(12)
+        create_admin(db, username=DEMO_ADMIN, password=password, first_only=True)
+        credentials.touch(mode=0o600)
+        credentials.write_text(f"{DEMO_ADMIN}\n{password}\n")
+    if credentials.exists():
+        name, password = credentials.read_text().split()[:2]
+        console.print(f"sign in as [bold]{name}[/bold] with password [bold]{password}[/bold]")
+        console.print(f"(kept in {credentials}; change it in the web client)")
+
+
+@contextmanager
+def setup_token(db: Database) -> Iterator[dict[str, str]]:
+    """A short-lived API token of the demo's administrator, for registering cameras and
+    rules through the API like any client; revoked once done."""
+    admin = next(u for u in user_store.list_users(db) if u.username == DEMO_ADMIN)
+    expires = utcnow() + timedelta(minutes=10)
+    token, info = create_token(db, user_id=admin.id, name="demo set-up", expires_at=expires)
+    try:
+        yield {"Authorization": f"Bearer {token}"}
+    finally:
+        revoke_token(db, info.id)
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -81,6 +121,10 @@ def run_demo(*, port: int, data_dir: Path, rtsp_port: int = 8554) -> None:
     # The demo is for a developer's machine: keep room for other things on the disk.
     env.setdefault("VIGIL_STORAGE__MIN_FREE_BYTES", str(1024**3))
     procs: list[subprocess.Popen[bytes]] = []
+    settings = Settings(data_dir=data_dir)
+    migrate(settings.db_url)
+    db = Database(settings.db_url)
+    ensure_demo_admin(db, data_dir)
     with Simulator(clips, port=rtsp_port, cache_dir=data_dir / "simulator-cache") as sim:
         try:
             server = subprocess.Popen([sys.executable, "-m", "vigil", "server"], env=env)
@@ -90,8 +134,9 @@ def run_demo(*, port: int, data_dir: Path, rtsp_port: int = 8554) -> None:
             recorder = subprocess.Popen([sys.executable, "-m", "vigil", "recorder"], env=env)
             procs.append(recorder)
             _wait_ready(f"http://127.0.0.1:{port + 1}/media/health", recorder, "recorder")
-            seed_rules(base)
-            register_cameras(base, sim.urls)
+            with setup_token(db) as auth:
+                seed_rules(base, auth)
+                register_cameras(base, sim.urls, auth)
             console.print(f"\n[bold green]Vigil demo is running:[/bold green] {base}/")
             console.print(f"data in {data_dir}; press Ctrl-C to stop\n")
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -108,21 +153,22 @@ def run_demo(*, port: int, data_dir: Path, rtsp_port: int = 8554) -> None:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+            db.dispose()
 
 
-def register_cameras(base: str, urls: dict[str, str]) -> None:
+def register_cameras(base: str, urls: dict[str, str], auth: dict[str, str]) -> None:
     """Add one camera per simulated stream; a camera of that name is pointed at it."""
-    existing = {c["name"]: c for c in httpx.get(f"{base}/api/cameras").json()}
+    existing = {c["name"]: c for c in httpx.get(f"{base}/api/cameras", headers=auth).json()}
     for name, url in urls.items():
         if name in existing:
             cam = existing[name]
             if cam["main_url"] != url:  # the simulator moved to another port
                 httpx.patch(
-                    f"{base}/api/cameras/{cam['id']}", json={"main_url": url}
+                    f"{base}/api/cameras/{cam['id']}", json={"main_url": url}, headers=auth
                 ).raise_for_status()
             continue
         body = {"name": name, "main_url": url, "location": "demo", "notes": "simulated camera"}
-        httpx.post(f"{base}/api/cameras", json=body, timeout=10).raise_for_status()
+        httpx.post(f"{base}/api/cameras", json=body, timeout=10, headers=auth).raise_for_status()
         console.print(f"camera {name}: {url}")
 
 
@@ -167,10 +213,10 @@ DEMO_RULES: list[dict[str, Any]] = [
 ]
 
 
-def seed_rules(base: str) -> None:
+def seed_rules(base: str, auth: dict[str, str]) -> None:
     """Give a fresh demo a few rules, so the alarm queue has something to show."""
-    if httpx.get(f"{base}/api/rules", timeout=10).json():
+    if httpx.get(f"{base}/api/rules", timeout=10, headers=auth).json():
         return
     for rule in DEMO_RULES:
-        httpx.post(f"{base}/api/rules", json=rule, timeout=10).raise_for_status()
+        httpx.post(f"{base}/api/rules", json=rule, timeout=10, headers=auth).raise_for_status()
         console.print(f"rule: {rule['name']}")

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from vigil.api.app import create_app
-from vigil.config import Settings
 from vigil.store.db import Database
 from vigil.store.models import Camera
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
-
 
 CAM = {"name": "Gate 1", "main_url": "rtsp://10.1.2.3:554/main", "location": "North gate"}
 

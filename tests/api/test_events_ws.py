@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,16 +10,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from tests.api.test_alarms import ctx, portal
 from tests.api.test_rules import camera
-from vigil.api.app import create_app
-from vigil.config import Settings
 from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, ObjectRef, TrackEnded
 from vigil.store.types import utcnow
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def publish(

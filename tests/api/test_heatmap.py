@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,20 +14,12 @@ from fastapi.testclient import TestClient
 from tests.api.test_alarms import ctx, portal
 from tests.api.test_rules import camera
 from tests.conftest import wait_until
-from vigil.api.app import create_app
-from vigil.config import Settings
 from vigil.domain.events import TrackEnded
 from vigil.search.heatmap import accumulate, grid_size
 from vigil.store.models import CameraHealth
 
 T0 = datetime.fromisoformat("2025-03-01T10:00:00+00:00")
 PERIOD = {"since": T0.isoformat(), "until": (T0 + timedelta(hours=1)).isoformat()}
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def publish_tracks(client: TestClient, *tracks: TrackEnded) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.api.test_alarms import ctx, portal
 from tests.api.test_rules import camera
-from tests.conftest import wait_until
+from tests.conftest import authorise, wait_until
 from vigil.api.app import create_app
 from vigil.config import Settings
 from vigil.domain.events import Event, ObjectRef, TrackEnded
@@ -120,6 +120,7 @@ def seed(client: TestClient, data_dir: Path) -> Seeded:
 @pytest.fixture
 def seeded(settings: Settings) -> Iterator[tuple[TestClient, Seeded]]:
     with TestClient(create_app(settings)) as client:
+        authorise(client, settings.db_url)
         yield client, seed(client, settings.data_dir)
 
 
@@ -206,6 +207,7 @@ def test_bad_filters_are_refused_clearly(
     settings: Settings, params: dict[str, Any], field: str, says: str
 ) -> None:
     with TestClient(create_app(settings)) as client:
+        authorise(client, settings.db_url)
         r = client.get("/api/search", params=params)
     assert r.status_code == 422, r.text
     errors = r.json()["errors"]

@@ -13,7 +13,8 @@ from vigil.domain.alarms import (
 )
 
 S = AlarmState
-ALLOWED = [(a, b) for a in S for b in TRANSITIONS[a]]
+# Sorted: the same order in every process (pytest-xdist workers compare their lists).
+ALLOWED = [(a, b) for a in S for b in sorted(TRANSITIONS[a])]
 REFUSED = [(a, b) for a in S for b in S if b not in TRANSITIONS[a]]
 
 

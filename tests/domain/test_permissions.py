@@ -69,7 +69,7 @@ def builtin(name: str, scope: Scope | None = None) -> RoleAssignment:
             [builtin("administrator", Scope.of(groups=[NORTH]))],
             5,
             {NORTH},
-            ALL - {P.MANAGE, P.AUDIT},
+            ALL - {P.MANAGE, P.AUDIT, P.INPUTS},
         ),
         ([builtin("administrator", Scope.of(groups=[NORTH]))], 6, {SOUTH}, set()),
     ],

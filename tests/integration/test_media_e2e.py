@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import pytest
 from websockets.sync.client import connect
 
@@ -39,11 +40,13 @@ def live_url(stack: Stack, camera_id: int, stream: str | None = None) -> str:
     return f"{url}?stream={stream}" if stream else url
 
 
-def read_live(url: str, frames: int, received: list[list[bytes | str]]) -> None:
+def read_live(
+    url: str, frames: int, received: list[list[bytes | str]], headers: dict[str, str]
+) -> None:
     """Read one viewer's messages until ``frames`` fragments arrived."""
     messages: list[bytes | str] = []
     received.append(messages)
-    with connect(url, open_timeout=10, max_size=None) as ws:
+    with connect(url, open_timeout=10, max_size=None, additional_headers=headers) as ws:
         while sum(isinstance(m, bytes) for m in messages) < frames + 1:
             messages.append(ws.recv(timeout=20))
 
@@ -55,7 +58,10 @@ def test_many_viewers_share_one_ingest_and_get_playable_fmp4(
     stack.wait_status(cam["id"], "online")
     url = live_url(stack, cam["id"])
     received: list[list[bytes | str]] = []
-    viewers = [threading.Thread(target=read_live, args=(url, 30, received)) for _ in range(3)]
+    viewers = [
+        threading.Thread(target=read_live, args=(url, 30, received, stack.auth_headers))
+        for _ in range(3)
+    ]
     for v in viewers:
         v.start()
     for v in viewers:
@@ -73,11 +79,25 @@ def test_many_viewers_share_one_ingest_and_get_playable_fmp4(
         assert decoded[0].key_frame and len(decoded) >= 30
     health = stack.client.get(f"http://127.0.0.1:{stack.recorder_port}/media/health").json()
     assert health["cameras"] == [cam["id"]], "one ingest on the recorder serves all viewers"
+    views = audited(stack, "camera.live")
+    assert len(views) == 3 and {v["camera_id"] for v in views} == {cam["id"]}
+    assert {v["username"] for v in views} == {"admin"} and views[0]["address"] == "127.0.0.1"
+    # The recorder's media API answers only the installation (the server's relay).
+    recorder = f"http://127.0.0.1:{stack.recorder_port}/media/cameras/{cam['id']}/snapshot.jpg"
+    assert httpx.get(recorder, headers=stack.auth_headers).status_code == 401
+
+
+def audited(stack: Stack, action: str) -> list[dict[str, Any]]:
+    """The audit trail's entries of one action."""
+    r = stack.client.get("/api/audit", params={"action": action, "limit": 1000})
+    assert r.status_code == 200, r.text
+    entries: list[dict[str, Any]] = r.json()["entries"]
+    return entries
 
 
 def test_live_view_of_unknown_or_disabled_camera_is_refused_clearly(stack: Stack) -> None:
     url = live_url(stack, 999)
-    with connect(url, open_timeout=10) as ws:
+    with connect(url, open_timeout=10, additional_headers=stack.auth_headers) as ws:
         msg = json.loads(ws.recv(timeout=10))
     assert msg == {"type": "error", "message": "camera 999 not found"}
 
@@ -150,6 +170,9 @@ def test_playback_and_export_across_a_gap(
         f"/api/cameras/{cam['id']}/playback.mp4", params={"start": after.isoformat()}
     )
     assert r.status_code == 404 and "no recording" in r.json()["detail"]
+    assert len(audited(stack, "camera.playback")) == 2, "each playback that was served"
+    (export,) = audited(stack, "camera.export")
+    assert export["camera_id"] == cam["id"] and export["target"].endswith(".mp4")
 
 
 def test_mjpeg_camera_is_recorded_at_its_real_pace(stack: Stack) -> None:
@@ -168,14 +191,30 @@ def test_mjpeg_camera_is_recorded_at_its_real_pace(stack: Stack) -> None:
 
 
 def test_cli_manages_cameras_through_the_api(stack: Stack) -> None:
-    def vigil(*args: str) -> subprocess.CompletedProcess[str]:
+    issued = subprocess.run(
+        [sys.executable, "-m", "vigil", "users", "token", "admin", "--name", "cli test"],
+        capture_output=True,
+        text=True,
+        env=stack.env,
+    )
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip().splitlines()[-1]
+    assert token.startswith("vgl_")
+
+    def vigil(*args: str, token: str | None = token) -> subprocess.CompletedProcess[str]:
+        env = {**stack.env, "COLUMNS": "200"}
+        env.pop("VIGIL_TOKEN", None)
+        if token is not None:
+            env["VIGIL_TOKEN"] = token
         return subprocess.run(
             [sys.executable, "-m", "vigil", "cameras", *args, "--server-url", stack.url],
             capture_output=True,
             text=True,
-            env={**stack.env, "COLUMNS": "200"},
+            env=env,
         )
 
+    anonymous = vigil("list", token=None)
+    assert anonymous.returncode == 1 and "VIGIL_TOKEN" in anonymous.stdout
     added = vigil("add", "Gate", "rtsp://10.9.9.9/stream", "--username", "op", "--location", "N")
     assert added.returncode == 0 and "added camera" in added.stdout
     bad = vigil("add", "Bad", "ftp://x/y")
@@ -222,9 +261,9 @@ def test_recording_on_postgresql(tmp_path: Path, postgres_url: str, simulator: S
         stack.stop()
 
 
-def first_live_frame(url: str, tmp_path: Path) -> av.VideoFrame:
+def first_live_frame(stack: Stack, url: str, tmp_path: Path) -> av.VideoFrame:
     received: list[list[bytes | str]] = []
-    read_live(url, 3, received)
+    read_live(url, 3, received, stack.auth_headers)
     init, *fragments = [m for m in received[0] if isinstance(m, bytes)]
     out = tmp_path / "first.mp4"
     out.write_bytes(init + b"".join(fragments))
@@ -243,8 +282,8 @@ def test_grid_gets_the_sub_stream_while_the_main_stream_is_recorded(
             "dual", simulator.url_for("pattern"), sub_url=sub_sim.url_for("small")
         )
         stack.wait_status(cam["id"], "online")
-        sub = first_live_frame(live_url(stack, cam["id"], "sub"), tmp_path)
-        main = first_live_frame(live_url(stack, cam["id"], "main"), tmp_path)
+        sub = first_live_frame(stack, live_url(stack, cam["id"], "sub"), tmp_path)
+        main = first_live_frame(stack, live_url(stack, cam["id"], "main"), tmp_path)
     assert (sub.width, sub.height) == (320, 180)
     assert (main.width, main.height) == (640, 360)
     # 5 s: the first 2 s segment is finished and on disk.
@@ -258,4 +297,4 @@ def test_sub_stream_falls_back_to_main_when_the_camera_has_none(
 ) -> None:
     cam = stack.add_camera("single", simulator.url_for("pattern"))
     stack.wait_status(cam["id"], "online")
-    assert first_live_frame(live_url(stack, cam["id"], "sub"), tmp_path).width == 640
+    assert first_live_frame(stack, live_url(stack, cam["id"], "sub"), tmp_path).width == 640

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import av
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
@@ -97,7 +96,7 @@ def test_unreachable_camera_shows_why(stack: Stack) -> None:
 
 def test_status_changes_travel_on_the_bus_to_clients(stack: Stack, simulator: Simulator) -> None:
     ws_url = stack.url.replace("http", "ws") + "/api/events"
-    with connect(ws_url, open_timeout=5) as ws:
+    with connect(ws_url, open_timeout=5, additional_headers=stack.auth_headers) as ws:
         cam = stack.add_camera("bus-cam", simulator.url_for("pattern"))
         deadline = datetime.now() + timedelta(seconds=30)
         seen = []
@@ -144,7 +143,7 @@ def test_disabled_camera_stops_recording_and_removed_camera_loses_its_files(
     assert stack.camera(cam["id"])["health"]["status"] == "disabled"
     assert stack.client.delete(f"/api/cameras/{cam['id']}").status_code == 204
     assert not (stack.data_dir / "recordings" / str(cam["id"])).exists()
-    r = httpx.get(f"{stack.url}/api/cameras/{cam['id']}/timeline")
+    r = stack.client.get(f"/api/cameras/{cam['id']}/timeline")
     assert r.status_code == 404
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import wait_until
+from tests.conftest import authorise, wait_until
 from tests.integrations.conftest import Receiver
 from vigil.api.app import create_app
 from vigil.api.routes.inputs import MAX_BODY_BYTES
@@ -22,15 +22,10 @@ from vigil.store.db import Database
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-@pytest.fixture
 def sqlite_client(sqlite_settings: Settings) -> Iterator[TestClient]:
     """For checks that do not depend on the database."""
     with TestClient(create_app(sqlite_settings)) as c:
+        authorise(c, sqlite_settings.db_url)
         yield c
 
 

@@ -24,6 +24,7 @@ from vigil.bus.base import Envelope
 from vigil.bus.hub import HUB_PATH
 from vigil.devices.simulator import Simulator
 from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, ObjectRef, TrackEnded
+from vigil.security.service_token import service_headers
 from vigil.store.types import utcnow
 
 pytestmark = pytest.mark.browser
@@ -39,7 +40,7 @@ PAINTED_JS = """(c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).
 def hub(stack: Stack) -> Iterator[ClientConnection]:
     """A connection to the server's bus hub, the way a recorder publishes."""
     url = stack.url.replace("http://", "ws://") + f"{HUB_PATH}?origin=test"
-    with connect(url) as ws:
+    with connect(url, additional_headers=service_headers(stack.data_dir)) as ws:
         yield ws
 
 

@@ -69,6 +69,7 @@ class AlarmManager:
             priority=alarm.priority,
             at=utcnow(),
             event_id=alarm.event_id,
+            camera_id=alarm.camera_id,
         )
         await self._bus.publish(message.subject(), message)
 

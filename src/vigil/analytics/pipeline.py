@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,7 +55,9 @@ from vigil.analytics.runtime import AnalysisSlot, Publish, WorkerPool
 from vigil.analytics.snapshots import Image, crop, encode_jpeg, write_snapshot, write_thumbnail
 from vigil.analytics.tracking import Track, Tracker, tracker_config
 from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, ObjectRef, TrackEnded
+from vigil.domain.privacy import PrivacyMask
 from vigil.domain.schedules import TimeProfileSpec
+from vigil.media.privacy import FrameMasker
 from vigil.store.db import Database
 from vigil.store.recording_requests import request_recording
 
@@ -205,6 +207,8 @@ class CameraPipeline:
         recording: Recording around events, for an events-mode camera (None: none).
         time_profiles: Time profiles by id, for behaviours limited to a schedule.
         detector_factory: Builds the detector (default: the configured plugin).
+        privacy_masks: Areas filled before the motion gate and the detector: nothing in
+            them moves, is detected, tracked or reported, and no snapshot shows them.
     """
 
     def __init__(
@@ -216,8 +220,10 @@ class CameraPipeline:
         recording: EventRecording | None = None,
         time_profiles: Mapping[int, TimeProfileSpec] | None = None,
         detector_factory: DetectorFactory | None = None,
+        privacy_masks: Sequence[PrivacyMask] = (),
     ) -> None:
         self.camera_id = camera_id
+        self._masker = FrameMasker(privacy_masks) if privacy_masks else None
         self.config = config
         self.ctx = ctx
         self._recording = recording
@@ -286,13 +292,14 @@ class CameraPipeline:
 
     # -- decoder thread -----------------------------------------------------------------
     def _on_frame(self, sample: SampledFrame) -> None:
-        self.latest = sample
+        self.latest = sample  # unmasked: snapshots are masked on their way to who may not see
         if self.state in (State.UNAVAILABLE, State.ERROR):
             return
+        frame = sample.frame if self._masker is None else self._masker.apply(sample.frame)
         gate = self.config.motion
         moving = True
         if gate.enabled:
-            self._gate.update(small_gray(sample.frame))
+            self._gate.update(small_gray(frame))
             moving = self._gate.moving
         t = max(sample.wall.timestamp(), self._last_t + 1e-3)
         self._last_t = t
@@ -307,7 +314,7 @@ class CameraPipeline:
         if moving and not keepalive and calm and since < 1.0 / gate.tracked_fps:
             return  # the tracker carries the tracks to the next detection
         self._last_offer_t = t
-        work = _Work(to_bgr(sample.frame), t, sample.wall)
+        work = _Work(to_bgr(frame), t, sample.wall)
         if self._slot.offer(work):
             with self._lock:
                 self._counts.dropped += 1

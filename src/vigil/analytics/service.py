@@ -33,6 +33,7 @@ from vigil.domain.schedules import TimeProfileSpec
 from vigil.store import analytics as analytics_store
 from vigil.store.db import Database
 from vigil.store.models import Camera
+from vigil.store.privacy import get_masks
 from vigil.store.rules import list_time_profiles
 from vigil.store.types import utcnow
 
@@ -162,7 +163,12 @@ class AnalyticsService:
                 p.id: TimeProfileSpec.model_validate(p.spec) for p in list_time_profiles(self._db)
             }
         pipeline = CameraPipeline(
-            entry.camera_id, config, self._ctx, recording=recording, time_profiles=profiles
+            entry.camera_id,
+            config,
+            self._ctx,
+            recording=recording,
+            time_profiles=profiles,
+            privacy_masks=get_masks(self._db, entry.camera_id) or [],
         )
         pipeline.start()
         entry.taps.stream(config.stream).attach(pipeline.decoder)

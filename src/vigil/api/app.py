@@ -11,12 +11,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 
 from vigil import __version__
 from vigil.alarms.manager import AlarmManager
 from vigil.analytics.status_board import AnalyticsStatusBoard
 from vigil.api.deps import ServerContext
-from vigil.api.errors import FieldError, domain_error_handler, field_error_handler
+from vigil.api.errors import (
+    FieldError,
+    domain_error_handler,
+    field_error_handler,
+    publish_validation_problem,
+    unstorable_value_handler,
+)
+from vigil.api.guard import AuthGate, check_routes_guarded
 from vigil.api.routes import (
     actions,
     alarms,
@@ -31,10 +39,12 @@ from vigil.api.routes import (
     heatmap,
     inputs,
     live,
+    privacy,
     push,
     recordings,
     rules,
     search,
+    subject_requests,
     system,
     time_profiles,
 )
@@ -42,6 +52,7 @@ from vigil.api.routes import audit as audit_routes
 from vigil.api.routes import auth as auth_routes
 from vigil.api.routes import tokens as token_routes
 from vigil.api.routes import users as user_routes
+from vigil.api.security_headers import SecurityHeaders
 from vigil.bus.memory import InProcessBus
 from vigil.config import Settings
 from vigil.domain.errors import Conflict, NotFound
@@ -129,20 +140,30 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
 
     app.add_exception_handler(FieldError, field_error_handler)
+    publish_validation_problem(app)
+    # Integers past 64 bits, NUL bytes for PostgreSQL: the client's mistake, answered 422.
+    app.add_exception_handler(OverflowError, unstorable_value_handler)
+    app.add_exception_handler(DataError, unstorable_value_handler)
     app.add_exception_handler(NotFound, domain_error_handler)
     app.add_exception_handler(Conflict, domain_error_handler)
 
-    routers = (cameras, camera_groups, recordings, bookmarks, live, events, rules)
-    for module in (*routers, time_profiles, alarms, actions, inputs, push, system, bus):
-        app.include_router(module.router)
-    for module in (search, heatmap, analytics, evidence, evidence_locks):
-        app.include_router(module.router)
-    for module in (auth_routes, user_routes, token_routes, audit_routes):
-        app.include_router(module.router)
+    modules = [cameras, camera_groups, recordings, bookmarks, live, events, rules, time_profiles]
+    modules += [alarms, actions, inputs, push, system, bus, search, heatmap, analytics]
+    modules += [evidence, evidence_locks, auth_routes, user_routes, token_routes, audit_routes]
+    modules += [subject_requests]
+    modules += [privacy]
+    routers = [module.router for module in modules]
+    for router in routers:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    # Authentication before any route; each route's own check is required by the second line.
+    app.add_middleware(AuthGate, data_dir=settings.data_dir)
+    check_routes_guarded(routers)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html")
 
+    # Added last, so outermost: the auth gate's refusals carry the headers too.
+    app.add_middleware(SecurityHeaders)
     return app

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, WebSocketException
 from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
@@ -47,6 +47,10 @@ from vigil.store import groups as group_store
 from vigil.store import users as user_store
 from vigil.store.db import Database
 from vigil.store.models import Camera, CameraGroupMember
+
+# WebSocket close codes for refusals (HTTP status + 4000), sent before the socket opens.
+WS_UNAUTHORISED = 4401
+WS_FORBIDDEN = 4403
 
 # Methods that change nothing: no CSRF token needed.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -116,7 +120,7 @@ def client_address(conn: HTTPConnection) -> str | None:
     return conn.client.host if conn.client else None
 
 
-def _bearer(conn: HTTPConnection) -> str | None:
+def bearer(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
@@ -144,8 +148,8 @@ def authenticate(conn: HTTPConnection) -> Principal | None:
         return cached
     ctx = _ctx(conn)
     principal: Principal | None = None
-    if (bearer := _bearer(conn)) is not None:
-        token = authenticate_token(ctx.db, bearer)
+    if (presented := bearer(conn)) is not None:
+        token = authenticate_token(ctx.db, presented)
         if token is not None:
             principal = _principal(ctx.db, token.user_id, via="token", token=token)
     elif (cookie := conn.cookies.get(SESSION_COOKIE)) is not None:
@@ -180,6 +184,11 @@ def current_user(conn: HTTPConnection) -> Principal:
     return principal
 
 
+# Marks a dependency as the route's access check; ``api/guard.py`` refuses to start a
+# server with a route under /api that has none.
+GUARD_ATTR = "vigil_guard"
+setattr(current_user, GUARD_ATTR, "signed-in")
+
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
@@ -202,9 +211,13 @@ def all_camera_groups(db: Database) -> dict[int, frozenset[int]]:
 
 
 def _deny(
-    conn: HTTPConnection, user: Principal, permission: Permission, camera: int | None
-) -> None:
+    conn: HTTPConnection,
+    user: Principal,
+    permissions: tuple[Permission, ...],
+    camera: int | None,
+) -> NoReturn:
     ctx = _ctx(conn)
+    needed = " or ".join(str(p) for p in permissions)
     audit.record(
         ctx.db,
         action="access.denied",
@@ -213,56 +226,127 @@ def _deny(
         camera_id=camera,
         target=conn.url.path,
         address=client_address(conn),
-        details={"permission": str(permission), "method": conn.scope.get("method", "WS")},
+        details={"permission": needed, "method": conn.scope.get("method", "WS")},
     )
     where = f" on camera {camera}" if camera is not None else ""
-    raise HTTPException(403, f"permission {permission} needed{where}")
+    if conn.scope["type"] == "websocket":
+        raise WebSocketException(WS_FORBIDDEN, f"permission {needed} needed{where}")
+    raise HTTPException(403, f"permission {needed} needed{where}")
 
 
-def require(permission: Permission) -> Callable[[HTTPConnection, Principal], Principal]:
-    """A dependency that admits callers holding ``permission``: on the path's camera when
-    the path has ``{camera_id}``; else on all cameras for a global permission, on at least
-    one camera for the others. Refusals answer 403 and are audited."""
+def _admits(
+    conn: HTTPConnection, user: Principal, permissions: tuple[Permission, ...]
+) -> Literal[True] | int | None:
+    """True when admitted; else the camera refused (None when the path names none)."""
+    if not user.global_permissions().isdisjoint(permissions):
+        return True  # held on all cameras
+    on_camera = set(permissions) - GLOBAL_PERMISSIONS
+    raw = conn.path_params.get("camera_id")
+    if raw is None:
+        return True if on_camera and not user.permissions_anywhere().isdisjoint(on_camera) else None
+    try:
+        camera_id = int(raw)
+    except (TypeError, ValueError):
+        raise HTTPException(422, f"camera id {raw!r} is not a number") from None
+    held = user.permissions_on(camera_id, camera_groups_of(_ctx(conn).db, camera_id))
+    return True if not held.isdisjoint(on_camera) else camera_id
+
+
+def require(*permissions: Permission) -> Callable[[HTTPConnection, Principal], Principal]:
+    """A dependency that admits callers holding any of ``permissions``: on the path's camera
+    when the path has ``{camera_id}``; else on all cameras for a global permission, on at
+    least one camera for the others. Refusals answer 403 and are audited."""
+    if not permissions:
+        raise ValueError("require() needs at least one permission")
 
     def dependency(conn: HTTPConnection, user: CurrentUser) -> Principal:
-        raw = conn.path_params.get("camera_id")
-        if raw is not None and permission not in GLOBAL_PERMISSIONS:
-            try:
-                camera_id = int(raw)
-            except (TypeError, ValueError):
-                raise HTTPException(422, f"camera id {raw!r} is not a number") from None
-            groups = camera_groups_of(_ctx(conn).db, camera_id)
-            if permission not in user.permissions_on(camera_id, groups):
-                _deny(conn, user, permission, camera_id)
-        elif permission in GLOBAL_PERMISSIONS:
-            if permission not in user.global_permissions():
-                _deny(conn, user, permission, None)
-        elif permission not in user.permissions_anywhere():
-            _deny(conn, user, permission, None)
+        admitted = _admits(conn, user, permissions)
+        if admitted is not True:
+            _deny(conn, user, permissions, admitted if isinstance(admitted, int) else None)
         return user
 
-    dependency.__name__ = f"require_{permission}"
+    dependency.__name__ = "require_" + "_or_".join(permissions)
+    setattr(dependency, GUARD_ATTR, " or ".join(permissions))
     return dependency
 
 
-def visible_cameras(conn: HTTPConnection, user: Principal, permission: Permission) -> Visible:
-    """The cameras a list may show this caller for a permission (``Visible.all`` when no
-    filtering is needed). Filter with ``camera_id in visible``."""
-    if user.token is None and permission in global_permissions(user.roles):
+def holds(conn: HTTPConnection, user: Principal, permission: Permission, camera_id: int) -> bool:
+    """Whether the caller holds a permission on one camera (e.g. unmask, for privacy masks)."""
+    return permission in user.permissions_on(camera_id, camera_groups_of(_ctx(conn).db, camera_id))
+
+
+def ensure_camera(
+    conn: HTTPConnection, user: Principal, camera_id: int | None, *permissions: Permission
+) -> None:
+    """Refuse (403, audited) a caller holding none of ``permissions`` on the camera an object
+    belongs to (an alarm's, an event's, a bookmark's). Objects of no camera need the
+    permission on some camera, which ``require`` has checked already."""
+    if camera_id is None:
+        return
+    held = user.permissions_on(camera_id, camera_groups_of(_ctx(conn).db, camera_id))
+    if held.isdisjoint(permissions):
+        _deny(conn, user, permissions, camera_id)
+
+
+def visible_cameras(conn: HTTPConnection, user: Principal, *permissions: Permission) -> Visible:
+    """The cameras a list may show this caller for any of ``permissions`` (``Visible.all``
+    when no filtering is needed). Filter with ``camera_id in visible``."""
+    if user.token is None and not set(permissions).isdisjoint(global_permissions(user.roles)):
         return Visible(all=True)
-    return user.visible(permission, all_camera_groups(_ctx(conn).db))
+    groups = all_camera_groups(_ctx(conn).db)
+    found = [user.visible(p, groups) for p in permissions]
+    if any(v.all for v in found):
+        return Visible(all=True)
+    return Visible(camera_ids=frozenset().union(*(v.camera_ids for v in found)))
 
 
-def visible_for(permission: Permission) -> Callable[[HTTPConnection, Principal], Visible]:
-    """A dependency giving :func:`visible_cameras` for a permission, after ``require``."""
+def visible_for(*permissions: Permission) -> Callable[[HTTPConnection, Principal], Visible]:
+    """A dependency giving :func:`visible_cameras` for permissions, after ``require``."""
 
-    def dependency(
-        conn: HTTPConnection, user: Annotated[Principal, Depends(require(permission))]
-    ) -> Visible:
-        return visible_cameras(conn, user, permission)
+    def dependency(conn: HTTPConnection, user: Principal) -> Visible:
+        return visible_cameras(conn, user, *permissions)
 
+    # Set as an object, not a string: FastAPI cannot resolve a closure's names.
+    dependency.__annotations__["user"] = Annotated[Principal, Depends(require(*permissions))]
+    setattr(dependency, GUARD_ATTR, " or ".join(permissions))
     return dependency
+
+
+# Any of these on a camera lets a user see that the camera exists (lists, its settings).
+CAMERA_ACCESS = (
+    Permission.LIVE,
+    Permission.PLAYBACK,
+    Permission.EXPORT,
+    Permission.PTZ,
+    Permission.SEARCH,
+    Permission.ALARMS,
+    Permission.MANAGE,
+)
 
 
 ManageUser = Annotated[Principal, Depends(require(Permission.MANAGE))]
 AuditUser = Annotated[Principal, Depends(require(Permission.AUDIT))]
+
+
+def audit_action(
+    conn: HTTPConnection,
+    user: Principal | None,
+    action: str,
+    *,
+    camera_id: int | None = None,
+    target: str | None = None,
+    outcome: audit.Outcome = audit.Outcome.SUCCESS,
+    **details: Any,
+) -> None:
+    """Record what a caller did (a view, an export, a configuration change) in the audit
+    trail, with their name and address."""
+    audit.record(
+        _ctx(conn).db,
+        action=action,
+        outcome=outcome,
+        username=user.username if user is not None else None,
+        camera_id=camera_id,
+        target=target,
+        address=client_address(conn),
+        details=details or None,
+    )

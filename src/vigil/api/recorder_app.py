@@ -16,15 +16,22 @@ from typing import Literal
 from fastapi import FastAPI, HTTPException, Response, WebSocket
 
 from vigil import __version__
+from vigil.api.guard import ServiceGate
+from vigil.api.security_headers import SecurityHeaders
 from vigil.api.ws import push_until_gone
 from vigil.bus.hub import HubBus
 from vigil.config import Settings
-from vigil.media.live import LiveEnded, LiveFragment, LiveInit
+from vigil.media.live import LiveEnded, LiveFragment, LiveInit, LiveItem
+from vigil.media.privacy import mask_jpeg
+from vigil.media.privacy_live import masked_items
 from vigil.media.recorder import RecorderService
+from vigil.security.service_token import service_token
+from vigil.security.tls import client_ssl_context
 from vigil.store.db import open_database
 
 log = logging.getLogger(__name__)
 
+HEALTH_PATH = "/media/health"
 LIVE_PATH = "/media/cameras/{camera_id}/live"
 SNAPSHOT_PATH = "/media/cameras/{camera_id}/snapshot.jpg"
 # "sub" serves the camera's sub-stream when it has one (grids), else the main stream.
@@ -38,7 +45,11 @@ def create_recorder_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
         db = open_database(settings.db_url)
-        bus = HubBus(settings.server_url)
+        bus = HubBus(
+            settings.server_url,
+            token=service_token(settings.data_dir),
+            tls=lambda: client_ssl_context(settings),
+        )
         bus.start()
         service = RecorderService(settings, db, bus)
         app.state.service = service
@@ -52,16 +63,19 @@ def create_recorder_app(settings: Settings) -> FastAPI:
         db.dispose()
 
     app = FastAPI(title="Vigil recorder", version=__version__, lifespan=lifespan)
+    app.add_middleware(ServiceGate, data_dir=settings.data_dir, public=frozenset({HEALTH_PATH}))
+    app.add_middleware(SecurityHeaders)
 
-    @app.get("/media/health")
+    @app.get(HEALTH_PATH)
     def health() -> dict[str, object]:
         service: RecorderService = app.state.service
         return {"status": "ok", "node": service.node, "cameras": sorted(service.workers)}
 
     @app.get(SNAPSHOT_PATH, response_class=Response)
-    async def snapshot(camera_id: int) -> Response:
+    async def snapshot(camera_id: int, masked: bool = False) -> Response:
         """The latest frame of the camera's analytics stream (the live stream's latest
-        keyframe while analytics is off), as JPEG."""
+        keyframe while analytics is off), as JPEG; ``masked=1``: with its privacy masks
+        filled in (for viewers without the unmask permission)."""
         service: RecorderService = app.state.service
         if camera_id not in service.workers:
             raise HTTPException(404, f"camera {camera_id} is not recorded here")
@@ -70,30 +84,45 @@ def create_recorder_app(settings: Settings) -> FastAPI:
             raise HTTPException(
                 503, f"camera {camera_id} has no frame yet: it is starting or offline"
             )
+        privacy = service.privacy.get(camera_id)
+        if masked and privacy is not None and privacy.masker.masks:
+            jpeg = await asyncio.to_thread(mask_jpeg, jpeg, privacy.masker.masks)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.websocket(LIVE_PATH)
-    async def live(websocket: WebSocket, camera_id: int, stream: LiveStream = "main") -> None:
+    async def live(
+        websocket: WebSocket, camera_id: int, stream: LiveStream = "main", masked: bool = False
+    ) -> None:
         """Init segment and per-frame fMP4 fragments of one camera, as the server relays them:
         a JSON text ``{"type": "init", "mime": ...}`` then the init bytes, then one binary
-        message per fragment; ``{"type": "ended", "reason": ...}`` when the camera stops."""
+        message per fragment; ``{"type": "ended", "reason": ...}`` when the camera stops.
+        ``masked=1``: with the camera's privacy masks filled in (media/privacy_live.py)."""
         service: RecorderService = app.state.service
         fragmenter = service.live(camera_id, stream)
+        masked_view = service.masked_live(camera_id, stream) if masked else None
         await websocket.accept()
-        if fragmenter is None:
+        if fragmenter is None or (masked and masked_view is None):
             await websocket.close(code=4404, reason=f"camera {camera_id} is not recorded here")
             return
 
-        async def relay() -> None:
+        async def items() -> AsyncIterator[LiveItem]:
+            if masked_view is not None:
+                async for item in masked_items(fragmenter, masked_view):
+                    yield item
+                return
             async with fragmenter.subscribe() as subscription:
                 async for item in subscription:
-                    if isinstance(item, LiveInit):
-                        await websocket.send_json({"type": "init", "mime": item.mime})
-                        await websocket.send_bytes(item.data)
-                    elif isinstance(item, LiveFragment):
-                        await websocket.send_bytes(item.data)
-                    elif isinstance(item, LiveEnded):
-                        await websocket.send_json({"type": "ended", "reason": item.reason})
+                    yield item
+
+        async def relay() -> None:
+            async for item in items():
+                if isinstance(item, LiveInit):
+                    await websocket.send_json({"type": "init", "mime": item.mime})
+                    await websocket.send_bytes(item.data)
+                elif isinstance(item, LiveFragment):
+                    await websocket.send_bytes(item.data)
+                elif isinstance(item, LiveEnded):
+                    await websocket.send_json({"type": "ended", "reason": item.reason})
 
         await push_until_gone(websocket, relay())
 

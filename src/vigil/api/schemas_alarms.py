@@ -57,7 +57,6 @@ class ManualTriggerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     camera_id: int | None = None
     note: str | None = Field(None, max_length=2000)
-    operator: str | None = Field(None, max_length=120)
 
 
 class TriggerResult(BaseModel):
@@ -188,7 +187,6 @@ class TransitionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     state: AlarmState
-    operator: Operator
     reason: str | None = Field(None, max_length=5000)
 
 
@@ -197,14 +195,12 @@ class AssignRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     owner: str | None = Field(max_length=120)
-    operator: Operator
 
 
 class CommentRequest(BaseModel):
     """A comment on an alarm."""
 
     model_config = ConfigDict(extra="forbid")
-    author: Operator
     text: str = Field(min_length=1, max_length=10_000)
 
 
@@ -213,7 +209,6 @@ class SopRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     done: bool
-    operator: Operator
 
 
 class KeyCount(BaseModel):
@@ -268,7 +263,6 @@ class BookmarkCreate(BaseModel):
     at: datetime
     end: datetime | None = None
     label: str = Field(min_length=1, max_length=500)
-    created_by: str | None = Field(None, max_length=120)
 
 
 class BookmarkPublic(BaseModel):

@@ -18,7 +18,6 @@ class EvidenceLockCreate(BaseModel):
     camera_id: int
     start: AwareDatetime
     end: AwareDatetime
-    created_by: Person
     reason: Why
     until: AwareDatetime | None = Field(None, description="null: until released")
 
@@ -26,7 +25,6 @@ class EvidenceLockCreate(BaseModel):
 class EvidenceLockRelease(BaseModel):
     """End a lock: its footage falls back under retention."""
 
-    released_by: Person
     reason: Why
 
 

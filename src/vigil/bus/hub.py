@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import websockets
@@ -35,8 +36,18 @@ RECONNECT_MAX_S = 10.0
 class HubBus:
     """A bus client: local fan-out plus a link to the server's hub, reconnecting on loss."""
 
-    def __init__(self, server_url: str, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        token: str | None = None,
+        tls: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
+        """Link to the hub of ``server_url``; over HTTPS ``tls`` makes the client context
+        for each attempt (so a certificate the server renewed or made after this process
+        started is read again), the system's default when None."""
         self.origin = uuid.uuid4().hex
+        self._tls = tls
         base = server_url.replace("http", "ws", 1).rstrip("/")
         self._url = f"{base}{HUB_PATH}?origin={self.origin}"
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -89,7 +100,9 @@ class HubBus:
         delay = 0.5
         while True:
             try:
-                async with connect(self._url, additional_headers=self._headers) as ws:
+                secure = self._url.startswith("wss:")
+                tls = self._tls() if secure and self._tls is not None else None
+                async with connect(self._url, additional_headers=self._headers, ssl=tls) as ws:
                     self._ws = ws
                     delay = 0.5
                     for pattern in self._patterns:

@@ -63,6 +63,8 @@ class AlarmChanged(BusMessage):
     priority: int
     at: datetime
     event_id: str | None = None
+    # Whose camera: clients are sent only the alarms of cameras they may see.
+    camera_id: int | None = None
 
     def subject(self) -> str:
         """Bus subject: ``alarms.<id>``."""

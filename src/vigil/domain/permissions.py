@@ -35,10 +35,11 @@ class Permission(StrEnum):
     UNMASK = "unmask"  # see video without its privacy masks: few people, for a reason
     AUDIT = "audit"  # read and export the audit trail, without any video (global)
     ALARMS = "alarms"  # work the alarm queue: acknowledge, comment, close
+    INPUTS = "inputs"  # send sensor and access-control events in: an integration's token (global)
 
 
 # Not about one camera: granted only on all cameras (see :func:`validate_grant`).
-GLOBAL_PERMISSIONS = frozenset({Permission.MANAGE, Permission.AUDIT})
+GLOBAL_PERMISSIONS = frozenset({Permission.MANAGE, Permission.AUDIT, Permission.INPUTS})
 
 
 class InvalidGrant(ValueError):

@@ -21,6 +21,7 @@ from vigil.evidence.hashing import chain_hash, file_sha256
 from vigil.store import recordings
 from vigil.store.db import Database
 from vigil.store.models import Segment, SegmentTombstone
+from vigil.store.paths import confined
 
 ProblemKind = Literal["altered", "missing_file", "index_altered", "broken_link"]
 # Enough for years of policy deletions between two kept segments.
@@ -126,8 +127,8 @@ def _check_segment(root: Path, seg: Segment) -> list[ChainProblem]:
     """The file against its noted SHA-256, and the row against its chain hash."""
     assert seg.sha256 is not None and seg.end is not None
     found: list[ChainProblem] = []
-    path = (root / seg.path).resolve()
-    if not path.is_relative_to(root.resolve()):
+    path = confined(root, seg.path)
+    if path is None:
         found.append(_problem(seg, "index_altered", f"index path {seg.path!r} leaves the root"))
     else:
         try:

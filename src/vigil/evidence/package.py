@@ -1,7 +1,8 @@
 """Evidence export package: one ZIP that proves what it holds.
 
 ```
-video.mp4       the footage, by stream copy (media/playback.py export_mp4)
+video.mp4       the footage, by stream copy (media/playback.py export_mp4); for a requester
+                without the unmask permission, with privacy masks filled in (re-encoded)
 metadata.json   camera, requested and actual range, the segments used with their hashes,
                 the chain verification, who asked and why, when, Vigil's version, key fingerprint
 public_key.pem  the installation's Ed25519 public key
@@ -23,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from vigil import __version__
+from vigil.domain.privacy import PrivacyMask, dump_masks
 from vigil.evidence.chain import verify_camera_chain
 from vigil.evidence.hashing import file_sha256, iso_utc
 from vigil.media.playback import ExportResult, export_mp4
+from vigil.media.privacy import export_masked_mp4
 from vigil.security.signing import fingerprint, load_signing_key, public_pem, sign
 from vigil.store import recordings
 from vigil.store.db import Database
@@ -53,6 +56,9 @@ class EvidenceRequest:
     end: datetime
     reason: str
     requested_by: str
+    # Filled into every frame (re-encoded) for a requester without the unmask permission;
+    # the metadata says so and lists them.
+    privacy_masks: tuple[PrivacyMask, ...] = ()
 
 
 def build_package(
@@ -71,35 +77,17 @@ def build_package(
     work.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     try:
-        video = export_mp4(files, request.start, request.end, work / VIDEO)
+        if request.privacy_masks:
+            masks = request.privacy_masks
+            video = export_masked_mp4(files, request.start, request.end, work / VIDEO, masks)
+        else:
+            video = export_mp4(files, request.start, request.end, work / VIDEO)
         metadata = _metadata(db, recordings_dir, request, video)
-        key = load_signing_key(data_dir)
-        metadata["signing_key"] = {
-            "algorithm": "Ed25519",
-            "file": PUBLIC_KEY,
-            "fingerprint": fingerprint(key.public_key()),
+        metadata["privacy_masks"] = {
+            "applied": bool(request.privacy_masks),
+            "masks": dump_masks(request.privacy_masks),
         }
-        meta_bytes = json.dumps(metadata, indent=2, sort_keys=True).encode()
-        key_bytes = public_pem(key.public_key())
-        manifest = {
-            "format": FORMAT,
-            "algorithm": "sha256",
-            "files": {
-                VIDEO: file_sha256(video.path),
-                METADATA: hashlib.sha256(meta_bytes).hexdigest(),
-                PUBLIC_KEY: hashlib.sha256(key_bytes).hexdigest(),
-            },
-        }
-        manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
-        with zipfile.ZipFile(partial, "w") as zf:
-            zf.write(video.path, VIDEO, compress_type=zipfile.ZIP_STORED)  # already compressed
-            for name, data in (
-                (METADATA, meta_bytes),
-                (PUBLIC_KEY, key_bytes),
-                (MANIFEST, manifest_bytes),
-                (SIGNATURE, sign(key, manifest_bytes)),
-            ):
-                zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+        write_signed_zip(partial, data_dir, {VIDEO: video.path}, metadata)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
@@ -108,6 +96,48 @@ def build_package(
         if work.exists():
             work.rmdir()
     return metadata
+
+
+def write_signed_zip(
+    out: Path,
+    data_dir: Path,
+    videos: dict[str, Path],
+    metadata: dict[str, Any],
+    *,
+    package_format: str = FORMAT,
+) -> None:
+    """Write a signed package: the videos (stored as they are), ``metadata.json`` (with the
+    signing key's fingerprint added), the public key, the SHA-256 manifest of every file
+    and the Ed25519 signature of the manifest. Evidence and access exports share it, so
+    ``vigil verify`` checks both."""
+    key = load_signing_key(data_dir)
+    metadata["signing_key"] = {
+        "algorithm": "Ed25519",
+        "file": PUBLIC_KEY,
+        "fingerprint": fingerprint(key.public_key()),
+    }
+    meta_bytes = json.dumps(metadata, indent=2, sort_keys=True).encode()
+    key_bytes = public_pem(key.public_key())
+    manifest = {
+        "format": package_format,
+        "algorithm": "sha256",
+        "files": {
+            **{name: file_sha256(path) for name, path in videos.items()},
+            METADATA: hashlib.sha256(meta_bytes).hexdigest(),
+            PUBLIC_KEY: hashlib.sha256(key_bytes).hexdigest(),
+        },
+    }
+    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, path in videos.items():  # video is compressed already
+            zf.write(path, name, compress_type=zipfile.ZIP_STORED)
+        for name, data in (
+            (METADATA, meta_bytes),
+            (PUBLIC_KEY, key_bytes),
+            (MANIFEST, manifest_bytes),
+            (SIGNATURE, sign(key, manifest_bytes)),
+        ):
+            zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
 
 
 def _metadata(

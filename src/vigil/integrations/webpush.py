@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from vigil.config import PushSettings
 from vigil.domain.rules import PRIORITY_NAMES, WebPush, render
 from vigil.integrations.delivery import TIMEOUT, display_url
 from vigil.rules.actions import ActionError, ActionJob
+from vigil.security.secrets import installation_secret, private_pem
 from vigil.store import push as push_store
 from vigil.store.db import Database
 from vigil.store.models import PushSubscription
@@ -63,21 +63,10 @@ class VapidKey:
     def for_data_dir(cls, data_dir: Path) -> VapidKey:
         """The key in the data directory, created (mode 0600) on first use."""
         path = data_dir / KEY_FILE
-        if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process of this installation made it first
-                pass
-            else:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(pem)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        pem = installation_secret(
+            path, lambda: private_pem(ec.generate_private_key(ec.SECP256R1()))
+        )
+        key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
             raise ValueError(f"{path} is not a P-256 private key: remove it to make a new one")
         return cls(key)

@@ -22,6 +22,7 @@ from vigil.domain.cameras import CameraStatus, with_credentials
 from vigil.domain.messages import CamerasChanged, CameraStatusChanged
 from vigil.media.ingest import CameraIngest
 from vigil.media.live import LiveFragmenter
+from vigil.media.privacy_live import CameraPrivacy, MaskedLive
 from vigil.media.segments import SegmentRecorder
 from vigil.media.storage import DiskGuard, janitor_pass, repair_open_segments
 from vigil.security.secrets import SecretBox
@@ -30,6 +31,7 @@ from vigil.store import nodes
 from vigil.store.cameras import HealthReport
 from vigil.store.db import Database
 from vigil.store.models import Camera
+from vigil.store.privacy import masks_of
 from vigil.store.recordings import DbSegmentIndex
 from vigil.store.types import utcnow
 
@@ -80,6 +82,9 @@ class RecorderService:
         self._storage_errors: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.analytics: AnalyticsService | None = None
+        # Privacy masks and masked live views, per enabled camera, kept across restarts of
+        # its ingest (media/privacy_live.py).
+        self.privacy: dict[int, CameraPrivacy] = {}
 
     def live(self, camera_id: int, stream: str = "main") -> LiveFragmenter | None:
         """The live view of a camera this node records, if any: its sub-stream when asked
@@ -88,6 +93,14 @@ class RecorderService:
         if worker is None:
             return None
         return (worker.sub_live if stream == "sub" else None) or worker.live
+
+    def masked_live(self, camera_id: int, stream: str = "main") -> MaskedLive | None:
+        """The masked live view of the stream that :meth:`live` serves, if recorded here."""
+        worker = self.workers.get(camera_id)
+        privacy = self.privacy.get(camera_id)
+        if worker is None or privacy is None:
+            return None
+        return privacy.view(stream, has_sub=worker.sub_live is not None)
 
     async def run(self) -> None:
         """Repair what a crash left, then keep cameras, health and storage in step."""
@@ -126,6 +139,9 @@ class RecorderService:
         """Stop every camera, closing their segments cleanly."""
         workers, self.workers = list(self.workers.values()), {}
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in workers))
+        privacy, self.privacy = list(self.privacy.values()), {}
+        for masked in privacy:
+            masked.shutdown()
         if self.analytics is not None:
             await asyncio.to_thread(self.analytics.close)
         await asyncio.to_thread(self._write_health_for, workers, CameraStatus.DISABLED)
@@ -150,15 +166,29 @@ class RecorderService:
                     for view in worker.live_views():
                         if view is not None:
                             view.end_all()
+                    if (privacy := self.privacy.pop(camera_id, None)) is not None:
+                        privacy.shutdown()
                     await asyncio.to_thread(self._write_health_for, [worker], CameraStatus.DISABLED)
                 else:
                     kept_live[camera_id] = worker.live_views()
         for camera_id, camera in wanted.items():
+            await self._apply_masks(camera)
             if camera_id not in self.workers:
                 worker = self.workers[camera_id] = self._start(
                     camera, *kept_live.get(camera_id, (None, None))
                 )
                 await self._start_analytics(camera, worker)
+
+    async def _apply_masks(self, camera: Camera) -> None:
+        """Bring a camera's privacy masks up to date; a change reaches masked live views at
+        their next frame and restarts the camera's analytics (it analyses masked frames)."""
+        assert self._loop is not None
+        masks = masks_of(camera)
+        privacy = self.privacy.get(camera.id)
+        if privacy is None:
+            self.privacy[camera.id] = CameraPrivacy(camera.id, self._loop, masks)
+        elif privacy.set_masks(masks) and camera.id in self.workers and self.analytics:
+            await asyncio.to_thread(self.analytics.restart, camera.id)
 
     async def _start_analytics(self, camera: Camera, worker: CameraWorker) -> None:
         if self.analytics is None or worker.taps is None:
@@ -184,6 +214,7 @@ class RecorderService:
         url = with_credentials(camera.main_url, camera.username, password)
         live = live or LiveFragmenter(self._loop)
         taps = CameraTaps.for_camera(camera)
+        privacy = self.privacy[camera.id]
         recorder = SegmentRecorder(
             camera.id,
             self.root,
@@ -195,10 +226,11 @@ class RecorderService:
         ingest = CameraIngest(
             camera.id,
             url,
-            [recorder, live, taps.main],
+            [recorder, live, taps.main, privacy.main],
             secrets=[password, camera.username],
             on_status=partial(self._status_changed, camera.id),
-            watched=lambda: live.viewer_count > 0,
+            # Masked viewers watch too: the RTSP client then reads in small batches.
+            watched=lambda: live.viewer_count > 0 or privacy.main.viewer_count > 0,
             reconnect_min_s=self.settings.recorder.reconnect_min_s,
             reconnect_max_s=self.settings.recorder.reconnect_max_s,
         )
@@ -209,9 +241,13 @@ class RecorderService:
             worker.sub_ingest = CameraIngest(
                 camera.id,
                 with_credentials(camera.sub_url, camera.username, password),
-                [worker.sub_live, *([taps.sub] if taps.sub is not None else [])],
+                [
+                    worker.sub_live,
+                    *([taps.sub] if taps.sub is not None else []),
+                    privacy.sub(),
+                ],
                 secrets=[password, camera.username],
-                watched=lambda: sub_view.viewer_count > 0,
+                watched=lambda: sub_view.viewer_count > 0 or privacy.sub().viewer_count > 0,
                 reconnect_min_s=self.settings.recorder.reconnect_min_s,
                 reconnect_max_s=self.settings.recorder.reconnect_max_s,
             )

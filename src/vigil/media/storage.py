@@ -109,12 +109,17 @@ class DiskGuard:
 def remove_segments(db: Database, root: Path, segments: Sequence[Segment]) -> int:
     """Delete segment files and their index rows; returns the bytes freed."""
     freed = 0
+    inside = root.resolve()
     for seg in segments:
         path = root / seg.path
         try:
+            # The entry's folder, not the file: a symlink in the root is removed itself.
+            if not path.parent.resolve().is_relative_to(inside):
+                log.error("not deleting %s: the index row points outside %s", path, root)
+                continue
             path.unlink(missing_ok=True)
-        except OSError as exc:
-            log.error("cannot delete %s: %s", path, exc)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the row's path
+            log.error("cannot delete %r: %s", seg.path, exc)
             continue
         freed += seg.bytes
     recordings.delete_segments(db, [s.id for s in segments])

@@ -203,5 +203,6 @@ class Dispatcher:
                 priority=outcome.alarm_priority or 3,
                 at=utcnow(),
                 event_id=run.event_id,
+                camera_id=outcome.alarm_camera_id,
             )
             await self._bus.publish(change.subject(), change)

@@ -69,6 +69,7 @@ def fire(
             priority=alarm.priority,
             at=now,
             event_id=event.id,
+            camera_id=alarm.camera_id,
         )
         values["alarm_id"] = alarm.id
     runs = 0

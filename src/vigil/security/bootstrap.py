@@ -86,7 +86,8 @@ class SetupToken:
             WeakPassword, InvalidUsername, Conflict: as :func:`create_admin`.
         """
         with self._lock:
-            if self._token is None or not hmac.compare_digest(self._token, token):
+            # Bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+            if self._token is None or not hmac.compare_digest(self._token.encode(), token.encode()):
                 audit.record(
                     db,
                     action="auth.setup",

@@ -138,6 +138,8 @@ def csrf_ok(session: SessionInfo, header: str | None, cookie: str | None) -> boo
     """
     if not header or not cookie:
         return False
-    return hmac.compare_digest(header, session.csrf_token) and hmac.compare_digest(
-        cookie, session.csrf_token
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
+    expected = session.csrf_token.encode()
+    return hmac.compare_digest(header.encode(), expected) and hmac.compare_digest(
+        cookie.encode(), expected
     )

@@ -4,12 +4,13 @@ use in the data directory, mode 0600) and verification against a public key."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from vigil.security.secrets import installation_secret, private_pem
 
 KEY_FILE = "signing.key"
 
@@ -21,21 +22,8 @@ class SigningError(ValueError):
 def load_signing_key(data_dir: Path) -> Ed25519PrivateKey:
     """The installation's signing key, created (PEM, mode 0600) on first use."""
     path = data_dir / KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another role of this installation made it first
-            pass
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    pem = installation_secret(path, lambda: private_pem(Ed25519PrivateKey.generate()))
+    key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningError(f"{path} is not an Ed25519 private key")
     return key

@@ -42,7 +42,7 @@ def verify(secret: str, code: str, *, last_counter: int | None, at: datetime) ->
         code is wrong, outside the window, or was already used (a replay).
     """
     code = code.replace(" ", "")
-    if not code.isdigit():
+    if not (code.isascii() and code.isdigit()):  # "١٢٣٤٥٦" is digits too, but not a code
         return None
     totp = pyotp.TOTP(secret)
     now_counter = totp.timecode(at)

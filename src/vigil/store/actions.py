@@ -78,6 +78,7 @@ class RunOutcome:
     alarm_id: int | None
     alarm_state: str | None
     alarm_priority: int | None
+    alarm_camera_id: int | None = None
 
 
 def record_attempt(
@@ -113,6 +114,7 @@ def record_attempt(
             alarm.id if alarm else None,
             alarm.state if alarm else None,
             alarm.priority if alarm else None,
+            alarm.camera_id if alarm else None,
         )
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.domain.alarms import OPEN_STATES, AlarmState
@@ -60,6 +60,8 @@ class AlarmFilter:
     camera_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # The caller's cameras (None: all); alarms of no camera are shown to everyone.
+    cameras: Collection[int] | None = None
 
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
@@ -76,6 +78,8 @@ def _filtered(query: S, f: AlarmFilter) -> S:
         query = query.where(Alarm.category == f.category)
     if f.camera_id is not None:
         query = query.where(Alarm.camera_id == f.camera_id)
+    if f.cameras is not None:
+        query = query.where(or_(Alarm.camera_id.in_(f.cameras), Alarm.camera_id.is_(None)))
     if f.since is not None:
         query = query.where(Alarm.created_at >= f.since)
     if f.until is not None:
@@ -175,9 +179,15 @@ def _percentile(values: list[float], q: float) -> float | None:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-def stats(db: Database, *, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+def stats(
+    db: Database,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    cameras: Collection[int] | None = None,
+) -> dict[str, Any]:
     """Alarms per category, area (camera location) and priority, and response times."""
-    f = AlarmFilter(state="all", since=since, until=until)
+    f = AlarmFilter(state="all", since=since, until=until, cameras=cameras)
     area = func.coalesce(Camera.location, "unknown")
     with db.session() as s:
 

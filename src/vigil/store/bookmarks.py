@@ -56,6 +56,12 @@ def list_bookmarks(
         return s.scalars(query.limit(limit)).all()
 
 
+def get_bookmark(db: Database, bookmark_id: int) -> Bookmark | None:
+    """One bookmark, or None."""
+    with db.session() as s:
+        return s.get(Bookmark, bookmark_id)
+
+
 def delete_bookmark(db: Database, bookmark_id: int) -> bool:
     """Remove a bookmark; False when it did not exist."""
     with db.session() as s:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from vigil.domain.events import Event, ObjectRef
@@ -85,9 +85,11 @@ def list_events(
     until: datetime | None = None,
     camera_id: int | None = None,
     type: str | None = None,
+    cameras: Collection[int] | None = None,
     limit: int = 100,
 ) -> list[Event]:
-    """Stored events, newest first. ``type`` ending in ``*`` matches a prefix."""
+    """Stored events, newest first. ``type`` ending in ``*`` matches a prefix; ``cameras``
+    limits them to those cameras' events and events of no camera."""
     query = select(EventRecord).order_by(EventRecord.at.desc(), EventRecord.id.desc())
     if since is not None:
         query = query.where(EventRecord.at >= since)
@@ -95,6 +97,10 @@ def list_events(
         query = query.where(EventRecord.at < until)
     if camera_id is not None:
         query = query.where(EventRecord.camera_id == camera_id)
+    if cameras is not None:
+        query = query.where(
+            or_(EventRecord.camera_id.in_(cameras), EventRecord.camera_id.is_(None))
+        )
     if type:
         if type.endswith("*"):
             query = query.where(EventRecord.type.startswith(type[:-1], autoescape=True))

@@ -44,6 +44,9 @@ class Camera(Base):
     # "continuous", or "events": only footage around recording requests is kept.
     recording_mode: Mapped[str] = mapped_column(String(16), default="continuous")
     event_retention_days: Mapped[float | None] = mapped_column(Float)
+    # Privacy masks (``domain/privacy.py``, JSON list); written by ``store/privacy.py``,
+    # which leaves ``updated_at`` alone so that a mask change never restarts recording.
+    privacy_masks: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -513,3 +516,7 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# Tables kept in their own modules register on Base when this module is imported.
+from vigil.store import models_subject_requests as _subject_requests  # noqa: E402, F401

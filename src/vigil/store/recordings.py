@@ -16,6 +16,7 @@ from vigil.media.playback import SegmentFile
 from vigil.store.db import Database
 from vigil.store.evidence_locks import segment_locked
 from vigil.store.models import Gap, Segment, SegmentTombstone
+from vigil.store.paths import confined_file
 from vigil.store.recording_requests import segment_requested
 from vigil.store.types import utcnow
 
@@ -118,8 +119,8 @@ def segment_files(
     (for playback and export)."""
     files = []
     for seg in segments_between(db, camera_id, start, end):
-        path = (root / seg.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        path = confined_file(root, seg.path)
+        if path is None:
             continue  # deleted by retention meanwhile, or an index entry pointing outside
         files.append(SegmentFile(path=path, start=seg.start, end=seg.end))
     return files

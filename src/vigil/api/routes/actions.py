@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
+from vigil.api.auth import ManageUser, Principal, ensure_camera, require
 from vigil.api.deps import ContextDep
 from vigil.api.schemas_alarms import ActionRunPublic
+from vigil.domain.permissions import Permission
 from vigil.store import actions as action_store
+from vigil.store import alarms as alarm_store
 from vigil.store.models import ActionRun
 
 router = APIRouter(prefix="/api/actions", tags=["alarms"])
@@ -35,6 +38,7 @@ def to_public(run: ActionRun) -> ActionRunPublic:
 @router.get("", response_model=list[ActionRunPublic])
 def list_runs(
     ctx: ContextDep,
+    _: ManageUser,
     status: Literal["pending", "failed", "done"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ActionRunPublic]:
@@ -46,11 +50,21 @@ def list_runs(
     "/{run_id}/retry", response_model=ActionRunPublic, status_code=status.HTTP_202_ACCEPTED
 )
 def retry_run(
-    run_id: int, ctx: ContextDep, operator: Annotated[str | None, Query(max_length=120)] = None
+    run_id: int,
+    ctx: ContextDep,
+    request: Request,
+    user: Annotated[Principal, Depends(require(Permission.ALARMS, Permission.MANAGE))],
 ) -> ActionRunPublic:
-    """Queue a failed run again, with a fresh set of attempts."""
+    """Queue a failed run again, with a fresh set of attempts (from its alarm, by an operator
+    of its camera, or by an administrator)."""
+    found = action_store.get_run(ctx.db, run_id)
+    if found is None:
+        raise HTTPException(404, f"action run {run_id} not found")
+    alarm = alarm_store.get_alarm(ctx.db, found.alarm_id) if found.alarm_id else None
+    if alarm is not None:
+        ensure_camera(request, user, alarm.alarm.camera_id, Permission.ALARMS, Permission.MANAGE)
     try:
-        run = action_store.requeue(ctx.db, run_id, by=operator)
+        run = action_store.requeue(ctx.db, run_id, by=user.username)
     except action_store.NotFailed as exc:
         raise HTTPException(409, str(exc)) from None
     if run is None:

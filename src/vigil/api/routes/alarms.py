@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
+from vigil.api.auth import Principal, audit_action, ensure_camera, require, visible_for
 from vigil.api.deps import ContextDep, ServerContext
 from vigil.api.routes.events import event_public, snapshot_file
 from vigil.api.schemas_alarms import (
@@ -26,6 +28,7 @@ from vigil.api.schemas_alarms import (
     VideoLink,
 )
 from vigil.domain.alarms import AlarmState
+from vigil.domain.permissions import Permission, Visible
 from vigil.domain.rules import PRIORITY_NAMES
 from vigil.store import actions as action_store
 from vigil.store import alarms as alarm_store
@@ -33,6 +36,9 @@ from vigil.store import events as event_store
 from vigil.store.alarms import AlarmFilter, AlarmRow
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
+
+AlarmsUser = Annotated[Principal, Depends(require(Permission.ALARMS))]
+AlarmsVisible = Annotated[Visible, Depends(visible_for(Permission.ALARMS))]
 
 VIDEO_AROUND = timedelta(seconds=30)  # footage linked before and after the event
 STATE_FILTERS = ("open", "closed", "all", *(s.value for s in AlarmState))
@@ -95,6 +101,7 @@ def _detail(ctx: ServerContext, alarm_id: int) -> AlarmDetail:
 @router.get("", response_model=AlarmPage)
 def list_alarms(
     ctx: ContextDep,
+    visible: AlarmsVisible,
     state: Annotated[str, Query(description="open, closed, all, or one state")] = "open",
     priority: Annotated[int | None, Query(ge=1, le=5)] = None,
     category: str | None = None,
@@ -107,31 +114,76 @@ def list_alarms(
     """The queue: priority first (1 = critical), then newest first."""
     if state not in STATE_FILTERS:
         raise HTTPException(422, f"state must be one of {', '.join(STATE_FILTERS)}")
-    f = AlarmFilter(state, priority, category, camera_id, since, until)
+    cameras = None if visible.all else visible.camera_ids
+    f = AlarmFilter(state, priority, category, camera_id, since, until, cameras)
     total, rows = alarm_store.list_alarms(ctx.db, f, limit=limit, offset=offset)
     return AlarmPage(total=total, items=[to_public(r) for r in rows])
 
 
 @router.get("/stats", response_model=AlarmStats)
 def alarm_stats(
-    ctx: ContextDep, since: datetime | None = None, until: datetime | None = None
+    ctx: ContextDep,
+    visible: AlarmsVisible,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> AlarmStats:
-    """Alarms per category, area and priority, and response times, over a period."""
-    return AlarmStats.model_validate(alarm_store.stats(ctx.db, since=since, until=until))
+    """Alarms (of the caller's cameras) per category, area and priority, and response
+    times, over a period."""
+    cameras = None if visible.all else visible.camera_ids
+    return AlarmStats.model_validate(
+        alarm_store.stats(ctx.db, since=since, until=until, cameras=cameras)
+    )
+
+
+def _mine(ctx: ServerContext, request: Request, user: Principal, alarm_id: int) -> int | None:
+    """The alarm's camera; 404 for an alarm that does not exist, 403 for one of a camera
+    not the caller's."""
+    row = alarm_store.get_alarm(ctx.db, alarm_id)
+    if row is None:
+        raise HTTPException(404, f"alarm {alarm_id} not found")
+    ensure_camera(request, user, row.alarm.camera_id, Permission.ALARMS)
+    return row.alarm.camera_id
+
+
+async def _worked(
+    ctx: ServerContext,
+    request: Request,
+    user: Principal,
+    alarm_id: int,
+    action: str,
+    **what: Any,
+) -> AlarmDetail:
+    """Audit what an operator did to an alarm, then its detail as it is now."""
+    detail = await _detail_after(ctx, alarm_id)
+    target = f"alarm:{alarm_id}"
+    await run_in_threadpool(
+        audit_action,
+        request,
+        user,
+        f"alarm.{action}",
+        camera_id=detail.camera_id,
+        target=target,
+        **what,
+    )
+    return detail
 
 
 @router.get("/{alarm_id}", response_model=AlarmDetail)
-def get_alarm(alarm_id: int, ctx: ContextDep) -> AlarmDetail:
+def get_alarm(alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser) -> AlarmDetail:
     """One alarm with its history, actions, event and linked video."""
+    _mine(ctx, request, user, alarm_id)
     return _detail(ctx, alarm_id)
 
 
 @router.get("/{alarm_id}/snapshot", response_class=FileResponse)
-def alarm_snapshot(alarm_id: int, ctx: ContextDep) -> FileResponse:
+def alarm_snapshot(
+    alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser
+) -> FileResponse:
     """The snapshot of the alarm's latest event."""
     row = alarm_store.get_alarm(ctx.db, alarm_id)
     if row is None or not row.alarm.snapshot:
         raise HTTPException(404, f"alarm {alarm_id} has no snapshot")
+    ensure_camera(request, user, row.alarm.camera_id, Permission.ALARMS)
     return snapshot_file(ctx, row.alarm.snapshot)
 
 
@@ -140,28 +192,45 @@ async def _detail_after(ctx: ServerContext, alarm_id: int) -> AlarmDetail:
 
 
 @router.post("/{alarm_id}/transition", response_model=AlarmDetail)
-async def transition(alarm_id: int, body: TransitionRequest, ctx: ContextDep) -> AlarmDetail:
+async def transition(
+    alarm_id: int, body: TransitionRequest, ctx: ContextDep, request: Request, user: AlarmsUser
+) -> AlarmDetail:
     """Move an alarm: acknowledge, work on, hold, close (with a reason)."""
-    await ctx.alarms.transition(alarm_id, body.state, operator=body.operator, reason=body.reason)
-    return await _detail_after(ctx, alarm_id)
+    await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
+    await ctx.alarms.transition(alarm_id, body.state, operator=user.username, reason=body.reason)
+    return await _worked(ctx, request, user, alarm_id, "transition", state=body.state)
 
 
 @router.post("/{alarm_id}/assign", response_model=AlarmDetail)
-async def assign(alarm_id: int, body: AssignRequest, ctx: ContextDep) -> AlarmDetail:
+async def assign(
+    alarm_id: int, body: AssignRequest, ctx: ContextDep, request: Request, user: AlarmsUser
+) -> AlarmDetail:
     """Give the alarm to an operator."""
-    await ctx.alarms.assign(alarm_id, owner=body.owner, operator=body.operator)
-    return await _detail_after(ctx, alarm_id)
+    await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
+    await ctx.alarms.assign(alarm_id, owner=body.owner, operator=user.username)
+    return await _worked(ctx, request, user, alarm_id, "assign", owner=body.owner)
 
 
 @router.post("/{alarm_id}/comments", response_model=AlarmDetail)
-async def comment(alarm_id: int, body: CommentRequest, ctx: ContextDep) -> AlarmDetail:
+async def comment(
+    alarm_id: int, body: CommentRequest, ctx: ContextDep, request: Request, user: AlarmsUser
+) -> AlarmDetail:
     """Add a comment."""
-    await ctx.alarms.comment(alarm_id, author=body.author, text=body.text)
-    return await _detail_after(ctx, alarm_id)
+    await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
+    await ctx.alarms.comment(alarm_id, author=user.username, text=body.text)
+    return await _worked(ctx, request, user, alarm_id, "comment")
 
 
 @router.post("/{alarm_id}/sop/{index}", response_model=AlarmDetail)
-async def check_sop(alarm_id: int, index: int, body: SopRequest, ctx: ContextDep) -> AlarmDetail:
+async def check_sop(
+    alarm_id: int,
+    index: int,
+    body: SopRequest,
+    ctx: ContextDep,
+    request: Request,
+    user: AlarmsUser,
+) -> AlarmDetail:
     """Tick or untick one item of the alarm's checklist (0 = the first)."""
-    await ctx.alarms.check_sop(alarm_id, index, done=body.done, operator=body.operator)
-    return await _detail_after(ctx, alarm_id)
+    await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
+    await ctx.alarms.check_sop(alarm_id, index, done=body.done, operator=user.username)
+    return await _worked(ctx, request, user, alarm_id, "sop", item=index, done=body.done)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.detectors import (
@@ -21,9 +22,20 @@ from vigil.analytics.detectors import (
 from vigil.analytics.detectors.onnx_model import INSTALL_HINT
 from vigil.analytics.pipeline import STATUS_INTERVAL_S, State
 from vigil.analytics.tracking import tracker_config
+from vigil.api.auth import (
+    CAMERA_ACCESS,
+    CurrentUser,
+    ManageUser,
+    audit_action,
+    holds,
+    require,
+    visible_for,
+)
 from vigil.api.deps import CameraDep, ContextDep
 from vigil.api.recorder_app import SNAPSHOT_PATH
 from vigil.domain.messages import AnalyticsConfigChanged
+from vigil.domain.permissions import Permission, Visible
+from vigil.security.service_token import service_headers
 from vigil.store import analytics as analytics_store
 from vigil.store import cameras as camera_store
 from vigil.store import nodes
@@ -98,7 +110,11 @@ def validate_config(raw: dict[str, Any]) -> CameraAnalyticsConfig:
     return config
 
 
-@router.get("/api/cameras/{camera_id}/analytics", response_model=CameraAnalyticsConfig)
+@router.get(
+    "/api/cameras/{camera_id}/analytics",
+    response_model=CameraAnalyticsConfig,
+    dependencies=[Depends(require(*CAMERA_ACCESS))],
+)
 def get_analytics(camera: CameraDep, ctx: ContextDep) -> CameraAnalyticsConfig:
     """A camera's analytics configuration (the defaults, analytics off, when none is saved)."""
     return analytics_store.get_config(ctx.db, camera.id)
@@ -106,8 +122,10 @@ def get_analytics(camera: CameraDep, ctx: ContextDep) -> CameraAnalyticsConfig:
 
 @router.put("/api/cameras/{camera_id}/analytics", response_model=CameraAnalyticsConfig)
 async def put_analytics(
+    user: ManageUser,
     camera: CameraDep,
     ctx: ContextDep,
+    request: Request,
     body: dict[str, Any] = Body(
         description="a CameraAnalyticsConfig (see GET); zone and line points in 0..1"
     ),
@@ -119,13 +137,18 @@ async def put_analytics(
     await ctx.bus.publish(
         AnalyticsConfigChanged.SUBJECT, AnalyticsConfigChanged(camera_id=camera.id)
     )
+    await run_in_threadpool(
+        audit_action, request, user, "camera.analytics", camera_id=camera.id, enabled=config.enabled
+    )
     return config
 
 
 @router.get("/api/analytics/status", response_model=list[AnalyticsStatusPublic])
-def analytics_status(ctx: ContextDep) -> list[AnalyticsStatusPublic]:
-    """The latest analytics status of every camera that reported one."""
-    cameras = {c.id for c in camera_store.list_cameras(ctx.db)}
+def analytics_status(
+    ctx: ContextDep, visible: Annotated[Visible, Depends(visible_for(*CAMERA_ACCESS))]
+) -> list[AnalyticsStatusPublic]:
+    """The latest analytics status of every camera (the caller may see) that reported one."""
+    cameras = {c.id for c in camera_store.list_cameras(ctx.db) if c.id in visible}
     now = utcnow()
     result = []
     for status in ctx.analytics_status.latest():
@@ -140,7 +163,7 @@ def analytics_status(ctx: ContextDep) -> list[AnalyticsStatusPublic]:
 
 
 @router.get("/api/analytics/detectors", response_model=list[DetectorPublic])
-def detectors(ctx: ContextDep) -> list[DetectorPublic]:
+def detectors(ctx: ContextDep, _: ManageUser) -> list[DetectorPublic]:
     """Detector plugins: registered ones (available unless their default model file is
     missing) and those that failed to load, with the reason."""
     found = []
@@ -157,18 +180,29 @@ def detectors(ctx: ContextDep) -> list[DetectorPublic]:
     return found
 
 
-@router.get("/api/cameras/{camera_id}/snapshot.jpg", response_class=Response)
-async def snapshot(camera: CameraDep, ctx: ContextDep) -> Response:
+@router.get(
+    "/api/cameras/{camera_id}/snapshot.jpg",
+    response_class=Response,
+    responses={503: {"description": "no recorder runs the camera, or it has no frame yet"}},
+    dependencies=[Depends(require(Permission.LIVE, Permission.MANAGE))],
+)
+async def snapshot(
+    camera: CameraDep, ctx: ContextDep, request: Request, user: CurrentUser
+) -> Response:
     """The latest frame of the camera's analytics stream (the sub-stream when it has one)
-    as JPEG, from the recorder that reads it; with analytics off, its latest keyframe."""
+    as JPEG, from the recorder that reads it; with analytics off, its latest keyframe.
+    Without the unmask permission, with the camera's privacy masks filled in."""
     if not camera.enabled:
         raise HTTPException(409, f"camera {camera.id} is disabled: enable it for a snapshot")
     media_url = nodes.media_url_for_camera(ctx.db, camera.id)
     if media_url is None:
         raise HTTPException(503, "no recorder node is running")
     url = f"{media_url}{SNAPSHOT_PATH.format(camera_id=camera.id)}"
+    if not holds(request, user, Permission.UNMASK, camera.id):
+        url += "?masked=1"
     try:
-        async with httpx.AsyncClient(timeout=SNAPSHOT_TIMEOUT_S) as client:
+        headers = service_headers(ctx.settings.data_dir)
+        async with httpx.AsyncClient(timeout=SNAPSHOT_TIMEOUT_S, headers=headers) as client:
             upstream = await client.get(url)
     except httpx.HTTPError as exc:
         raise HTTPException(503, f"recorder {media_url} unavailable: {exc}") from None

@@ -46,9 +46,16 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-def _set_cookies(response: Response, ctx: ServerContext, session: NewSession) -> None:
+def _secure(request: Request, ctx: ServerContext) -> bool:
+    """Cookies are Secure when configured so, and always when served over HTTPS."""
+    return ctx.settings.auth.cookie_secure or request.url.scheme == "https"
+
+
+def _set_cookies(
+    response: Response, request: Request, ctx: ServerContext, session: NewSession
+) -> None:
     max_age = int(ctx.settings.auth.session_absolute_hours * 3600)
-    secure = ctx.settings.auth.cookie_secure
+    secure = _secure(request, ctx)
     response.set_cookie(
         SESSION_COOKIE,
         session.token,
@@ -70,11 +77,9 @@ def _set_cookies(response: Response, ctx: ServerContext, session: NewSession) ->
     )
 
 
-def _clear_cookies(response: Response, ctx: ServerContext) -> None:
+def _clear_cookies(response: Response, request: Request, ctx: ServerContext) -> None:
     for name in (SESSION_COOKIE, CSRF_COOKIE):
-        response.delete_cookie(
-            name, path="/", secure=ctx.settings.auth.cookie_secure, samesite="strict"
-        )
+        response.delete_cookie(name, path="/", secure=_secure(request, ctx), samesite="strict")
 
 
 @router.get("/status", response_model=AuthStatus)
@@ -127,7 +132,7 @@ def login_route(body: LoginRequest, request: Request, ctx: ContextDep) -> Respon
         csrf_token=result.session.info.csrf_token,
     )
     response = JSONResponse(me.model_dump(mode="json"))
-    _set_cookies(response, ctx, result.session)
+    _set_cookies(response, request, ctx, result.session)
     return response
 
 
@@ -140,7 +145,7 @@ def logout(request: Request, user: CurrentUser, ctx: ContextDep) -> Response:
         ctx.db, action="auth.logout", username=user.username, address=client_address(request)
     )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_cookies(response, ctx)
+    _clear_cookies(response, request, ctx)
     return response
 
 
@@ -191,7 +196,7 @@ def change_password(
     revoke_user_sessions(ctx.db, user.user_id)
     audit.record(ctx.db, action="auth.password", username=user.username, address=address)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_cookies(response, ctx)
+    _clear_cookies(response, request, ctx)
     return response
 
 

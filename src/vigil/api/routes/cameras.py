@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import shutil
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
+from vigil.api.auth import (
+    CAMERA_ACCESS,
+    CurrentUser,
+    ManageUser,
+    audit_action,
+    require,
+    visible_cameras,
+)
 from vigil.api.deps import CameraDep, ContextDep, ServerContext
 from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
 from vigil.domain.cameras import CameraStatus, RecordingMode, reported_status
@@ -60,14 +69,19 @@ async def _announce(ctx: ServerContext, camera_id: int, change: str) -> None:
 
 
 @router.get("", response_model=list[CameraPublic])
-def list_cameras(ctx: ContextDep) -> list[CameraPublic]:
-    """All cameras with their health."""
+def list_cameras(ctx: ContextDep, request: Request, user: CurrentUser) -> list[CameraPublic]:
+    """The cameras the caller may use, with their health."""
+    visible = visible_cameras(request, user, *CAMERA_ACCESS)
     health = camera_store.health_of(ctx.db)
-    return [to_public(c, health.get(c.id)) for c in camera_store.list_cameras(ctx.db)]
+    return [
+        to_public(c, health.get(c.id)) for c in camera_store.list_cameras(ctx.db) if c.id in visible
+    ]
 
 
 @router.post("", response_model=CameraPublic, status_code=status.HTTP_201_CREATED)
-async def create_camera(body: CameraCreate, ctx: ContextDep) -> CameraPublic:
+async def create_camera(
+    body: CameraCreate, ctx: ContextDep, request: Request, user: ManageUser
+) -> CameraPublic:
     """Add a camera; its recorder starts recording it within seconds."""
     fields = body.model_dump(exclude={"password"})
     if body.password is not None:
@@ -77,17 +91,24 @@ async def create_camera(body: CameraCreate, ctx: ContextDep) -> CameraPublic:
     except DuplicateCameraName:
         raise HTTPException(409, f"a camera named {body.name!r} already exists") from None
     await _announce(ctx, camera.id, "created")
+    await run_in_threadpool(
+        audit_action, request, user, "camera.create", camera_id=camera.id, target=camera.name
+    )
     return to_public(camera, None)
 
 
-@router.get("/{camera_id}", response_model=CameraPublic)
+@router.get(
+    "/{camera_id}", response_model=CameraPublic, dependencies=[Depends(require(*CAMERA_ACCESS))]
+)
 def get_camera(camera: CameraDep, ctx: ContextDep) -> CameraPublic:
     """One camera with its health."""
     return to_public(camera, camera_store.health_of(ctx.db).get(camera.id))
 
 
 @router.patch("/{camera_id}", response_model=CameraPublic)
-async def update_camera(body: CameraUpdate, camera: CameraDep, ctx: ContextDep) -> CameraPublic:
+async def update_camera(
+    body: CameraUpdate, camera: CameraDep, ctx: ContextDep, request: Request, user: ManageUser
+) -> CameraPublic:
     """Change a camera; set ``enabled`` false to stop recording it."""
     fields = body.model_dump(exclude_unset=True, exclude={"password"})
     if "name" in fields and fields["name"] is None:
@@ -113,11 +134,17 @@ async def update_camera(body: CameraUpdate, camera: CameraDep, ctx: ContextDep) 
     if updated is None:
         raise HTTPException(404, f"camera {camera.id} not found")
     await _announce(ctx, camera.id, "updated")
+    changed = sorted(body.model_fields_set)  # names only: never the password itself
+    await run_in_threadpool(
+        audit_action, request, user, "camera.update", camera_id=camera.id, fields=changed
+    )
     return to_public(updated, camera_store.health_of(ctx.db).get(camera.id))
 
 
 @router.delete("/{camera_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_camera(camera: CameraDep, ctx: ContextDep) -> Response:
+async def delete_camera(
+    camera: CameraDep, ctx: ContextDep, request: Request, user: ManageUser
+) -> Response:
     """Remove a camera together with its recordings (refused while evidence locks hold
     any of its footage: release them first)."""
     locks = list_locks(ctx.db, camera_id=camera.id, active_only=True)
@@ -126,5 +153,8 @@ async def delete_camera(camera: CameraDep, ctx: ContextDep) -> Response:
         raise Conflict(f"camera {camera.id} has footage under evidence locks ({ids}): release them")
     camera_store.delete_camera(ctx.db, camera.id)
     await _announce(ctx, camera.id, "deleted")
+    await run_in_threadpool(
+        audit_action, request, user, "camera.delete", camera_id=camera.id, target=camera.name
+    )
     shutil.rmtree(ctx.settings.recordings_dir / str(camera.id), ignore_errors=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

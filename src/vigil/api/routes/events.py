@@ -5,16 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse
 
+from vigil.api.auth import (
+    CAMERA_ACCESS,
+    WS_FORBIDDEN,
+    Principal,
+    ensure_camera,
+    require,
+    visible_for,
+)
 from vigil.api.deps import ContextDep, ServerContext, WsContextDep
 from vigil.api.schemas_alarms import EventPublic
 from vigil.api.ws import push_until_gone
 from vigil.bus.base import subject_matches
 from vigil.domain.alarms import AlarmChanged
 from vigil.domain.events import Event
+from vigil.domain.permissions import Visible
 from vigil.store import events as event_store
+from vigil.store.paths import confined_file
 
 router = APIRouter(tags=["events"])
 
@@ -37,11 +47,18 @@ def event_public(event: Event) -> EventPublic:
     )
 
 
+# The folders of the data directory whose files routes serve (analytics snapshots and
+# thumbnails, data-subject request files); the rest of it (keys, the database) never is,
+# whatever path a stored row names.
+SERVED_FOLDERS = ("snapshots", "thumbnails", "privacy")
+
+
 def snapshot_file(ctx: ServerContext, path: str) -> FileResponse:
-    """A snapshot under the data directory (never a path outside it)."""
+    """A stored file under the data directory's served folders; never one outside them
+    (``..``, an absolute path, a symlink out): 404 for those as for a missing file."""
     root = ctx.settings.data_dir.resolve()
-    file = (root / path).resolve()
-    if not file.is_relative_to(root) or not file.is_file():
+    file = confined_file(root, path)
+    if file is None or not any(file.is_relative_to(root / f) for f in SERVED_FOLDERS):
         raise HTTPException(404, "the snapshot is not on this server any more")
     return FileResponse(file)
 
@@ -49,30 +66,47 @@ def snapshot_file(ctx: ServerContext, path: str) -> FileResponse:
 @router.get("/api/events", response_model=list[EventPublic])
 def list_events(
     ctx: ContextDep,
+    visible: Annotated[Visible, Depends(visible_for(*CAMERA_ACCESS))],
     since: datetime | None = None,
     until: datetime | None = None,
     camera_id: int | None = None,
     type: Annotated[str | None, Query(description="a type, or a prefix ending in *")] = None,
     limit: Annotated[int, Query(ge=1, le=event_store.EVENTS_LIMIT_MAX)] = 100,
 ) -> list[EventPublic]:
-    """Stored events, newest first."""
+    """Stored events of the cameras the caller may see, newest first."""
     events = event_store.list_events(
-        ctx.db, since=since, until=until, camera_id=camera_id, type=type, limit=limit
+        ctx.db,
+        since=since,
+        until=until,
+        camera_id=camera_id,
+        type=type,
+        cameras=None if visible.all else visible.camera_ids,
+        limit=limit,
     )
     return [event_public(e) for e in events]
 
 
 @router.get("/api/events/{event_id}/snapshot", response_class=FileResponse)
-def event_snapshot(event_id: str, ctx: ContextDep) -> FileResponse:
+def event_snapshot(
+    event_id: str,
+    ctx: ContextDep,
+    request: Request,
+    user: Annotated[Principal, Depends(require(*CAMERA_ACCESS))],
+) -> FileResponse:
     """The snapshot taken with an event."""
     event = event_store.get_event(ctx.db, event_id)
     if event is None or not event.snapshot:
         raise HTTPException(404, f"event {event_id} has no snapshot")
+    ensure_camera(request, user, event.camera_id, *CAMERA_ACCESS)
     return snapshot_file(ctx, event.snapshot)
 
 
 @router.websocket("/api/events")
-async def events(websocket: WebSocket, ctx: WsContextDep) -> None:
+async def events(
+    websocket: WebSocket,
+    ctx: WsContextDep,
+    visible: Annotated[Visible, Depends(visible_for(*CAMERA_ACCESS))],
+) -> None:
     """Each message is a JSON envelope: ``subject``, ``kind``, ``version``, ``payload``.
 
     ``?topics=cameras,alarms,events`` (default ``cameras,alarms``) picks what arrives:
@@ -99,6 +133,9 @@ async def events(websocket: WebSocket, ctx: WsContextDep) -> None:
         reason = f"topic {per_camera[0]} needs ?camera=ID (a camera id), not {camera[:20]!r}"
         await websocket.close(code=1008, reason=reason)
         return
+    if per_camera and int(camera) not in visible:
+        await websocket.close(code=WS_FORBIDDEN, reason=f"camera {int(camera)} is not yours to see")
+        return
     patterns = [TOPICS[t] for t in names if t in TOPICS]
     patterns += [p.format(camera=int(camera)) for t in per_camera for p in CAMERA_TOPICS[t]]
 
@@ -106,6 +143,9 @@ async def events(websocket: WebSocket, ctx: WsContextDep) -> None:
         # One subscription for all topics keeps their messages in one order.
         async with ctx.bus.subscribe(">") as messages:
             async for envelope in messages:
+                camera_id = envelope.payload.get("camera_id")
+                if camera_id is not None and camera_id not in visible:
+                    continue
                 if any(subject_matches(p, envelope.subject) for p in patterns):
                     await websocket.send_text(envelope.model_dump_json(exclude={"origin"}))
 

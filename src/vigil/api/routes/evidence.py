@@ -7,13 +7,17 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
+from vigil.api.auth import Principal, audit_action, require
 from vigil.api.deps import CameraDep, ContextDep
 from vigil.api.errors import FieldError
+from vigil.api.routes.privacy import masks_for
 from vigil.api.schemas_evidence import EvidenceExportCreate
+from vigil.domain.permissions import Permission
 from vigil.evidence.chain import ChainReport, verify_camera_chain
 from vigil.evidence.package import EvidenceRequest, build_package
 from vigil.media.playback import NoFootageError
@@ -27,7 +31,11 @@ MAX_EXPORT = timedelta(hours=24)
 When = Annotated[datetime | None, Query(description="ISO 8601 time with a timezone")]
 
 
-@router.get("/integrity", response_model=ChainReport)
+@router.get(
+    "/integrity",
+    response_model=ChainReport,
+    dependencies=[Depends(require(Permission.PLAYBACK, Permission.EXPORT, Permission.AUDIT))],
+)
 async def integrity(
     camera: CameraDep, ctx: ContextDep, start: When = None, end: When = None
 ) -> ChainReport:
@@ -49,7 +57,11 @@ async def integrity(
 
 @router.post("/evidence-export", response_class=FileResponse)
 async def evidence_export(
-    camera: CameraDep, body: EvidenceExportCreate, ctx: ContextDep
+    user: Annotated[Principal, Depends(require(Permission.EXPORT))],
+    camera: CameraDep,
+    body: EvidenceExportCreate,
+    ctx: ContextDep,
+    request: Request,
 ) -> FileResponse:
     """A signed evidence package (ZIP: video.mp4, metadata.json, public_key.pem,
     manifest.json, manifest.sig) of [start, end]; check it with ``vigil verify``."""
@@ -60,14 +72,18 @@ async def evidence_export(
     out_dir = ctx.settings.data_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"evidence-{camera.id}-{utcnow():%Y%m%d%H%M%S%f}.zip"
-    request = EvidenceRequest(camera, body.start, body.end, body.reason, body.requested_by)
+    # Without the unmask permission the package's video carries the camera's privacy masks.
+    masks = tuple(masks_for(request, user, camera))
+    wanted = EvidenceRequest(
+        camera, body.start, body.end, body.reason, body.requested_by, privacy_masks=masks
+    )
     try:
         await asyncio.to_thread(
             build_package,
             ctx.db,
             recordings_dir=ctx.settings.recordings_dir,
             data_dir=ctx.settings.data_dir,
-            request=request,
+            request=wanted,
             out=out,
         )
     except NoFootageError:
@@ -78,6 +94,18 @@ async def evidence_export(
         ) from None
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", camera.name)
     start, end = body.start.astimezone(UTC), body.end.astimezone(UTC)
+    await run_in_threadpool(
+        audit_action,
+        request,
+        user,
+        "camera.evidence_export",
+        camera_id=camera.id,
+        start=start,
+        end=end,
+        reason=body.reason,
+        requested_by=body.requested_by,
+        masked=bool(masks),
+    )
     return FileResponse(
         out,
         media_type="application/zip",

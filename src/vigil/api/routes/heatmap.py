@@ -8,13 +8,15 @@ from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from vigil.api.auth import require
 from vigil.api.deps import CameraDep, ContextDep
 from vigil.api.routes.search import as_utc, check_classes, check_period
+from vigil.domain.permissions import Permission
 from vigil.search import heatmap as hm
 from vigil.store import tracks as track_store
 from vigil.store.models import CameraHealth
@@ -42,6 +44,7 @@ class HeatmapGrid(BaseModel):
     "/api/cameras/{camera_id}/heatmap",
     response_model=None,
     responses={200: {"content": {"image/png": {}}, "model": HeatmapGrid}},
+    dependencies=[Depends(require(Permission.SEARCH))],
 )
 async def camera_heatmap(
     camera: CameraDep,

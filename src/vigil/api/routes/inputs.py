@@ -12,13 +12,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from vigil.api.auth import require
 from vigil.api.deps import ContextDep, ServerContext
 from vigil.api.errors import FieldError
 from vigil.domain.events import ACCESS_PREFIX, INPUT_WEBHOOK, Event
+from vigil.domain.permissions import Permission
 from vigil.store import cameras as camera_store
 from vigil.store.types import utcnow
 
-router = APIRouter(prefix="/api/inputs", tags=["inputs"])
+# Sensors and door controllers send with an API token limited to the inputs permission.
+router = APIRouter(
+    prefix="/api/inputs", tags=["inputs"], dependencies=[Depends(require(Permission.INPUTS))]
+)
 
 # A sensor's or door controller's message, not an upload.
 MAX_BODY_BYTES = 64 * 1024

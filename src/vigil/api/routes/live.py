@@ -8,14 +8,19 @@ Messages to the browser are the recorder's (see ``api/recorder_app.py``), plus
 from __future__ import annotations
 
 import contextlib
+from typing import Annotated
 
 import websockets
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
 from websockets.asyncio.client import ClientConnection, connect
 
+from vigil.api.auth import Principal, audit_action, holds, require
 from vigil.api.deps import WsContextDep
 from vigil.api.recorder_app import LIVE_PATH, LiveStream
 from vigil.api.ws import push_until_gone
+from vigil.domain.permissions import Permission
+from vigil.security.service_token import service_headers
 from vigil.store import cameras as camera_store
 from vigil.store import nodes
 
@@ -26,7 +31,11 @@ UPSTREAM_OPEN_TIMEOUT_S = 5
 
 @router.websocket("/api/cameras/{camera_id}/live")
 async def live(
-    websocket: WebSocket, camera_id: int, ctx: WsContextDep, stream: LiveStream = "main"
+    websocket: WebSocket,
+    camera_id: int,
+    ctx: WsContextDep,
+    user: Annotated[Principal, Depends(require(Permission.LIVE))],
+    stream: LiveStream = "main",
 ) -> None:
     """Relay one camera's live fMP4 stream to a browser (Media Source Extensions);
     ``stream=sub`` asks for the lighter sub-stream, for grids."""
@@ -42,11 +51,28 @@ async def live(
     if media_url is None:
         await _refuse(websocket, "no recorder node is running", 4503)
         return
+    # Without the unmask permission the recorder fills the camera's privacy masks in, also
+    # when masks are added while watching (media/privacy_live.py).
+    masked = not holds(websocket, user, Permission.UNMASK, camera_id)
+    await run_in_threadpool(
+        audit_action,
+        websocket,
+        user,
+        "camera.live",
+        camera_id=camera_id,
+        stream=stream,
+        masked=masked,
+    )
     path = LIVE_PATH.format(camera_id=camera_id)
     upstream_url = f"{media_url.replace('http', 'ws', 1)}{path}?stream={stream}"
+    if masked:
+        upstream_url += "&masked=1"
     try:
         async with connect(
-            upstream_url, open_timeout=UPSTREAM_OPEN_TIMEOUT_S, max_size=16 * 1024**2
+            upstream_url,
+            open_timeout=UPSTREAM_OPEN_TIMEOUT_S,
+            max_size=16 * 1024**2,
+            additional_headers=service_headers(ctx.settings.data_dir),
         ) as upstream:
             await _relay(websocket, upstream)
     except (OSError, websockets.WebSocketException, TimeoutError) as exc:

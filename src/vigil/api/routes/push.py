@@ -5,15 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vigil.api.auth import require
 from vigil.api.deps import ContextDep
+from vigil.domain.permissions import Permission
 from vigil.integrations.webpush import VapidKey, b64url_decode
 from vigil.store import push as push_store
 from vigil.store.models import PushSubscription
 
-router = APIRouter(prefix="/api/push", tags=["push"])
+# Push alerts are for those who work alarms (field officers on their phones).
+router = APIRouter(
+    prefix="/api/push", tags=["push"], dependencies=[Depends(require(Permission.ALARMS))]
+)
 
 AUTH_SECRET_BYTES = 16
 

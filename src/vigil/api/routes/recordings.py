@@ -5,16 +5,25 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime, timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
+from vigil.analytics.faces import FacesUnavailable
+from vigil.analytics.plates import PlatesUnavailable
+from vigil.api.auth import Principal, audit_action, require
 from vigil.api.deps import CameraDep, ContextDep
+from vigil.api.routes.privacy import MASKED_HEADER, masks_for
 from vigil.api.schemas import GapPublic, SpanPublic, TimelinePublic
+from vigil.domain.permissions import Permission
 from vigil.domain.timeline import Span, build_timeline
 from vigil.media.playback import NoFootageError, export_mp4, plan_playback, stream_plan
+from vigil.media.privacy import export_masked_mp4, stream_masked
+from vigil.media.redaction import RedactionError, redact_clip, shared_object_detector
 from vigil.store import recordings
 from vigil.store.recordings import segment_files
 from vigil.store.types import utcnow
@@ -23,12 +32,22 @@ router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["recordings"])
 
 MAX_TIMELINE = timedelta(days=31)
 MAX_EXPORT = timedelta(hours=24)
+# Redaction decodes, analyses and re-encodes every frame (~2.3 s per second of 640x360 video
+# on a small CPU, more for larger frames): a redacted export is held in one request, so
+# longer spans are exported in parts.
+MAX_REDACTED_EXPORT = timedelta(minutes=15)
 # One playback response covers this much; the client asks again from where it got to.
 PLAYBACK_WINDOW = timedelta(hours=6)
 # Segments start at most this long before a moment they contain.
 SEGMENT_LOOKBACK = timedelta(minutes=5)
 
 When = Annotated[datetime, Query(description="ISO 8601 time with a timezone")]
+PlaybackUser = Annotated[Principal, Depends(require(Permission.PLAYBACK))]
+ExportUser = Annotated[Principal, Depends(require(Permission.EXPORT))]
+Redact = Annotated[
+    list[Literal["faces", "plates"]] | None,
+    Query(description="blur faces and/or licence plates in the export (repeatable)"),
+]
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -37,7 +56,11 @@ def _aware(value: datetime, name: str) -> datetime:
     return value
 
 
-@router.get("/timeline", response_model=TimelinePublic)
+@router.get(
+    "/timeline",
+    response_model=TimelinePublic,
+    dependencies=[Depends(require(Permission.PLAYBACK, Permission.LIVE))],
+)
 def timeline(
     camera: CameraDep,
     ctx: ContextDep,
@@ -76,7 +99,9 @@ def timeline(
 
 
 @router.get("/playback.mp4", response_class=StreamingResponse)
-def playback(camera: CameraDep, ctx: ContextDep, start: When) -> StreamingResponse:
+def playback(
+    user: PlaybackUser, camera: CameraDep, ctx: ContextDep, request: Request, start: When
+) -> StreamingResponse:
     """Fragmented MP4 from the keyframe at or before ``start`` onwards, for ``<video>``.
 
     The ``X-Vigil-Start`` header gives the wall-clock time of the first frame.
@@ -95,40 +120,112 @@ def playback(camera: CameraDep, ctx: ContextDep, start: When) -> StreamingRespon
         raise HTTPException(
             404, f"no recording of camera {camera.id} at {start.isoformat()}: {exc}"
         ) from None
+    # Without the unmask permission, the camera's privacy masks are filled into every frame.
+    masks = masks_for(request, user, camera)
+    audit_action(
+        request, user, "camera.playback", camera_id=camera.id, start=start, masked=bool(masks)
+    )
     return StreamingResponse(
-        stream_plan(plan),
+        stream_masked(stream_plan(plan), masks) if masks else stream_plan(plan),
         media_type="video/mp4",
-        headers={"X-Vigil-Start": plan.first_wall.isoformat(), "Cache-Control": "no-store"},
+        headers={
+            "X-Vigil-Start": plan.first_wall.isoformat(),
+            "Cache-Control": "no-store",
+            **({MASKED_HEADER: "1"} if masks else {}),
+        },
     )
 
 
+def _redact(ctx: ContextDep, src: Path, kinds: list[str]) -> tuple[Path, dict[str, Any]]:
+    """Blur ``kinds`` in the export ``src`` (removed in any case); the redacted file and
+    what was blurred, for the audit trail. Runs in a worker thread."""
+    dst = src.with_name(f"{src.stem}-redacted.mp4")
+    try:
+        report = redact_clip(
+            src,
+            dst,
+            faces="faces" in kinds,
+            plates="plates" in kinds,
+            detector=shared_object_detector(ctx.settings.models_dir),
+        )
+    except RedactionError as exc:
+        dst.unlink(missing_ok=True)
+        raise HTTPException(422, f"the export could not be redacted: {exc}") from None
+    except (FacesUnavailable, PlatesUnavailable) as exc:
+        raise HTTPException(503, f"redaction is not available on this server: {exc}") from None
+    finally:
+        src.unlink(missing_ok=True)
+    return dst, {
+        "redacted": kinds,
+        "faces_blurred": report.faces_blurred + report.heads_blurred,
+        "plates_blurred": report.plates_blurred,
+    }
+
+
 @router.get("/export", response_class=FileResponse)
-async def export(camera: CameraDep, ctx: ContextDep, start: When, end: When) -> FileResponse:
-    """One MP4 of [start, end] across segments and gaps, by stream copy, as a download."""
+async def export(
+    user: ExportUser,
+    camera: CameraDep,
+    ctx: ContextDep,
+    request: Request,
+    start: When,
+    end: When,
+    redact: Redact = None,
+) -> FileResponse:
+    """One MP4 of [start, end] across segments and gaps, by stream copy, as a download.
+
+    With ``redact`` (``faces``, ``plates``) the export is re-encoded with those blurred
+    (`vigil.media.redaction`) and its file name ends in ``_redacted``.
+    """
     start, end = _aware(start, "start"), _aware(end, "end")
+    kinds: list[str] = sorted(set(redact or []))
     if start >= end:
         raise HTTPException(422, "'start' must be before 'end'")
     if end - start > MAX_EXPORT:
         raise HTTPException(422, "an export spans at most 24 hours; export in parts")
+    if kinds and end - start > MAX_REDACTED_EXPORT:
+        raise HTTPException(422, "a redacted export spans at most 15 minutes; export in parts")
     files = segment_files(
         ctx.db, ctx.settings.recordings_dir, camera.id, start - timedelta(minutes=5), end
     )
     out_dir = ctx.settings.data_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
-    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", camera.name)
-    filename = f"{safe_name}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}.mp4"
+    # No leading dot: a download named ".._x.mp4" would be hidden on the investigator's disk.
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", camera.name).lstrip(".") or f"camera{camera.id}"
+    suffix = "_redacted" if kinds else ""
+    filename = f"{safe_name}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}{suffix}.mp4"
     out = out_dir / f"{camera.id}-{utcnow():%Y%m%d%H%M%S%f}.mp4"
+    masks = masks_for(request, user, camera)
     try:
-        await asyncio.to_thread(export_mp4, files, start, end, out)
+        if masks:  # without the unmask permission: masked in every frame
+            await asyncio.to_thread(export_masked_mp4, files, start, end, out, masks)
+        else:
+            await asyncio.to_thread(export_mp4, files, start, end, out)
     except NoFootageError:
         out.unlink(missing_ok=True)
         raise HTTPException(
             404,
             f"no recording of camera {camera.id} between {start.isoformat()} and {end.isoformat()}",
         ) from None
+    redaction: dict[str, Any] = {}
+    if kinds:
+        out, redaction = await asyncio.to_thread(_redact, ctx, out, kinds)
+    await run_in_threadpool(
+        audit_action,
+        request,
+        user,
+        "camera.export",
+        camera_id=camera.id,
+        target=filename,
+        start=start,
+        end=end,
+        masked=bool(masks),
+        **redaction,
+    )
     return FileResponse(
         out,
         media_type="video/mp4",
         filename=filename,
+        headers={MASKED_HEADER: "1"} if masks else None,
         background=BackgroundTask(out.unlink, missing_ok=True),
     )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from vigil.api.auth import ManageUser, Principal, audit_action, ensure_camera, require
 from vigil.api.deps import ContextDep, ServerContext
 from vigil.api.errors import FieldError
 from vigil.api.schemas_alarms import ManualTriggerRequest, RulePublic, TriggerResult
 from vigil.domain.events import MANUAL, Event
+from vigil.domain.permissions import Permission
 from vigil.domain.rules import ManualTrigger, Record, RuleSpec
 from vigil.rules.specs import has_secret, seal, unseal
 from vigil.store import rules as rule_store
@@ -16,6 +21,10 @@ from vigil.store.models import Rule
 from vigil.store.types import utcnow
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
+
+
+# Operators see the rules to press their manual buttons; administrators change them.
+RuleReader = Annotated[Principal, Depends(require(Permission.ALARMS, Permission.MANAGE))]
 
 
 def to_public(rule: Rule) -> RulePublic:
@@ -75,13 +84,13 @@ def _get(ctx: ServerContext, rule_id: int) -> Rule:
 
 
 @router.get("", response_model=list[RulePublic])
-def list_rules(ctx: ContextDep) -> list[RulePublic]:
+def list_rules(ctx: ContextDep, _: RuleReader) -> list[RulePublic]:
     """All rules, by name."""
     return [to_public(r) for r in rule_store.list_rules(ctx.db)]
 
 
 @router.post("", response_model=RulePublic, status_code=status.HTTP_201_CREATED)
-def create_rule(body: RuleSpec, ctx: ContextDep) -> RulePublic:
+def create_rule(body: RuleSpec, ctx: ContextDep, request: Request, user: ManageUser) -> RulePublic:
     """Add a rule; it is armed at once when enabled."""
     _check_references(ctx, body)
     try:
@@ -91,17 +100,20 @@ def create_rule(body: RuleSpec, ctx: ContextDep) -> RulePublic:
     except rule_store.DuplicateName:
         raise HTTPException(409, f"a rule named {body.name!r} already exists") from None
     ctx.engine.reload()
+    audit_action(request, user, "rule.create", target=f"rule:{rule.id}", name=body.name)
     return to_public(rule)
 
 
 @router.get("/{rule_id}", response_model=RulePublic)
-def get_rule(rule_id: int, ctx: ContextDep) -> RulePublic:
+def get_rule(rule_id: int, ctx: ContextDep, _: RuleReader) -> RulePublic:
     """One rule."""
     return to_public(_get(ctx, rule_id))
 
 
 @router.put("/{rule_id}", response_model=RulePublic)
-def replace_rule(rule_id: int, body: RuleSpec, ctx: ContextDep) -> RulePublic:
+def replace_rule(
+    rule_id: int, body: RuleSpec, ctx: ContextDep, request: Request, user: ManageUser
+) -> RulePublic:
     """Replace a rule. A webhook given without a secret keeps the stored secret of the
     webhook with the same URL."""
     previous = _get(ctx, rule_id)
@@ -119,20 +131,24 @@ def replace_rule(rule_id: int, body: RuleSpec, ctx: ContextDep) -> RulePublic:
     if rule is None:
         raise HTTPException(404, f"rule {rule_id} not found")
     ctx.engine.reload()
+    audit_action(request, user, "rule.update", target=f"rule:{rule_id}", name=body.name)
     return to_public(rule)
 
 
 @router.delete("/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_rule(rule_id: int, ctx: ContextDep) -> Response:
+def delete_rule(rule_id: int, ctx: ContextDep, request: Request, user: ManageUser) -> Response:
     """Remove a rule; its alarms stay in the queue."""
     if not rule_store.delete_rule(ctx.db, rule_id):
         raise HTTPException(404, f"rule {rule_id} not found")
+    audit_action(request, user, "rule.delete", target=f"rule:{rule_id}")
     ctx.engine.reload()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{rule_id}/trigger", response_model=TriggerResult, status_code=202)
-async def trigger_rule(rule_id: int, body: ManualTriggerRequest, ctx: ContextDep) -> TriggerResult:
+async def trigger_rule(
+    rule_id: int, body: ManualTriggerRequest, ctx: ContextDep, request: Request, user: RuleReader
+) -> TriggerResult:
     """Fire a rule whose trigger is manual, as an operator pressing its button."""
     rule = _get(ctx, rule_id)
     spec = unseal(rule.spec)
@@ -146,12 +162,21 @@ async def trigger_rule(rule_id: int, body: ManualTriggerRequest, ctx: ContextDep
         raise HTTPException(409, f"rule {rule.name!r} is disabled; enable it to fire it")
     if body.camera_id is not None and missing_ids(ctx.db, cameras=[body.camera_id])[0]:
         raise FieldError("camera_id", f"camera {body.camera_id} does not exist")
+    ensure_camera(request, user, body.camera_id, Permission.ALARMS, Permission.MANAGE)
     event = Event(
         type=MANUAL,
         at=utcnow(),
         camera_id=body.camera_id,
-        attributes={"rule_id": rule.id, "note": body.note, "operator": body.operator},
-        source=f"operator {body.operator}" if body.operator else "operator",
+        attributes={"rule_id": rule.id, "note": body.note, "operator": user.username},
+        source=f"operator {user.username}",
     )
     fired = await ctx.engine.fire_manual(rule.id, event)
+    await run_in_threadpool(
+        audit_action,
+        request,
+        user,
+        "rule.trigger",
+        camera_id=body.camera_id,
+        target=f"rule:{rule.id}",
+    )
     return TriggerResult(event_id=event.id, alarm_id=fired.alarm_id if fired else None)

@@ -5,19 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from vigil.analytics.classes import COCO_CLASSES, OBJECT_CLASS
 from vigil.analytics.colour import COLOURS
+from vigil.api.auth import Principal, audit_action, ensure_camera, require, visible_cameras
 from vigil.api.deps import ContextDep
 from vigil.api.errors import FieldError
 from vigil.api.routes.events import snapshot_file
+from vigil.domain.permissions import Permission
 from vigil.search.query import SEARCH_LIMIT_MAX, Hit, SearchFilters, SearchKind, search
 from vigil.store import tracks as track_store
 
 router = APIRouter(tags=["search"])
+
+SearchUser = Annotated[Principal, Depends(require(Permission.SEARCH))]
 
 PLAYBACK_PREROLL = timedelta(seconds=5)
 """Playback of a hit starts this long before it, so the operator sees what led to it."""
@@ -114,6 +118,8 @@ def _hit_public(hit: Hit) -> SearchHit:
 @router.get("/api/search", response_model=SearchPage)
 def search_route(
     ctx: ContextDep,
+    request: Request,
+    user: SearchUser,
     since: Annotated[datetime | None, Query(description="from (UTC when no zone is given)")] = None,
     until: Annotated[datetime | None, Query(description="to, exclusive")] = None,
     camera_id: Annotated[list[int], Query(description="cameras (repeat the parameter)")] = [],  # noqa: B006
@@ -134,10 +140,26 @@ def search_route(
     bad = [c for c in colour if c not in COLOURS]
     if bad:
         raise FieldError("colour", f"unknown colour(s) {', '.join(bad)}; use {', '.join(COLOURS)}")
+    for asked in camera_id:
+        ensure_camera(request, user, asked, Permission.SEARCH)
+    visible = visible_cameras(request, user, Permission.SEARCH)
+    cameras = camera_id or ([] if visible.all else sorted(visible.camera_ids))
+    audit_action(
+        request,
+        user,
+        "search",
+        cameras=camera_id,
+        since=since,
+        until=until,
+        type=type,
+        class_name=class_name,
+        zone=zone,
+        colour=colour,
+    )
     filters = SearchFilters(
         since=since,
         until=until,
-        camera_ids=camera_id,
+        camera_ids=cameras,
         type=type or None,
         class_names=class_name,
         zone=zone or None,
@@ -149,9 +171,12 @@ def search_route(
 
 
 @router.get("/api/tracks/{track_id}/thumbnail", response_class=FileResponse)
-def track_thumbnail(track_id: int, ctx: ContextDep) -> FileResponse:
+def track_thumbnail(
+    track_id: int, ctx: ContextDep, request: Request, user: SearchUser
+) -> FileResponse:
     """The crop saved when a track ended (a file under the data directory)."""
     track = track_store.get_track(ctx.db, track_id)
     if track is None or not track.thumbnail:
         raise HTTPException(404, f"track {track_id} has no thumbnail")
+    ensure_camera(request, user, track.camera_id, Permission.SEARCH)
     return snapshot_file(ctx, track.thumbnail)

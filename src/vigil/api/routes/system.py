@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from vigil import __version__
+from vigil.api.auth import ManageUser
 from vigil.api.deps import ContextDep
 from vigil.api.metrics import CameraHealthCollector
 from vigil.api.schemas import NodePublic
@@ -22,7 +23,7 @@ def health() -> dict[str, str]:
 
 
 @router.get("/api/nodes", response_model=list[NodePublic])
-def list_nodes(ctx: ContextDep) -> list[NodePublic]:
+def list_nodes(ctx: ContextDep, _: ManageUser) -> list[NodePublic]:
     """Recorder nodes and whether they are alive."""
     cutoff = utcnow() - nodes.NODE_TIMEOUT
     return [
@@ -34,7 +35,7 @@ def list_nodes(ctx: ContextDep) -> list[NodePublic]:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(ctx: ContextDep) -> Response:
+def metrics(ctx: ContextDep, _: ManageUser) -> Response:
     """Prometheus exposition of camera health and storage."""
     registry = CollectorRegistry()
     registry.register(CameraHealthCollector(ctx.db))

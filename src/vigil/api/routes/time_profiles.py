@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
+from vigil.api.auth import ManageUser, audit_action, require
 from vigil.api.deps import ContextDep
 from vigil.api.schemas_alarms import TimeProfilePublic
+from vigil.domain.permissions import Permission
 from vigil.domain.schedules import TimeProfileSpec, is_active
 from vigil.store import rules as rule_store
 from vigil.store.models import TimeProfile
 from vigil.store.types import utcnow
 
-router = APIRouter(prefix="/api/time-profiles", tags=["rules"])
+router = APIRouter(
+    prefix="/api/time-profiles",
+    tags=["rules"],
+    dependencies=[Depends(require(Permission.MANAGE))],
+)
 
 
 def to_public(profile: TimeProfile) -> TimeProfilePublic:
@@ -40,10 +46,13 @@ def list_profiles(ctx: ContextDep) -> list[TimeProfilePublic]:
 
 
 @router.post("", response_model=TimeProfilePublic, status_code=status.HTTP_201_CREATED)
-def create_profile(body: TimeProfileSpec, ctx: ContextDep) -> TimeProfilePublic:
+def create_profile(
+    body: TimeProfileSpec, ctx: ContextDep, request: Request, user: ManageUser
+) -> TimeProfilePublic:
     """Add a time profile."""
     profile = _save(ctx, None, body)
     assert profile is not None
+    audit_action(request, user, "time_profile.create", target=f"time_profile:{profile.id}")
     return to_public(profile)
 
 
@@ -57,16 +66,21 @@ def get_profile(profile_id: int, ctx: ContextDep) -> TimeProfilePublic:
 
 
 @router.put("/{profile_id}", response_model=TimeProfilePublic)
-def replace_profile(profile_id: int, body: TimeProfileSpec, ctx: ContextDep) -> TimeProfilePublic:
+def replace_profile(
+    profile_id: int, body: TimeProfileSpec, ctx: ContextDep, request: Request, user: ManageUser
+) -> TimeProfilePublic:
     """Replace a time profile; rules using it follow at once."""
     profile = _save(ctx, profile_id, body)
     if profile is None:
         raise HTTPException(404, f"time profile {profile_id} not found")
+    audit_action(request, user, "time_profile.update", target=f"time_profile:{profile_id}")
     return to_public(profile)
 
 
 @router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_profile(profile_id: int, ctx: ContextDep) -> Response:
+def delete_profile(
+    profile_id: int, ctx: ContextDep, request: Request, user: ManageUser
+) -> Response:
     """Remove a time profile that no rule uses."""
     try:
         found = rule_store.delete_time_profile(ctx.db, profile_id)
@@ -74,5 +88,6 @@ def delete_profile(profile_id: int, ctx: ContextDep) -> Response:
         raise HTTPException(409, str(exc)) from None
     if not found:
         raise HTTPException(404, f"time profile {profile_id} not found")
+    audit_action(request, user, "time_profile.delete", target=f"time_profile:{profile_id}")
     ctx.engine.reload()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,12 +1,13 @@
 // One alarm beside the queue: what happened (snapshot, the video around it in one click, the
 // event's data), the SOP checklist, the state moves its state allows, owner, comments and
 // history, and the actions the rule ran (failed ones with their error and a retry button).
-// Refreshed when the server says the alarm changed; typed text survives a refresh.
+// Refreshed when the server says the alarm changed; typed text survives a refresh. The server
+// records the signed-in user as the one who acts.
 
 import { MOVES, actionStatusChip, humanType, priorityBadge, stateChip } from './alarm-format.js';
 import { actions as actionsApi, alarms as alarmsApi, playbackUrl } from './api.js';
-import { operatorName, requireOperator } from './operator.js';
 import { PlaybackPlayer } from './playback-player.js';
+import { session } from './session.js';
 import { formatAgo, formatDateTime, h, promptDialog, replace, toast } from './ui.js';
 
 export class AlarmDetail {
@@ -33,7 +34,7 @@ export class AlarmDetail {
       this.ownerInput,
       h('button', { class: 'btn btn-small', dataset: { testid: 'assign-owner' } }, 'Assign'),
       h('button', { type: 'button', class: 'btn btn-small', dataset: { testid: 'take-alarm' },
-        onclick: async () => { const me = await requireOperator(); if (me) this.assign(me); } }, 'Take'));
+        title: 'Make yourself the owner', onclick: () => this.assign(session.me?.username) }, 'Take'));
     const commentForm = h('form', { class: 'comment-form', onsubmit: (e) => { e.preventDefault(); this.addComment(); } },
       this.comment,
       h('div', { class: 'form-actions' }, h('button', { class: 'btn btn-small btn-primary', dataset: { testid: 'add-comment' } }, 'Comment')));
@@ -167,7 +168,7 @@ export class AlarmDetail {
     this.sop.dataset.done = String(done);
     replace(this.sop, a.sop.map((item, i) => {
       const box = h('input', { type: 'checkbox', checked: item.done, disabled: closed, dataset: { testid: 'sop-check' },
-        onchange: () => this.tick(i, box.checked, box) });
+        onchange: () => this.tick(i, box.checked) });
       return h('li', { class: item.done ? 'done' : '', dataset: { testid: 'sop-item', index: i, done: String(item.done) } },
         h('label', {}, box, h('span', { class: 'sop-text' }, item.text)),
         item.done && item.by ? h('span', { class: 'sub' }, `${item.by} · ${formatDateTime(item.at)}`) : null);
@@ -222,44 +223,33 @@ export class AlarmDetail {
   }
 
   async move(state) {
-    const operator = await requireOperator();
-    if (!operator) return;
     let reason = null;
     if (state === 'closed') {
       reason = await promptDialog('Why is this alarm closed? (e.g. false alarm: wind in the trees; police on site)', {
         ok: 'Close alarm', multiline: true, testid: 'close-dialog' });
       if (!reason) return;
     }
-    await this.act('Changing the state', () => alarmsApi.transition(this.id, state, operator, reason));
+    await this.act('Changing the state', () => alarmsApi.transition(this.id, state, reason));
   }
 
   async assign(owner) {
     if (!owner) return;
-    const operator = await requireOperator();
-    if (!operator) return;
-    if (await this.act('Assigning', () => alarmsApi.assign(this.id, owner, operator))) this.ownerInput.value = owner;
+    if (await this.act('Assigning', () => alarmsApi.assign(this.id, owner))) this.ownerInput.value = owner;
   }
 
   async addComment() {
     const text = this.comment.value.trim();
     if (!text) return;
-    const author = await requireOperator();
-    if (!author) return;
-    if (await this.act('Commenting', () => alarmsApi.comment(this.id, author, text))) this.comment.value = '';
+    if (await this.act('Commenting', () => alarmsApi.comment(this.id, text))) this.comment.value = '';
   }
 
-  async tick(index, done, box) {
-    const operator = await requireOperator();
-    if (!operator) {
-      box.checked = !done;
-      return;
-    }
-    await this.act('Updating the checklist', () => alarmsApi.sop(this.id, index, done, operator));
+  async tick(index, done) {
+    await this.act('Updating the checklist', () => alarmsApi.sop(this.id, index, done));
   }
 
   async retry(run) {
     await this.act(`Retrying ${humanType(run.type)}`, async () => {
-      await actionsApi.retry(run.id, operatorName());
+      await actionsApi.retry(run.id);
       toast(`${humanType(run.type)} queued again`, 'ok');
       return null;
     });

@@ -6,7 +6,6 @@
 import { AlarmDetail } from './alarm-detail.js';
 import { PRIORITIES, STATES, priorityBadge, stateChip } from './alarm-format.js';
 import { alarms as alarmsApi } from './api.js';
-import { changeOperator, operatorName } from './operator.js';
 import { pushButton } from './push.js';
 import { SOUND_MODES, setSoundMode, soundMode } from './sounds.js';
 import { alarmStore, store } from './store.js';
@@ -38,8 +37,6 @@ class AlarmQueue {
     this.error = h('div', { class: 'banner error', hidden: true, dataset: { testid: 'alarms-error' } });
     this.tbody = h('tbody');
     this.empty = h('div', { class: 'empty', hidden: true, dataset: { testid: 'alarms-empty' } });
-    this.operator = h('button', { class: 'btn btn-small', dataset: { testid: 'operator-button' },
-      title: 'Your name on alarm actions', onclick: () => changeOperator() });
     this.side = h('aside', { class: 'alarm-side', hidden: true, dataset: { testid: 'alarm-side' } });
 
     const sound = h('select', { class: 'input input-small', dataset: { testid: 'sound-mode' },
@@ -50,7 +47,7 @@ class AlarmQueue {
     replace(root, h('div', { class: 'alarms-view', dataset: { testid: 'alarms-view' } },
       h('div', { class: 'view-header' },
         h('h1', {}, 'Alarms'), this.summary, h('span', { class: 'spacer' }),
-        this.operator, sound, pushButton(),
+        sound, pushButton(),
         h('a', { class: 'btn btn-small', href: '#/alarms/stats', dataset: { testid: 'alarm-stats-link' } }, 'Statistics'),
         h('a', { class: 'btn btn-small', href: '#/rules', dataset: { testid: 'rules-link' } }, 'Rules')),
       this.filterBar(),
@@ -68,13 +65,10 @@ class AlarmQueue {
     this.onResync = () => this.load();
     // Without the WebSocket, the header's count poll is the only news: follow it.
     this.onCounts = () => { if (!store.eventsConnected) this.load(); };
-    this.onOperator = () => this.renderOperator();
     alarmStore.addEventListener('alarm', this.onAlarm);
     alarmStore.addEventListener('resync', this.onResync);
     alarmStore.addEventListener('change', this.onCounts);
-    window.addEventListener('vigil:operator', this.onOperator);
     this.ageTimer = setInterval(() => this.renderAges(), AGE_TICK_MS);
-    this.renderOperator();
     this.load();
   }
 
@@ -87,7 +81,6 @@ class AlarmQueue {
     alarmStore.removeEventListener('alarm', this.onAlarm);
     alarmStore.removeEventListener('resync', this.onResync);
     alarmStore.removeEventListener('change', this.onCounts);
-    window.removeEventListener('vigil:operator', this.onOperator);
   }
 
   filterBar() {
@@ -137,11 +130,6 @@ class AlarmQueue {
     for (const k of FILTERS) if (this.filters[k] && !(k === 'state' && this.filters[k] === 'open')) q.set(k, this.filters[k]);
     const qs = q.toString();
     return `#/alarms${id ? `/${id}` : ''}${qs ? `?${qs}` : ''}`;
-  }
-
-  renderOperator() {
-    const name = operatorName();
-    this.operator.textContent = name ? `Operator: ${name}` : 'Set operator name';
   }
 
   /** An alarm.changed message: refetch the list (debounced), and the open alarm's detail. */

@@ -9,14 +9,11 @@
 // left of start->end to its right (the arrow), "Flip" reverses it. In select mode drag a corner
 // or a whole shape; double-click a corner to remove it; Delete removes the selected shape.
 
-import { analytics as analyticsApi, errorOf, snapshotUrl, timeProfiles } from './api.js';
+import { analytics as analyticsApi, snapshotUrl, timeProfiles } from './api.js';
+import { DrawSurface, SAME_PX, dragPoints, handle, label, rounded, svg, uniqueName } from './draw-surface.js';
 import { store } from './store.js';
 import { h, replace, toast } from './ui.js';
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
-const CLOSE_PX = 12; // a click this close to the first corner closes the zone
-const SAME_PX = 4; // a click this close to the last corner (a double-click) closes it too
-const DIGITS = 4; // normalised coordinates are sent rounded to 1/10000 of the image
 const NAME_PATTERN = /^[A-Za-z0-9 _.-]{1,60}$/;
 // Top-level fields that have a place in the form for the server's messages.
 const PLACED = ['enabled', 'stream', 'fps', 'detector', 'record_pre_s', 'record_post_s', 'zones', 'lines', 'behaviours'];
@@ -62,8 +59,6 @@ class AnalyticsEditor {
     this.selected = null; // { kind: 'zones' | 'lines', index }
     this.drag = null;
     this.dirty = false;
-    this.aspect = 16 / 9;
-    this.snapshotObjectUrl = null;
 
     this.title = h('h1', {}, `Analytics · camera ${cameraId}`);
     this.dirtyMark = h('span', { class: 'meta', dataset: { testid: 'analytics-dirty' } });
@@ -78,13 +73,8 @@ class AnalyticsEditor {
     this.closeZoneButton = h('button', { class: 'btn btn-small', dataset: { testid: 'close-zone' }, hidden: true,
       onclick: () => this.closeZone() }, 'Close zone');
     this.hint = h('span', { class: 'hint', dataset: { testid: 'draw-hint' } });
-    this.snapshotNote = h('div', { class: 'snapshot-note', dataset: { testid: 'snapshot-message' }, hidden: true });
-    this.image = h('img', { class: 'snapshot-image', alt: '', draggable: false, hidden: true });
-    this.svg = document.createElementNS(SVG_NS, 'svg');
-    this.svg.classList.add('draw-layer');
-    this.svg.dataset.testid = 'analytics-canvas';
-    this.surface = h('div', { class: 'draw-surface', dataset: { testid: 'analytics-surface' } }, this.image, this.svg, this.snapshotNote);
-    this.stage = h('div', { class: 'draw-stage' }, this.surface);
+    this.canvas = new DrawSurface('analytics', () => this.draw());
+    ({ svg: this.svg, surface: this.surface, stage: this.stage } = this.canvas);
 
     this.settingsBox = h('div');
     this.shapesBox = h('div');
@@ -119,12 +109,6 @@ class AnalyticsEditor {
     this.svg.addEventListener('dblclick', (e) => this.doubleClick(e));
     this.onKey = (e) => this.key(e);
     document.addEventListener('keydown', this.onKey);
-    this.resize = new ResizeObserver(() => this.fit());
-    this.resize.observe(this.stage);
-    this.image.addEventListener('load', () => {
-      if (this.image.naturalWidth && this.image.naturalHeight) this.aspect = this.image.naturalWidth / this.image.naturalHeight;
-      this.fit();
-    });
     this.onStore = () => this.renderTitle();
     store.addEventListener('change', this.onStore);
 
@@ -137,8 +121,7 @@ class AnalyticsEditor {
   destroy() {
     document.removeEventListener('keydown', this.onKey);
     store.removeEventListener('change', this.onStore);
-    this.resize.disconnect();
-    if (this.snapshotObjectUrl) URL.revokeObjectURL(this.snapshotObjectUrl);
+    this.canvas.destroy();
   }
 
   renderTitle() {
@@ -146,11 +129,7 @@ class AnalyticsEditor {
     if (!camera) return;
     this.title.textContent = `Analytics · ${camera.name}`;
     document.title = `Analytics · ${camera.name} · Vigil`;
-    // Until a snapshot says otherwise, the frame has the camera's shape.
-    if (!this.image.naturalWidth && camera.health?.width && camera.health?.height) {
-      this.aspect = camera.health.width / camera.health.height;
-      this.fit();
-    }
+    this.canvas.shapeOf(camera);
   }
 
   // Loading ----------------------------------------------------------------------------------
@@ -184,60 +163,30 @@ class AnalyticsEditor {
     this.render();
   }
 
-  async loadSnapshot() {
-    this.snapshotNote.hidden = true;
-    try {
-      const response = await fetch(`${snapshotUrl(this.id)}?t=${Date.now()}`);
-      if (!response.ok) throw await errorOf(response);
-      const blob = await response.blob();
-      if (this.snapshotObjectUrl) URL.revokeObjectURL(this.snapshotObjectUrl);
-      this.snapshotObjectUrl = URL.createObjectURL(blob);
-      this.image.src = this.snapshotObjectUrl;
-      this.image.hidden = false;
-      this.surface.dataset.snapshot = 'ok';
-    } catch (err) {
-      this.image.hidden = true;
-      this.surface.dataset.snapshot = 'missing';
-      const why = err.status === 404 ? 'this server has no snapshots yet' : err.message;
-      this.snapshotNote.textContent = `No live snapshot (${why}). You can still draw on the dark frame; ` +
-        'try "Refresh snapshot" once the camera is online.';
-      this.snapshotNote.hidden = false;
-    }
+  loadSnapshot() {
+    return this.canvas.loadSnapshot(snapshotUrl(this.id));
   }
 
-  // Geometry helpers -------------------------------------------------------------------------
+  // Geometry helpers (draw-surface.js) --------------------------------------------------------
 
-  /** Fit the drawing surface (the image's aspect) into the stage. */
   fit() {
-    const box = this.stage.getBoundingClientRect();
-    const pad = 16;
-    const w = Math.max(50, box.width - pad), hgt = Math.max(50, box.height - pad);
-    const width = Math.min(w, hgt * this.aspect);
-    this.surface.style.width = `${Math.round(width)}px`;
-    this.surface.style.height = `${Math.round(width / this.aspect)}px`;
-    this.draw();
+    this.canvas.fit();
   }
 
   size() {
-    return [this.surface.clientWidth || 1, this.surface.clientHeight || 1];
+    return this.canvas.size();
   }
 
-  /** Normalised point of a pointer event (clamped to the image). */
   pointOf(e) {
-    const r = this.svg.getBoundingClientRect();
-    const clamp = (v) => Math.min(1, Math.max(0, v));
-    return [clamp((e.clientX - r.left) / r.width), clamp((e.clientY - r.top) / r.height)];
+    return this.canvas.pointOf(e);
   }
 
-  px([x, y]) {
-    const [w, hgt] = this.size();
-    return [x * w, y * hgt];
+  px(p) {
+    return this.canvas.px(p);
   }
 
   distancePx(a, b) {
-    const [ax, ay] = this.px(a);
-    const [bx, by] = this.px(b);
-    return Math.hypot(ax - bx, ay - by);
+    return this.canvas.distancePx(a, b);
   }
 
   // Modes and drawing --------------------------------------------------------------------------
@@ -265,13 +214,12 @@ class AnalyticsEditor {
     const p = this.pointOf(e);
     if (this.mode === 'zone') {
       e.preventDefault();
-      const first = this.draft[0];
-      const last = this.draft[this.draft.length - 1];
-      if (this.draft.length >= 3 && (this.distancePx(p, first) <= CLOSE_PX || this.distancePx(p, last) <= SAME_PX)) {
+      const click = this.canvas.polygonClick(this.draft, p);
+      if (click === 'close') {
         this.closeZone();
         return;
       }
-      if (last && this.distancePx(p, last) <= SAME_PX) return; // a double-click's second press
+      if (click === 'ignore') return; // a double-click's second press
       this.draft.push(p);
       this.updateDraftControls();
       this.draw();
@@ -321,19 +269,7 @@ class AnalyticsEditor {
     if (!this.drag) return;
     const { kind, index, handle, origin, before } = this.drag;
     const shape = this.config[kind][index];
-    let points;
-    if (handle !== null) {
-      points = before.map((q) => [...q]);
-      points[Number(handle)] = p;
-    } else {
-      // Move the whole shape, kept inside the image.
-      let dx = p[0] - origin[0], dy = p[1] - origin[1];
-      for (const [x, y] of before) {
-        dx = Math.min(Math.max(dx, -x), 1 - x);
-        dy = Math.min(Math.max(dy, -y), 1 - y);
-      }
-      points = before.map(([x, y]) => [x + dx, y + dy]);
-    }
+    const points = dragPoints(before, handle, origin, p); // a corner, or the whole shape
     if (kind === 'zones') shape.points = points;
     else [shape.start, shape.end] = points;
     this.drag.moved = true;
@@ -430,9 +366,7 @@ class AnalyticsEditor {
   /** Redraw the SVG layer: zones, lines (with their "in" arrow), the draft, handles. */
   draw() {
     if (!this.config) return;
-    const [w, hgt] = this.size();
-    this.svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
-    this.svg.replaceChildren();
+    this.canvas.clear();
     const isSelected = (kind, i) => this.selected?.kind === kind && this.selected.index === i;
     this.config.zones.forEach((zone, i) => {
       const colour = ZONE_COLOURS[i % ZONE_COLOURS.length];
@@ -466,17 +400,7 @@ class AnalyticsEditor {
       }
       this.svg.append(g);
     });
-    if (this.draft.length) {
-      const pts = [...this.draft, ...(this.hover ? [this.hover] : [])].map((p) => this.px(p).join(',')).join(' ');
-      const g = svg('g', { class: 'draft', 'data-testid': 'draft' });
-      g.append(svg('polyline', { points: pts, fill: 'none', stroke: '#fff', 'stroke-width': 2, 'stroke-dasharray': '5 4' }));
-      this.draft.forEach((p, k) => {
-        const [x, y] = this.px(p);
-        g.append(svg('circle', { cx: x, cy: y, r: k === 0 && this.mode === 'zone' ? CLOSE_PX / 2 + 2 : 4,
-          fill: k === 0 ? '#fff' : '#94a3b8', stroke: '#000' }));
-      });
-      this.svg.append(g);
-    }
+    if (this.draft.length) this.svg.append(this.canvas.draftShape(this.draft, this.hover, this.mode === 'zone'));
   }
 
   // Panels -----------------------------------------------------------------------------------
@@ -751,8 +675,7 @@ class AnalyticsEditor {
   }
 
   body() {
-    const round = (v) => Number(v.toFixed(DIGITS));
-    const pt = (p) => [round(p[0]), round(p[1])];
+    const pt = rounded;
     const c = this.config;
     const behaviours = c.behaviours.map((b) => Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)));
     const body = { ...c, zones: c.zones.map((z) => ({ ...z, points: z.points.map(pt) })),
@@ -781,24 +704,7 @@ class AnalyticsEditor {
   }
 }
 
-// SVG helpers --------------------------------------------------------------------------------
-
-function svg(tag, attrs = {}) {
-  const el = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  return el;
-}
-
-function label(text, x, y, colour) {
-  const t = svg('text', { x, y, fill: colour, class: 'shape-label' });
-  t.textContent = text;
-  return t;
-}
-
-function handle([x, y], kind, index, k, colour) {
-  return svg('circle', { cx: x, cy: y, r: 6, fill: '#0b0e13', stroke: colour, 'stroke-width': 2, class: 'handle',
-    'data-kind': kind, 'data-index': index, 'data-handle': k, 'data-testid': 'handle' });
-}
+// SVG helpers (the common ones are in draw-surface.js) ---------------------------------------
 
 /** An arrow from the line's middle towards its "in" side (the right of start->end, y down). */
 function inArrow([x1, y1], [x2, y2], colour) {
@@ -817,13 +723,6 @@ function inArrow([x1, y1], [x2, y2], colour) {
   const t = label('IN', tx + nx * 22 - 7, ty + ny * 22 + 4, colour);
   g.append(t);
   return g;
-}
-
-function uniqueName(prefix, shapes) {
-  const names = new Set(shapes.map((s) => s.name));
-  let n = shapes.length + 1;
-  while (names.has(`${prefix} ${n}`)) n += 1;
-  return `${prefix} ${n}`;
 }
 
 function defaultConfig() {

@@ -1,15 +1,32 @@
-// The REST API of the Vigil server: one fetch wrapper that turns error responses into
-// ApiError (with the server's message and, for validation errors, the fields at fault),
-// and small functions per resource. URLs for media (live, playback, export) are built here.
+// The REST API of the Vigil server: one fetch wrapper (`request`, and `api` for JSON) that
+// sends the CSRF header on changes, turns error responses into ApiError (with the server's
+// message and, for validation errors, the fields at fault) and reports a 401 (the session
+// expired or ended) on `authEvents`, so that the shell can show the sign-in form. Small
+// functions per resource follow. URLs for media (live, playback, export) are built here.
+
+/** The cookie whose value state-changing requests echo in CSRF_HEADER (double submit). */
+export const CSRF_COOKIE = 'vigil_csrf';
+export const CSRF_HEADER = 'X-CSRF-Token';
+/** WebSocket close code of the server for "sign in first" (HTTP status + 4000). */
+export const WS_UNAUTHORISED = 4401;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const SESSION_CHECK_MS = 2000; // at most one session check per this, after refused sockets
+
+/**
+ * Session news for the shell: "unauthorised" when the server answers 401 to a request made
+ * on the user's behalf (expired, signed out elsewhere, password changed).
+ */
+export const authEvents = new EventTarget();
 
 /** An API call that failed: `message` is what the server said, `fields` maps a field to
- * its validation message (422 responses). */
+ * its validation message (422 responses), `body` is the parsed answer (or null). */
 export class ApiError extends Error {
-  constructor(status, message, fields = {}) {
+  constructor(status, message, fields = {}, body = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.fields = fields;
+    this.body = body;
   }
 }
 
@@ -28,15 +45,29 @@ export async function errorOf(response) {
   let message = typeof body?.detail === 'string' ? body.detail : null;
   if (!message && Array.isArray(body?.detail)) message = body.detail.map((d) => d.msg).join('; ');
   if (!message) message = `${response.status} ${response.statusText || 'request failed'}`;
-  return new ApiError(response.status, message, fields);
+  return new ApiError(response.status, message, fields, body);
 }
 
-/** Call the API; resolves to the parsed JSON (null for 204), rejects with ApiError. */
-export async function api(path, { method = 'GET', body, signal } = {}) {
-  const init = { method, signal, headers: { Accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
+/** The session's CSRF token, from the cookie the server set at sign-in (null without one). */
+export function csrfToken() {
+  for (const part of document.cookie.split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === CSRF_COOKIE) return decodeURIComponent(value.join('='));
+  }
+  return null;
+}
+
+/**
+ * The one fetch of the client: resolves to the Response (any status), rejects with ApiError
+ * when the server cannot be reached. Adds the CSRF header to changes; a 401 is reported on
+ * `authEvents` unless `signIn` is false (the sign-in form's own calls, where 401 means
+ * "wrong password").
+ */
+export async function request(path, { method = 'GET', headers = {}, body, signal, signIn = true } = {}) {
+  const init = { method, signal, body, credentials: 'same-origin', headers: { ...headers } };
+  if (!SAFE_METHODS.has(method)) {
+    const token = csrfToken();
+    if (token) init.headers[CSRF_HEADER] = token;
   }
   let response;
   try {
@@ -45,10 +76,56 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     if (err.name === 'AbortError') throw err;
     throw new ApiError(0, `the server cannot be reached (${err.message})`);
   }
+  if (response.status === 401 && signIn) authEvents.dispatchEvent(new Event('unauthorised'));
+  return response;
+}
+
+/** Call the API; resolves to the parsed JSON (null for 204), rejects with ApiError. */
+export async function api(path, { method = 'GET', body, signal, signIn = true } = {}) {
+  const headers = { Accept: 'application/json' };
+  let payload;
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const response = await request(path, { method, headers, body: payload, signal, signIn });
   if (!response.ok) throw await errorOf(response);
   if (response.status === 204) return null;
   return response.json();
 }
+
+let lastSessionCheck = 0;
+
+/**
+ * A WebSocket closed: with 4401 the session is gone. A browser does not see the code of a
+ * socket refused before it opened (it reports 1006), so a socket that never opened asks the
+ * server whether the session still holds (at most every few seconds); a 401 there signs out.
+ */
+export function socketClosed(event, opened) {
+  if (event.code === WS_UNAUTHORISED) {
+    authEvents.dispatchEvent(new Event('unauthorised'));
+    return;
+  }
+  if (opened || Date.now() - lastSessionCheck < SESSION_CHECK_MS) return;
+  lastSessionCheck = Date.now();
+  api('/api/auth/me').catch(() => {}); // a 401 is reported by api() itself
+}
+
+/** Signing in and out, and the signed-in user's own account. */
+export const auth = {
+  /** { setup_required }: public. */
+  status: () => api('/api/auth/status', { signIn: false }),
+  /** The signed-in user (MePublic); rejects with 401 when nobody is. */
+  me: () => api('/api/auth/me', { signIn: false }),
+  login: (username, password, totp = null) =>
+    api('/api/auth/login', { method: 'POST', body: { username, password, totp: totp || null }, signIn: false }),
+  setup: (body) => api('/api/auth/setup', { method: 'POST', body, signIn: false }),
+  logout: () => api('/api/auth/logout', { method: 'POST', signIn: false }),
+  changePassword: (current_password, new_password) =>
+    api('/api/auth/password', { method: 'POST', body: { current_password, new_password }, signIn: false }),
+  totpSetup: () => api('/api/auth/totp/setup', { method: 'POST' }),
+  totpConfirm: (code) => api('/api/auth/totp/confirm', { method: 'POST', body: { code } }),
+};
 
 export const cameras = {
   list: (opts) => api('/api/cameras', opts),
@@ -106,11 +183,11 @@ export const alarms = {
   /** { total, items } sorted by priority, then newest first. */
   list: (params, opts) => api(`/api/alarms${query(params)}`, opts),
   get: (id, opts) => api(`/api/alarms/${id}`, opts),
-  transition: (id, state, operator, reason = null) =>
-    post(`/api/alarms/${id}/transition`, { state, operator, reason }),
-  assign: (id, owner, operator) => post(`/api/alarms/${id}/assign`, { owner, operator }),
-  comment: (id, author, text) => post(`/api/alarms/${id}/comments`, { author, text }),
-  sop: (id, index, done, operator) => post(`/api/alarms/${id}/sop/${index}`, { done, operator }),
+  // The server records the signed-in user as the one who acts.
+  transition: (id, state, reason = null) => post(`/api/alarms/${id}/transition`, { state, reason }),
+  assign: (id, owner) => post(`/api/alarms/${id}/assign`, { owner }),
+  comment: (id, text) => post(`/api/alarms/${id}/comments`, { text }),
+  sop: (id, index, done) => post(`/api/alarms/${id}/sop/${index}`, { done }),
   stats: (params, opts) => api(`/api/alarms/stats${query(params)}`, opts),
 };
 
@@ -119,8 +196,8 @@ export const events = { list: (params, opts) => api(`/api/events${query(params)}
 
 export const actions = {
   list: (params, opts) => api(`/api/actions${query(params)}`, opts),
-  /** Queue a failed run again (fresh attempts); `operator` is named in the alarm's history. */
-  retry: (id, operator) => post(`/api/actions/${id}/retry${query({ operator })}`),
+  /** Queue a failed run again (fresh attempts); the signed-in user is named in the history. */
+  retry: (id) => post(`/api/actions/${id}/retry`),
 };
 
 /** CRUD on a collection at `base` (rules, time profiles, camera groups). */
@@ -149,14 +226,45 @@ export const push = {
     api(`/api/push/subscriptions${query({ endpoint })}`, { method: 'DELETE' }),
 };
 
+/** Users (permission manage): roles held through assignments, optionally narrowed. */
+export const users = {
+  list: (opts) => api('/api/users', opts),
+  create: (body) => post('/api/users', body),
+  update: (id, body) => api(`/api/users/${id}`, { method: 'PATCH', body }),
+  remove: (id) => api(`/api/users/${id}`, { method: 'DELETE' }),
+  resetTotp: (id) => api(`/api/users/${id}/totp`, { method: 'DELETE' }),
+  unlock: (id) => post(`/api/users/${id}/unlock`),
+};
+
+/** Roles: built-in ones (read only) and custom ones (lists of grants). */
+export const roles = resource('/api/roles');
+
+/** API tokens: the secret is in the answer to `create` only. */
+export const tokens = {
+  list: (opts) => api('/api/tokens', opts),
+  create: (body) => post('/api/tokens', body),
+  revoke: (id) => api(`/api/tokens/${id}`, { method: 'DELETE' }),
+};
+
+/** The audit trail (permission audit): { total, offset, limit, entries }, newest first. */
+export const audit = {
+  list: (params, opts) => api(`/api/audit${query(params)}`, opts),
+  verify: (opts) => api('/api/audit/verify', opts),
+  /** URL of the CSV export of the entries matching `params` (oldest first). */
+  csvUrl: (params) => `/api/audit.csv${query(params)}`,
+};
+
 /** URL of the recorded video of a camera from `start` (a Date) on. */
 export function playbackUrl(id, start) {
   return `/api/cameras/${id}/playback.mp4?${times({ start })}`;
 }
 
-/** URL of an MP4 export of a camera between two Dates. */
-export function exportUrl(id, start, end) {
-  return `/api/cameras/${id}/export?${times({ start, end })}`;
+/** URL of an MP4 export of a camera between two Dates; `redact` lists what to blur
+ * ('faces', 'plates'). */
+export function exportUrl(id, start, end, redact = []) {
+  const q = new URLSearchParams(times({ start, end }));
+  for (const kind of redact) q.append('redact', kind);
+  return `/api/cameras/${id}/export?${q}`;
 }
 
 function times(params) {

@@ -2,17 +2,19 @@
 // video area (with the wall-clock time of the frame shown), and export of a span as MP4.
 // `#/camera/{id}?at=ISO` opens it playing the recording from that moment (events, search).
 // Analytics: boxes over the live view (a toggle) and the camera's live event feed.
+// Live, playback, export and the links to configuration show as the user's permissions allow.
 
-import { cameras as camerasApi, exportUrl, playbackUrl, errorOf } from './api.js';
+import { cameras as camerasApi, errorOf, exportUrl, playbackUrl, request } from './api.js';
 import { EventFeed } from './event-feed.js';
 import { LivePlayer } from './live-player.js';
 import { AnalyticsOverlay } from './overlay.js';
 import { PlaybackPlayer } from './playback-player.js';
+import { P, session } from './session.js';
 import { store } from './store.js';
 import { Timeline } from './timeline.js';
 import {
   formatBytes, formatDateTime, formatDuration, formatFps, formatKbps, formatResolution,
-  fromLocalInput, h, replace, statusBadge, toLocalInput, toast,
+  fromLocalInput, h, replace, showOverlay, statusBadge, toLocalInput, toast,
 } from './ui.js';
 
 const ZOOMS = [
@@ -27,6 +29,7 @@ const CLOCK_MS = 200;
 const LIVE_SNAP_S = 3; // a click this close to now goes live
 const DEFAULT_EXPORT_S = 300;
 const MAX_EXPORT_S = 24 * 3600;
+const MAX_REDACTED_EXPORT_S = 15 * 60; // the server's MAX_REDACTED_EXPORT
 
 /** `at`: an ISO time to play the recording from, instead of live. */
 export function mount(root, { id, at = null }) {
@@ -44,6 +47,9 @@ class CameraView {
     this.timers = [];
     this.timelineAbort = null;
     this.recording = false;
+    this.mayLive = session.can(P.LIVE);
+    this.mayPlay = session.can(P.PLAYBACK);
+    const manage = session.can(P.MANAGE);
 
     this.video = h('video', { muted: true, playsInline: true, dataset: { testid: 'camera-video' } });
     this.overlay = h('div', { class: 'video-overlay', dataset: { testid: 'video-overlay' }, hidden: true });
@@ -71,6 +77,8 @@ class CameraView {
     this.exportEnd = h('input', { type: 'datetime-local', step: '1', class: 'input', id: 'export-end',
       dataset: { testid: 'export-end' }, oninput: () => this.exportChanged() });
     this.exportInfo = h('div', { class: 'hint', dataset: { testid: 'export-info' } });
+    this.exportRedact = h('input', { type: 'checkbox', id: 'export-redact', dataset: { testid: 'export-redact' },
+      onchange: () => this.exportChanged() });
     this.exportButton = h('button', { type: 'submit', class: 'btn btn-primary', dataset: { testid: 'export-button' } }, 'Export MP4');
     this.exportStatus = h('div', { class: 'export-status', dataset: { testid: 'export-status' } });
 
@@ -85,8 +93,11 @@ class CameraView {
         h('a', { href: '#/grid', class: 'btn btn-small' }, '← Grid'),
         this.title, this.headerBadge, this.headerMeta,
         h('span', { class: 'spacer' }),
-        h('a', { href: `#/camera/${cameraId}/analytics`, class: 'btn btn-small', dataset: { testid: 'analytics-link' } }, 'Analytics'),
-        h('a', { href: `#/cameras/${cameraId}/edit`, class: 'btn btn-small' }, 'Edit camera')),
+        manage ? [
+          h('a', { href: `#/camera/${cameraId}/analytics`, class: 'btn btn-small', dataset: { testid: 'analytics-link' } }, 'Analytics'),
+          h('a', { href: `#/camera/${cameraId}/privacy-masks`, class: 'btn btn-small', dataset: { testid: 'privacy-masks-link' } }, 'Privacy masks'),
+          h('a', { href: `#/cameras/${cameraId}/edit`, class: 'btn btn-small' }, 'Edit camera'),
+        ] : null),
       h('div', { class: 'camera-body' },
         h('section', { class: 'camera-main' },
           this.stage = h('div', { class: 'stage' }, this.video, this.overlay,
@@ -109,11 +120,14 @@ class CameraView {
             this.timelineBox)),
         h('aside', { class: 'camera-side' },
           h('section', { class: 'panel' }, h('h2', {}, 'Details'), this.details),
-          h('form', { class: 'panel export-form', dataset: { testid: 'export-form' },
+          h('form', { class: 'panel export-form', dataset: { testid: 'export-form' }, hidden: !session.can(P.EXPORT),
             onsubmit: (e) => { e.preventDefault(); this.doExport(); } },
             h('h2', {}, 'Export'),
             h('label', { for: 'export-start' }, 'Start'), this.exportStart,
             h('label', { for: 'export-end' }, 'End'), this.exportEnd,
+            h('label', { for: 'export-redact', class: 'inline-label',
+              title: 'Re-encodes the video with every face and licence plate blurred (for publication or a data-subject request); takes a few times the video\'s length' },
+            this.exportRedact, 'Blur faces and plates'),
             this.exportInfo,
             h('div', { class: 'form-actions' },
               h('button', { type: 'button', class: 'btn btn-small', onclick: () => this.setExport(lastMinutes()) }, 'Last 5 min'),
@@ -130,6 +144,9 @@ class CameraView {
     this.playback.addEventListener('state', () => this.updateControls());
     this.boxes = new AnalyticsOverlay(this.stage, this.video, { cameraId, health: () => store.get(cameraId)?.health });
     this.setBoxes(localStorage.getItem('vigil.boxes') === 'on');
+    this.liveButton.hidden = this.boxesButton.hidden = !this.mayLive;
+    for (const el of [this.pauseButton, this.speed, this.gotoInput.parentElement]) el.hidden = !this.mayPlay;
+    this.gotoInput.parentElement.nextElementSibling.hidden = !this.mayPlay;
 
     this.onStore = () => this.renderCamera();
     store.addEventListener('change', this.onStore);
@@ -181,6 +198,15 @@ class CameraView {
 
   // Live and playback ------------------------------------------------------------------
   goLive() {
+    if (!this.mayLive) {
+      this.mode = 'none';
+      this.playback.stop();
+      showOverlay(this.overlay, 'ended', this.mayPlay
+        ? 'Your account has no live view: click the timeline to play the recording'
+        : 'Your account has no live view of this camera');
+      this.updateControls();
+      return;
+    }
     this.mode = 'live';
     this.playback.stop();
     this.video.defaultPlaybackRate = 1;
@@ -191,6 +217,10 @@ class CameraView {
 
   /** Play the recording from `date` (a Date) in the video area. */
   playAt(date) {
+    if (!this.mayPlay) {
+      toast('Your account may not play recordings', 'error');
+      return;
+    }
     this.mode = 'playback';
     this.live.stop();
     this.playback.ranges = this.timeline.ranges;
@@ -245,12 +275,12 @@ class CameraView {
     this.pauseButton.disabled = live;
     this.speed.disabled = live;
     this.pauseButton.textContent = !live && this.video.paused ? 'Play' : 'Pause';
-    this.modeBadge.textContent = live ? 'LIVE' : 'PLAYBACK';
+    this.modeBadge.textContent = live ? 'LIVE' : this.mode === 'playback' ? 'PLAYBACK' : '';
     this.modeBadge.dataset.mode = this.mode;
   }
 
   tick() {
-    if (this.mode === 'live') {
+    if (this.mode !== 'playback') {
       this.clock.textContent = formatDateTime(new Date());
       this.clock.dataset.time = '';
     } else {
@@ -322,6 +352,9 @@ class CameraView {
     if (!start || !end) problem = 'Enter a start and an end.';
     else if (end <= start) problem = 'The end must be after the start.';
     else if ((end - start) / 1000 > MAX_EXPORT_S) problem = 'An export spans at most 24 hours.';
+    else if (this.exportRedact.checked && (end - start) / 1000 > MAX_REDACTED_EXPORT_S) {
+      problem = 'A redacted export spans at most 15 minutes.';
+    }
     this.exportInfo.textContent = problem ?? `${formatDuration((end - start) / 1000)} of video`;
     this.exportInfo.classList.toggle('error', Boolean(problem));
     this.exportButton.disabled = Boolean(problem) || this.exporting;
@@ -334,9 +367,12 @@ class CameraView {
     this.exporting = true;
     this.exportButton.disabled = true;
     this.exportStatus.className = 'export-status';
-    this.exportStatus.textContent = 'Preparing the export…';
+    const redact = this.exportRedact.checked ? ['faces', 'plates'] : [];
+    this.exportStatus.textContent = redact.length
+      ? 'Preparing the export and blurring faces and plates (a few times the video\'s length)…'
+      : 'Preparing the export…';
     try {
-      const response = await fetch(exportUrl(this.id, start, end));
+      const response = await request(exportUrl(this.id, start, end, redact));
       if (!response.ok) throw await errorOf(response);
       const blob = await readWithProgress(response, (n) => {
         this.exportStatus.textContent = `Downloading… ${formatBytes(n)}`;

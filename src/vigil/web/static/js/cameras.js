@@ -1,7 +1,9 @@
 // Cameras: the list with each camera's health, and the add/edit form (client-side hints as
-// you type; the server's validation messages next to the fields they concern).
+// you type; the server's validation messages next to the fields they concern). Changes are
+// offered to administrators (permission manage) only.
 
 import { cameras as camerasApi } from './api.js';
+import { P, session } from './session.js';
 import { store } from './store.js';
 import {
   confirmDialog, formatAgo, formatDateTime, formatFps, formatKbps, formatResolution, h, replace,
@@ -28,11 +30,14 @@ class CameraList {
     this.summary = h('span', { class: 'meta', dataset: { testid: 'camera-summary' } });
     this.error = h('div', { class: 'banner error', hidden: true });
     this.tbody = h('tbody');
-    this.empty = h('div', { class: 'empty', hidden: true }, 'No cameras yet. Add the first one.');
+    this.empty = h('div', { class: 'empty', hidden: true },
+      session.can(P.MANAGE) ? 'No cameras yet. Add the first one.' : 'No cameras are open to your account.');
     replace(root, h('div', { class: 'cameras-view' },
       h('div', { class: 'view-header' },
         h('h1', {}, 'Cameras'), this.summary, h('span', { class: 'spacer' }),
-        h('a', { href: '#/cameras/new', class: 'btn btn-primary', dataset: { testid: 'add-camera' } }, '+ Add camera')),
+        session.can(P.MANAGE)
+          ? h('a', { href: '#/cameras/new', class: 'btn btn-primary', dataset: { testid: 'add-camera' } }, '+ Add camera')
+          : null),
       this.error,
       h('table', { class: 'table', dataset: { testid: 'camera-table' } },
         h('thead', {}, h('tr', {},
@@ -90,13 +95,19 @@ function makeRow(camera) {
   cells.last_error.classList.add('error-text');
   const toggle = h('button', { class: 'btn btn-small', dataset: { testid: 'toggle-camera' },
     onclick: () => setEnabled(toggle.camera, !toggle.camera.enabled) });
+  const manage = session.can(P.MANAGE);
   const actions = h('td', { class: 'actions' },
-    h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}`, dataset: { testid: 'view-camera' } }, 'View'),
-    h('a', { class: 'btn btn-small', href: `#/cameras/${camera.id}/edit`, dataset: { testid: 'edit-camera' } }, 'Edit'),
-    h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}/analytics`, dataset: { testid: 'camera-analytics' } }, 'Analytics'),
-    toggle,
-    h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'remove-camera' },
-      onclick: () => removeCamera(toggle.camera) }, 'Remove'));
+    session.can(P.LIVE, P.PLAYBACK, P.EXPORT)
+      ? h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}`, dataset: { testid: 'view-camera' } }, 'View')
+      : null,
+    manage ? [
+      h('a', { class: 'btn btn-small', href: `#/cameras/${camera.id}/edit`, dataset: { testid: 'edit-camera' } }, 'Edit'),
+      h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}/analytics`, dataset: { testid: 'camera-analytics' } }, 'Analytics'),
+      h('a', { class: 'btn btn-small', href: `#/camera/${camera.id}/privacy-masks`, dataset: { testid: 'camera-privacy-masks' } }, 'Privacy masks'),
+      toggle,
+      h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'remove-camera' },
+        onclick: () => removeCamera(toggle.camera) }, 'Remove'),
+    ] : null);
   const tr = h('tr', { dataset: { testid: 'camera-row', cameraId: camera.id } }, Object.values(cells), actions);
   return { tr, cells, toggle };
 }
@@ -211,6 +222,7 @@ class CameraForm {
       h('div', { class: 'field field-check' }, this.enabled,
         h('label', { for: 'f-enabled' }, 'Enabled (recorded and shown live)')),
       h('div', { class: 'form-actions' },
+        cameraId ? h('a', { href: `#/camera/${cameraId}/privacy-masks`, class: 'btn', dataset: { testid: 'form-privacy-masks' } }, 'Privacy masks…') : null,
         h('a', { href: '#/cameras', class: 'btn', dataset: { testid: 'cancel-form' } }, 'Cancel'), this.submit));
     this.drawer = h('div', { class: 'drawer-backdrop', onclick: (e) => e.target === this.drawer && close() },
       h('div', { class: 'drawer' }, this.form));

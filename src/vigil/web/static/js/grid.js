@@ -4,6 +4,7 @@
 
 import { EventFeed } from './event-feed.js';
 import { LivePlayer } from './live-player.js';
+import { P, session } from './session.js';
 import { store } from './store.js';
 import { formatFps, formatResolution, h, replace, statusLabel } from './ui.js';
 
@@ -32,8 +33,9 @@ class Grid {
     this.feed = new EventFeed();
     this.feedButton = h('button', { class: 'btn btn-small', dataset: { testid: 'feed-toggle' },
       onclick: () => this.setFeed(this.feed.el.hidden) }, 'Events');
-    this.empty = h('div', { class: 'empty', hidden: true },
-      'No cameras yet. ', h('a', { href: '#/cameras/new' }, 'Add a camera'), ' to watch it here.');
+    this.empty = h('div', { class: 'empty', hidden: true }, session.can(P.MANAGE)
+      ? ['No cameras yet. ', h('a', { href: '#/cameras/new' }, 'Add a camera'), ' to watch it here.']
+      : 'No cameras are open to your account.');
 
     replace(root, h('div', { class: 'grid-view' },
       h('div', { class: 'view-header' },

@@ -9,7 +9,7 @@
 // Latency: the playhead is kept at the live edge: a little faster than real time when it
 // lags a bit, a jump when it lags more than MAX_LAG_S; old buffer is trimmed.
 
-import { liveUrl } from './api.js';
+import { liveUrl, socketClosed } from './api.js';
 import { showOverlay } from './ui.js';
 
 const MAX_LAG_S = 1.0; // jump to the live edge beyond this
@@ -221,6 +221,8 @@ export class LivePlayer extends EventTarget {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this._lastMessageAt = this._connectedAt = performance.now();
+    let opened = false;
+    ws.onopen = () => { opened = true; };
     ws.onmessage = (msg) => {
       if (ws !== this.ws) return;
       this._lastMessageAt = performance.now();
@@ -231,6 +233,7 @@ export class LivePlayer extends EventTarget {
       if (ws !== this.ws) return;
       this.ws = null;
       if (!this._running) return;
+      socketClosed(ev, opened); // refused for want of a session: back to the sign-in form
       if (this.state !== 'error' && this.state !== 'unsupported') {
         const why = ev.reason || 'connection lost';
         this._setState('connecting', `Reconnecting… (${why})`);

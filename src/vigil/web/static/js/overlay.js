@@ -4,7 +4,7 @@
 // cleared when frames stop coming. A status line says how the analytics is doing (running with
 // its rates, or why it is unavailable).
 
-import { analytics as analyticsApi, analyticsUrl } from './api.js';
+import { analytics as analyticsApi, analyticsUrl, socketClosed } from './api.js';
 import { h } from './ui.js';
 
 const STALE_MS = 1500; // no frame for this long: the boxes are out of date
@@ -83,7 +83,9 @@ export class AnalyticsOverlay {
     if (!this.enabled) return;
     const ws = new WebSocket(analyticsUrl(this.cameraId));
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.retry = RETRY_MIN_MS;
       if (this.status.dataset.state === 'connecting') this.showStatus({ state: 'waiting' });
     };
@@ -100,6 +102,7 @@ export class AnalyticsOverlay {
     ws.onclose = (e) => {
       if (this.ws !== ws) return; // switched off, or replaced
       this.ws = null;
+      socketClosed(e, opened);
       this.clear();
       this.showStatus({ state: 'error', error: `analytics updates disconnected${e.reason ? `: ${e.reason}` : ''}; retrying` });
       this.retryTimer = setTimeout(() => this.connect(), this.retry);

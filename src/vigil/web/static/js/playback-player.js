@@ -6,7 +6,7 @@
 // Wall-clock time of the frame shown = X-Vigil-Start + video time, walked along the
 // recorded ranges of the timeline: gaps are collapsed in the stream.
 
-import { errorOf } from './api.js';
+import { errorOf, request } from './api.js';
 import { clearVideo, MseSession } from './live-player.js';
 import { showOverlay } from './ui.js';
 
@@ -39,7 +39,7 @@ export class PlaybackPlayer extends EventTarget {
     this._abort = abort;
     this._setState('loading', 'Loading recording…');
     try {
-      const response = await fetch(url, { signal: abort.signal });
+      const response = await request(url, { signal: abort.signal });
       if (!response.ok) throw await errorOf(response);
       const header = response.headers.get('X-Vigil-Start');
       this.firstWall = header ? new Date(header) : seekTo;

@@ -4,6 +4,7 @@
 // needs to control the app's pages.
 
 import { push as pushApi } from './api.js';
+import { session } from './session.js';
 import { h, toast } from './ui.js';
 
 const WORKER = '/static/sw.js';
@@ -96,8 +97,7 @@ function deviceLabel() {
   const ua = navigator.userAgent;
   const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
     : /Mac OS/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : 'device';
-  const operator = localStorage.getItem('vigil.operator');
-  return operator ? `${operator} (${os})` : os;
+  return session.me ? `${session.me.username} (${os})` : os;
 }
 
 function base64UrlBytes(text) {

@@ -1,12 +1,14 @@
 // Rules (#/rules): each rule's trigger, conditions and actions in a line, switched on and off in
 // place; manual rules fire from here (optionally for a camera). The editor opens in a drawer
 // (#/rules/new, #/rules/{id}/edit). Below: the time profiles and camera groups rules refer to.
+// Operators (permission alarms) see the rules and press the manual ones; only administrators
+// (manage) are offered changes.
 
 import { cameraGroups, rules as rulesApi, timeProfiles } from './api.js';
-import { requireOperator } from './operator.js';
 import { RuleForm } from './rule-form.js';
 import { actionSummary, conditionsSummary, specOf, triggerSummary } from './rule-fields.js';
 import { mountSupport } from './rule-support.js';
+import { P, session } from './session.js';
 import { store } from './store.js';
 import { confirmDialog, formatDateTime, h, replace, toast } from './ui.js';
 
@@ -36,18 +38,21 @@ class RuleList {
     this.tbody = h('tbody');
     this.empty = h('div', { class: 'empty', hidden: true }, 'No rules yet. Create the first one.');
     this.support = h('div', { class: 'rule-support' });
+    this.manage = session.can(P.MANAGE);
     replace(root, h('div', { class: 'rules-view', dataset: { testid: 'rules-view' } },
       h('div', { class: 'view-header' },
         h('h1', {}, 'Rules'), this.summary, h('span', { class: 'spacer' }),
-        h('a', { href: '#/alarms', class: 'btn btn-small' }, 'Alarms'),
-        h('a', { href: '#/rules/new', class: 'btn btn-primary', dataset: { testid: 'add-rule' } }, '+ New rule')),
+        session.can(P.ALARMS) ? h('a', { href: '#/alarms', class: 'btn btn-small' }, 'Alarms') : null,
+        this.manage ? h('a', { href: '#/rules/new', class: 'btn btn-primary', dataset: { testid: 'add-rule' } }, '+ New rule') : null),
       this.error,
       h('table', { class: 'table', dataset: { testid: 'rule-table' } },
         h('thead', {}, h('tr', {}, ['On', 'Rule', 'When', 'Only if', 'Then', ''].map((t) => h('th', {}, t)))),
         this.tbody),
       this.empty,
       this.support));
-    this.unmountSupport = mountSupport(this.support, { onChange: () => this.load() });
+    // Time profiles and group changes are the administrator's (the profiles are not even
+    // readable without manage).
+    this.unmountSupport = this.manage ? mountSupport(this.support, { onChange: () => this.load() }) : () => {};
     this.onCameras = () => this.render();
     store.addEventListener('change', this.onCameras);
     this.load();
@@ -60,7 +65,9 @@ class RuleList {
 
   async load() {
     try {
-      const [rules, groups, profiles] = await Promise.all([rulesApi.list(), cameraGroups.list(), timeProfiles.list()]);
+      const [rules, groups, profiles] = await Promise.all([
+        rulesApi.list(), cameraGroups.list(), this.manage ? timeProfiles.list() : [],
+      ]);
       this.rules = rules;
       this.groups = new Map(groups.map((g) => [g.id, g]));
       this.profiles = new Map(profiles.map((p) => [p.id, p]));
@@ -84,7 +91,7 @@ class RuleList {
   }
 
   row(rule, lookups) {
-    const toggle = h('input', { type: 'checkbox', checked: rule.enabled, dataset: { testid: 'rule-enabled' },
+    const toggle = h('input', { type: 'checkbox', checked: rule.enabled, dataset: { testid: 'rule-enabled' }, disabled: !this.manage,
       title: rule.enabled ? 'Enabled: click to disable' : 'Disabled: click to enable',
       onchange: () => this.setEnabled(rule, toggle.checked, toggle) });
     const manual = rule.trigger.kind === 'manual' ? this.triggerControl(rule, lookups) : null;
@@ -95,9 +102,10 @@ class RuleList {
       h('td', { dataset: { testid: 'rule-trigger' } }, triggerSummary(rule.trigger, lookups)),
       h('td', {}, conditionsSummary(rule.conditions, lookups) || '—'),
       h('td', { dataset: { testid: 'rule-actions' } }, rule.actions.map(actionSummary).join(' · ')),
-      h('td', { class: 'actions' }, manual,
+      h('td', { class: 'actions' }, manual, this.manage ? [
         h('a', { class: 'btn btn-small', href: `#/rules/${rule.id}/edit`, dataset: { testid: 'edit-rule' } }, 'Edit'),
-        h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'remove-rule' }, onclick: () => this.remove(rule) }, 'Delete')));
+        h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'remove-rule' }, onclick: () => this.remove(rule) }, 'Delete'),
+      ] : null));
   }
 
   /** The camera picker and button of a manual rule. */
@@ -114,11 +122,9 @@ class RuleList {
   }
 
   async fire(rule, cameraId, button) {
-    const operator = await requireOperator();
-    if (!operator) return;
     button.disabled = true;
     try {
-      const result = await rulesApi.trigger(rule.id, { camera_id: cameraId, note: null, operator });
+      const result = await rulesApi.trigger(rule.id, { camera_id: cameraId, note: null });
       const message = result.alarm_id ? `“${rule.name}” fired: alarm #${result.alarm_id}` : `“${rule.name}” fired`;
       toast(message, 'ok');
     } catch (err) {

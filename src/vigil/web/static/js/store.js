@@ -5,8 +5,10 @@
 // header and re-emits each change for the alarm views.
 // It also carries events (analytics and others): re-emitted as "event" on `store` for the
 // live event feed.
+// Both run while someone is signed in: the shell starts them after sign-in and stops them
+// when the session ends.
 
-import { alarms as alarmsApi, cameras as camerasApi, eventsUrl } from './api.js';
+import { alarms as alarmsApi, cameras as camerasApi, eventsUrl, socketClosed } from './api.js';
 
 const POLL_MS = 3000;
 const EVENTS_RETRY_MIN_MS = 1000;
@@ -35,16 +37,23 @@ export class CameraStore extends EventTarget {
     return this.byId.get(Number(id)) ?? null;
   }
 
-  start() {
+  /** Poll the list and, with `events`, follow the server's pushed changes. */
+  start({ events = true } = {}) {
     this._stopped = false;
     this.refresh();
-    this._connectEvents();
+    if (events) this._connectEvents();
   }
 
+  /** Stop, and forget the cameras (the next user may see others). */
   stop() {
     this._stopped = true;
     clearTimeout(this._pollTimer);
-    this._ws?.close();
+    const ws = this._ws;
+    this._ws = null;
+    ws?.close();
+    this.byId = new Map();
+    this.loaded = false;
+    this.eventsConnected = false;
   }
 
   /** Fetch the list now (and re-arm the poll timer). */
@@ -52,6 +61,7 @@ export class CameraStore extends EventTarget {
     clearTimeout(this._pollTimer);
     try {
       const list = await camerasApi.list();
+      if (this._stopped) return; // signed out meanwhile
       this.byId = new Map(list.map((c) => [c.id, c]));
       this.loaded = true;
       this.error = null;
@@ -81,7 +91,9 @@ export class CameraStore extends EventTarget {
     if (this._stopped) return;
     const ws = new WebSocket(eventsUrl(['cameras', 'alarms', 'events']));
     this._ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this._eventsRetry = EVENTS_RETRY_MIN_MS;
       this.eventsConnected = true;
       this._changed();
@@ -98,10 +110,12 @@ export class CameraStore extends EventTarget {
       else if (envelope.kind === 'alarm.changed') alarmStore.apply(envelope.payload);
       else if (envelope.kind === 'event') this.dispatchEvent(new CustomEvent('event', { detail: envelope.payload }));
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
+      if (ws !== this._ws) return; // stopped, or replaced
       this.eventsConnected = false;
       this._changed();
       if (this._stopped) return;
+      socketClosed(event, opened);
       setTimeout(() => this._connectEvents(), this._eventsRetry);
       this._eventsRetry = Math.min(this._eventsRetry * 2, EVENTS_RETRY_MAX_MS);
     };
@@ -139,10 +153,20 @@ export class AlarmStore extends EventTarget {
     this.loaded = false;
     this._timer = null;
     this._debounce = null;
+    this._stopped = true;
   }
 
   start() {
+    this._stopped = false;
     this.refresh();
+  }
+
+  stop() {
+    this._stopped = true;
+    clearTimeout(this._timer);
+    clearTimeout(this._debounce);
+    this.open = this.fresh = 0;
+    this.loaded = false;
   }
 
   /** Recount now (and re-arm the poll timer). */
@@ -153,6 +177,7 @@ export class AlarmStore extends EventTarget {
         alarmsApi.list({ state: 'open', limit: 1 }),
         alarmsApi.list({ state: 'new', limit: 1 }),
       ]);
+      if (this._stopped) return;
       this.open = open.total;
       this.fresh = fresh.total;
       this.loaded = true;
@@ -160,7 +185,7 @@ export class AlarmStore extends EventTarget {
     } catch {
       // the alarm API is missing or down: the badge stays as it was
     }
-    this._timer = setTimeout(() => this.refresh(), ALARM_POLL_MS);
+    if (!this._stopped) this._timer = setTimeout(() => this.refresh(), ALARM_POLL_MS);
   }
 
   /** An alarm.changed message from the server. */

@@ -233,3 +233,54 @@ export function showOverlay(overlay, state, message) {
   overlay.hidden = !message;
   overlay.dataset.state = state;
 }
+
+// Forms -----------------------------------------------------------------------------------
+
+let fieldSeq = 0;
+
+/**
+ * A labelled form field with a place for the server's message about it:
+ * { el, input, setError(message) }. `name` gives the test ids `field-<name>`/`error-<name>`.
+ */
+export function formField(label, input, { name, hint = null, required = false } = {}) {
+  if (!input.id) input.id = `ff-${name ?? 'x'}-${++fieldSeq}`;
+  if (name && !input.dataset.testid) input.dataset.testid = `field-${name}`;
+  const error = h('div', { class: 'field-error', hidden: true, dataset: { testid: `error-${name}` } });
+  const setError = (message) => {
+    error.textContent = message ?? '';
+    error.hidden = !message;
+    input.classList.toggle('invalid', Boolean(message));
+    input.setAttribute('aria-invalid', message ? 'true' : 'false');
+  };
+  input.addEventListener('input', () => setError(null)); // the server's word no longer applies
+  const el = h('div', { class: 'field' },
+    h('label', { for: input.id }, label, required ? h('span', { class: 'req', title: 'required' }, ' *') : null),
+    input, error, hint ? h('div', { class: 'hint' }, hint) : null);
+  return { el, input, setError };
+}
+
+/** Pydantic prefixes custom errors with "Value error, "; the rest is the server's message. */
+export const cleanMessage = (message) => String(message).replace(/^Value error, /, '');
+
+/**
+ * A modal dialog holding `content` (closed by Escape, the backdrop or `close()`); resolves
+ * nothing, returns { el, close }. `onClose` runs once when it closes.
+ */
+export function openModal(content, { testid = 'modal', wide = false, onClose } = {}) {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    document.removeEventListener('keydown', onKey);
+    backdrop.remove();
+    onClose?.();
+  };
+  const onKey = (e) => {
+    if (e.key === 'Escape') close();
+  };
+  const el = h('div', { class: `modal${wide ? ' modal-wide' : ''}`, role: 'dialog', 'aria-modal': 'true', dataset: { testid } }, content);
+  const backdrop = h('div', { class: 'modal-backdrop', onclick: (e) => e.target === backdrop && close() }, el);
+  document.addEventListener('keydown', onKey);
+  document.body.append(backdrop);
+  return { el, close };
+}

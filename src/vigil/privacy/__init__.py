@@ -1,0 +1,1 @@
+"""Data protection: data-subject requests (search, redacted access export, erasure)."""

@@ -1,0 +1,29 @@
+// Administration (permission manage): users (#/admin/users), roles (#/admin/roles) and API
+// tokens (#/admin/tokens), as tabs over one page. Every change is audited by the server.
+
+import * as roles from './admin-roles.js';
+import * as tokens from './admin-tokens.js';
+import * as users from './admin-users.js';
+import { h, replace } from './ui.js';
+
+const TABS = [
+  { key: 'users', label: 'Users', page: users },
+  { key: 'roles', label: 'Roles', page: roles },
+  { key: 'tokens', label: 'API tokens', page: tokens },
+];
+
+/** Mount the page of `tab` ("users", "roles" or "tokens"). */
+export function mount(root, { tab = 'users' } = {}) {
+  const current = TABS.find((t) => t.key === tab) ?? TABS[0];
+  const body = h('div', { class: 'admin-body' });
+  replace(root, h('div', { class: 'admin-view', dataset: { testid: 'admin-view', tab: current.key } },
+    h('div', { class: 'view-header' },
+      h('h1', {}, 'Administration'),
+      h('span', { class: 'btn-group', role: 'tablist' }, TABS.map((t) => h('a', {
+        class: `btn btn-small${t === current ? ' active' : ''}`, href: `#/admin/${t.key}`, role: 'tab',
+        'aria-selected': String(t === current), dataset: { testid: `admin-tab-${t.key}` },
+      }, t.label)))),
+    body));
+  document.title = `${current.label} · Vigil`;
+  return current.page.mount(body);
+}
