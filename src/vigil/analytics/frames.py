@@ -28,11 +28,10 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
-from av.codec.context import CodecContext
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 
-from vigil.media.packets import StreamInfo
+from vigil.media.packets import StreamInfo, StreamParams
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +41,6 @@ IDLE_TICK_S = 1.0
 """The decoder thread wakes at least this often (status reports while the stream is silent)."""
 SAMPLE_TOLERANCE_S = 1e-3
 """Float timestamps: a frame this close before its sampling instant is taken."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamParams:
-    """What a decoder needs from an opened stream (copied: the ingest's stream objects go
-    away with its container)."""
-
-    codec: str
-    extradata: bytes | None
-    time_base: Fraction
-
-    @classmethod
-    def of(cls, info: StreamInfo) -> StreamParams:
-        """The parameters of a stream's video."""
-        ctx = info.video.codec_context
-        extradata = bytes(ctx.extradata) if ctx.extradata else None
-        return cls(ctx.name, extradata, info.video.time_base or Fraction(1, 90000))
-
-    def decoder(self) -> VideoCodecContext:
-        """A fresh single-threaded decoder (many cameras share few cores)."""
-        ctx = cast(VideoCodecContext, CodecContext.create(self.codec, "r"))
-        if self.extradata:
-            ctx.extradata = self.extradata
-        ctx.thread_count = 1
-        return ctx
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from fractions import Fraction
+from typing import Any, Protocol, cast
 
 import av
 import av.audio.stream
 import av.video.stream
+from av.codec.context import CodecContext
 from av.stream import Stream
+from av.video.codeccontext import VideoCodecContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +84,28 @@ def muxing_as(packet: av.Packet[Stream], stream: Any, offset_s: float) -> Iterat
         yield True
     finally:
         packet.pts, packet.dts, packet.duration, packet.time_base, packet.stream = saved
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParams:
+    """What a decoder needs from an opened stream (copied: the ingest's stream objects go
+    away with its container)."""
+
+    codec: str
+    extradata: bytes | None
+    time_base: Fraction
+
+    @classmethod
+    def of(cls, info: StreamInfo) -> StreamParams:
+        """The parameters of a stream's video."""
+        ctx = info.video.codec_context
+        extradata = bytes(ctx.extradata) if ctx.extradata else None
+        return cls(ctx.name, extradata, info.video.time_base or Fraction(1, 90000))
+
+    def decoder(self) -> VideoCodecContext:
+        """A fresh single-threaded decoder (many cameras share few cores)."""
+        ctx = cast(VideoCodecContext, CodecContext.create(self.codec, "r"))
+        if self.extradata:
+            ctx.extradata = self.extradata
+        ctx.thread_count = 1
+        return ctx

@@ -37,18 +37,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any
 
 import av
 import av.container
 import av.error
-from av.codec.context import CodecContext
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 
 from vigil.domain.privacy import PrivacyMask
 from vigil.media.live import LiveEnded, LiveFragmenter, LiveItem, LiveSubscription
-from vigil.media.packets import StreamInfo
+from vigil.media.packets import StreamInfo, StreamParams
 from vigil.media.privacy import LIVE_H264, FrameMasker, h264_encoder, prepare_for_encoder
 from vigil.store.types import utcnow
 
@@ -63,26 +62,6 @@ MAX_GOP_PACKETS = 600
 LINGER_S = 5.0
 """The transcoder runs this long after the last masked viewer left."""
 IDLE_WAIT_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Params:
-    """What a decoder needs of an opened stream (the ingest's stream objects go away)."""
-
-    codec: str
-    extradata: bytes | None
-
-    @classmethod
-    def of(cls, info: StreamInfo) -> _Params:
-        ctx = info.video.codec_context
-        return cls(ctx.name, bytes(ctx.extradata) if ctx.extradata else None)
-
-    def decoder(self) -> VideoCodecContext:
-        ctx = cast(VideoCodecContext, CodecContext.create(self.codec, "r"))
-        if self.extradata:
-            ctx.extradata = self.extradata
-        ctx.thread_count = 1  # many cameras share few cores
-        return ctx
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +91,7 @@ class _Packet:
 
 @dataclass(frozen=True, slots=True)
 class _Open:
-    params: _Params
+    params: StreamParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +305,7 @@ class MaskedLive:
         self._linger_s = linger_s
         # Ingest side, under _lock (the transcoder is started and stopped from the loop).
         self._lock = threading.Lock()
-        self._params: _Params | None = None
+        self._params: StreamParams | None = None
         self._gop: list[_Packet] | None = None
         self._transcoder: _Transcoder | None = None
         # Loop side.
@@ -364,7 +343,7 @@ class MaskedLive:
     # PacketSink -------------------------------------------------------------------------
     def open(self, info: StreamInfo) -> None:
         """A (re)started stream."""
-        params = _Params.of(info)
+        params = StreamParams.of(info)
         with self._lock:
             self._params, self._gop = params, None
             if self._transcoder is not None:
