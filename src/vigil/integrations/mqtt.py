@@ -373,6 +373,7 @@ class MqttBridge:
     # ----- outbound bridge -------------------------------------------------------------------
 
     async def _outbound_loop(self) -> None:
+        task = asyncio.current_task()
         async with self._bus.subscribe(">") as messages:
             async for envelope in messages:
                 try:
@@ -381,6 +382,11 @@ class MqttBridge:
                     log.warning("MQTT: could not bridge %s: %s", envelope.subject, exc)
                 except Exception:
                     log.exception("MQTT: could not bridge %s", envelope.subject)
+                # Python 3.11's asyncio.wait_for (inside aiomqtt's publish) can swallow a
+                # cancellation that arrives just as the broker acknowledges: honour it here,
+                # or `stop` would wait for this loop forever.
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
 
     async def _forward(self, envelope: Envelope) -> None:
         if envelope.kind == Event.kind:
