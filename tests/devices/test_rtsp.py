@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -13,6 +15,7 @@ from tests.integration.test_recording_e2e import recorded_seconds
 from vigil.devices.rtsp import RtspContainer, RtspError, parse_sdp
 from vigil.devices.simulator import Simulator
 from vigil.media.ingest import CameraIngest
+from vigil.media.rtp import AccessUnit
 
 SDP = "\n".join(
     [
@@ -72,6 +75,31 @@ def test_reads_h264_and_aac_with_aligned_increasing_timestamps(
         assert abs(last["audio"] - last["video"]) < 2.0, "audio follows the video's clock"
     finally:
         container.close()
+
+
+def test_a_repeated_audio_frame_is_dropped_and_time_keeps_advancing() -> None:
+    """A sender that resends an AAC frame (or stamps two alike) must not give the recorder's
+    muxer audio time that stands still; video and the other audio frames pass unchanged."""
+    container = RtspContainer.__new__(RtspContainer)  # the demuxer alone, no session
+    holder = av.open(io.BytesIO(), "w", format="mp4")  # only for stream objects to point at
+    video_stream, audio_stream = holder.add_stream("h264"), holder.add_stream("aac")
+    container._stream_of = [video_stream, audio_stream]
+    container._tracks = [None, None]
+    container._time_base = [Fraction(1, 90000), Fraction(1, 48000)]
+    units = [
+        (0, AccessUnit(90000, b"v0", True)),
+        (1, AccessUnit(5000, b"a0", True)),
+        (1, AccessUnit(5000, b"a0", True)),  # resent
+        (1, AccessUnit(6024, b"a1", True)),
+        (0, AccessUnit(93600, b"v1", False)),
+        (1, AccessUnit(6024, b"a1", True)),  # resent late
+        (1, AccessUnit(7048, b"a2", True)),
+    ]
+    container._pending, container._frame_iter = units, iter(())
+    packets = [(p.stream, bytes(p), p.pts) for p in container.demux()]
+    assert [data for _, data, _ in packets] == [b"v0", b"a0", b"a1", b"v1", b"a2"]
+    audio = [pts for stream, _, pts in packets if stream is audio_stream]
+    assert audio == [48000, 49024, 50048]  # aligned to the video's 1 s, then +1024 each
 
 
 def test_unreachable_camera_is_an_os_error() -> None:

@@ -488,6 +488,7 @@ class RtspContainer:
         # RTP clocks of the tracks start at unrelated random values: each other track is
         # aligned to the video at its first frame, by arrival.
         offsets: list[int | None] = [0] + [None] * (len(self._tracks) - 1)
+        last_audio: list[int | None] = [None] * len(self._tracks)
         pending, self._pending = self._pending, []
         for track, unit in itertools.chain(pending, self._frame_iter):
             stream = self._stream_of[track]
@@ -497,11 +498,18 @@ class RtspContainer:
                 if last_video is not None and unit.timestamp <= last_video:
                     raise RtspUnsupported("frames out of order (B-frames)")
                 last_video = unit.timestamp
-            elif offsets[track] is None:
-                if last_video is None:
+            else:
+                # A repeated audio frame (a sender that resends, or two with one timestamp):
+                # its time is taken already, and a muxer refuses time that does not advance.
+                previous = last_audio[track]
+                if previous is not None and unit.timestamp <= previous:
                     continue
-                video_now = last_video * self._time_base[0]
-                offsets[track] = round(video_now / self._time_base[track]) - unit.timestamp
+                if offsets[track] is None:
+                    if last_video is None:
+                        continue
+                    video_now = last_video * self._time_base[0]
+                    offsets[track] = round(video_now / self._time_base[track]) - unit.timestamp
+                last_audio[track] = unit.timestamp
             offset = offsets[track]
             assert offset is not None
             packet: av.Packet[Any] = av.Packet(unit.data)
