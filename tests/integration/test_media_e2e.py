@@ -102,21 +102,40 @@ def test_live_view_of_unknown_or_disabled_camera_is_refused_clearly(stack: Stack
     assert msg == {"type": "error", "message": "camera 999 not found"}
 
 
+def stopped_gap(timeline: dict[str, Any]) -> int | None:
+    """Index of the gap an operator's stop left, once recording has resumed after it."""
+    return next(
+        (i for i, g in enumerate(timeline["gaps"]) if g["reason"] == "recording stopped"), None
+    )
+
+
 def test_playback_and_export_across_a_gap(
     stack: Stack, clip_dir: Path, h264_aac_clip: Path, tmp_path: Path
 ) -> None:
     with Simulator([h264_aac_clip], port=0, cache_dir=clip_dir / "sim-cache") as sim:
         cam = stack.add_camera("evidence", sim.url_for("pattern-audio"))
         stack.wait_status(cam["id"], "online")
-        wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 5, 30, "5 s recorded")
+        wait_until(
+            lambda: recorded_seconds(stack.timeline(cam["id"])) >= 5, 30, "5 s recorded", stack.logs
+        )
         stack.client.patch(f"/api/cameras/{cam['id']}", json={"enabled": False})
-        wait_until(lambda: not stack.timeline(cam["id"])["recording"], 20, "stopped")
+        wait_until(lambda: not stack.timeline(cam["id"])["recording"], 20, "stopped", stack.logs)
         stack.client.patch(f"/api/cameras/{cam['id']}", json={"enabled": True})
-        wait_until(lambda: len(stack.timeline(cam["id"])["ranges"]) == 2, 30, "second range")
-        wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 9, 30, "9 s recorded")
+        wait_until(
+            lambda: stopped_gap(stack.timeline(cam["id"])) is not None,
+            30,
+            "recording again after the gap",
+            stack.logs,
+        )
+        wait_until(
+            lambda: recorded_seconds(stack.timeline(cam["id"])) >= 9, 30, "9 s recorded", stack.logs
+        )
     timeline = stack.timeline(cam["id"])
-    first, second = timeline["ranges"][:2]
-    assert timeline["gaps"][0]["reason"] == "recording stopped"
+    # A loaded machine may also break the stream now and then: those are gaps of their own,
+    # so the ranges either side of the operator's stop are found by its gap.
+    at = stopped_gap(timeline)
+    assert at is not None, timeline
+    first, second = timeline["ranges"][0], timeline["ranges"][at + 1]
     start = datetime.fromisoformat(first["start"]) + timedelta(seconds=1.5)
     end = datetime.fromisoformat(second["start"]) + timedelta(seconds=3)
 
@@ -134,7 +153,7 @@ def test_playback_and_export_across_a_gap(
     assert kinds["video"] == "h264" and kinds["audio"] == "aac"
     audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
     assert audio["profile"] == "LC", "the audio's config survived recording and export"
-    recorded_in_range = (datetime.fromisoformat(first["end"]) - start).total_seconds() + 3
+    recorded_in_range = recorded_seconds(timeline, start, end)
     assert float(info["format"]["duration"]) == pytest.approx(recorded_in_range, abs=1.2)
 
     moment = datetime.fromisoformat(first["start"]) + timedelta(seconds=2.5)
@@ -165,7 +184,7 @@ def test_playback_and_export_across_a_gap(
         assert datetime.fromisoformat(r.headers["x-vigil-start"]) == datetime.fromisoformat(
             first["start"]
         )
-    after = datetime.fromisoformat(second["end"]) + timedelta(hours=1)
+    after = datetime.fromisoformat(timeline["ranges"][-1]["end"]) + timedelta(hours=1)
     r = stack.client.get(
         f"/api/cameras/{cam['id']}/playback.mp4", params={"start": after.isoformat()}
     )

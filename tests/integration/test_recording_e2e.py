@@ -19,13 +19,18 @@ from vigil.devices.simulator import Simulator
 pytestmark = pytest.mark.slow
 
 
-def recorded_seconds(timeline: dict[str, object]) -> float:
+def recorded_seconds(
+    timeline: dict[str, object], start: datetime | None = None, end: datetime | None = None
+) -> float:
+    """Seconds recorded in the timeline's ranges, within [start, end) where given."""
     ranges = timeline["ranges"]
     assert isinstance(ranges, list)
-    return sum(
-        (datetime.fromisoformat(r["end"]) - datetime.fromisoformat(r["start"])).total_seconds()
-        for r in ranges
-    )
+    total = 0.0
+    for r in ranges:
+        a, b = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
+        a, b = max(a, start) if start else a, min(b, end) if end else b
+        total += max((b - a).total_seconds(), 0.0)
+    return total
 
 
 def test_camera_is_recorded_gap_free_with_health_and_metrics(

@@ -116,6 +116,9 @@ class RecorderService:
         janitor = asyncio.create_task(self._janitor())
         try:
             while True:
+                # Cleared before the round, not after: a change announced while the round
+                # runs wakes the next one at once instead of waiting out the interval.
+                self._wake.clear()
                 try:
                     await self._sync_cameras()
                     await asyncio.to_thread(self._write_health)
@@ -124,7 +127,6 @@ class RecorderService:
                     )
                 except Exception:  # e.g. the database is briefly unavailable: try next round
                     log.exception("recorder housekeeping failed; retrying")
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._wake.wait(), timeout=self.settings.recorder.health_interval_s
