@@ -85,9 +85,15 @@ def match(
     return hit
 
 
-def evaluate(name: str, config: dict[str, object], frames: list, models_dir: Path) -> Result:  # type: ignore[type-arg]
+def evaluate(
+    name: str,
+    config: dict[str, object],
+    frames: list,  # type: ignore[type-arg]
+    models_dir: Path,
+    threads: int,
+) -> Result:
     """Run one detector setting over all frames and summarise it."""
-    detector = create_detector(config, models_dir=models_dir)
+    detector = create_detector(config, models_dir=models_dir, intra_op_threads=threads)
     all_scores, all_hits, elapsed, n_gt = [], [], 0.0, 0
     for path, gt in frames:
         image = cv2.imread(str(path))
@@ -122,6 +128,10 @@ def main() -> int:
     parser.add_argument("--detectors", nargs="+", default=["centernet", "nanodet"])
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     parser.add_argument("--step", type=int, default=1, help="use every n-th frame")
+    parser.add_argument(
+        "--options", type=json.loads, default={}, metavar="JSON",
+        help='more detector options, e.g. \'{"input_size": 320}\' (NanoDet)',
+    )  # fmt: skip
     args = parser.parse_args()
     console = Console()
     if not (args.dataset / "annotations/GT.json").is_file():
@@ -132,9 +142,13 @@ def main() -> int:
     results = []
     for key in args.detectors:
         for mode, extra in [("whole frame", {}), ("2x2 tiles", {"tiles": 2})]:
-            config = {"type": key, "classes": VEHICLES, "score_threshold": MIN_SCORE, **extra}
+            config = {
+                "type": key, "classes": VEHICLES, "score_threshold": MIN_SCORE,
+                **extra, **args.options,
+            }  # fmt: skip
+            name = " ".join([f"{key}, {mode}", *(f"{k}={v}" for k, v in args.options.items())])
             try:
-                results.append(evaluate(f"{key}, {mode}", config, frames, args.models_dir))
+                results.append(evaluate(name, config, frames, args.models_dir, args.threads))
             except DetectorUnavailable as exc:
                 console.print(f"[yellow]{key}: {exc}[/yellow]")
                 break

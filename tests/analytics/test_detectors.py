@@ -164,6 +164,7 @@ def ngsim_frame(index: int) -> tuple[np.ndarray, np.ndarray]:
         {"type": "centernet", "tiles": 2, "score_threshold": 0.12},
         {"type": "nanodet", "tiles": 2, "score_threshold": 0.2},  # int8 (the default)
         {"type": "nanodet", "tiles": 2, "score_threshold": 0.2, "int8": False},
+        {"type": "nanodet", "tiles": 2, "score_threshold": 0.2, "input_size": 512},
         {"type": "centernet"},
     ],
 )
@@ -180,3 +181,24 @@ def test_real_model_finds_cars_on_ngsim(config: dict[str, object]) -> None:
     if config.get("tiles"):
         assert matched >= 0.5 * len(truth)
     assert found.xyxy.min() >= 0 and found.xyxy[:, 2].max() <= frame.shape[1]
+
+
+@needs_models
+@pytest.mark.skipif(not NGSIM.is_dir(), reason="needs ../shared/media/ngsim-us101")
+@pytest.mark.parametrize("int8", [True, False])
+def test_nanodet_at_a_wide_aspect_maps_boxes_back_to_the_frame(int8: bool) -> None:
+    """A 640 x 200 strip of the road runs as 416 x 128 (not squashed to a square): the cars
+    found there must still land on the ground truth in the strip's own pixels."""
+    frame, truth = ngsim_frame(0)
+    top, bottom = 180, 380
+    strip = np.ascontiguousarray(frame[top:bottom])
+    inside = truth[(truth[:, 1] >= top) & (truth[:, 3] <= bottom)] - [0, top, 0, top]
+    assert len(inside) >= 5
+    detector = create_detector(
+        {"type": "nanodet", "int8": int8, "score_threshold": 0.2}, models_dir=MODELS
+    )
+    found = detector.detect(strip)
+    vehicles = found[np.isin(found.data["class_name"], ["car", "truck", "bus"])]
+    assert len(vehicles) > 0
+    matched = (box_iou_batch(vehicles.xyxy, inside).max(axis=1) >= 0.5).sum()
+    assert matched >= 0.6 * len(vehicles)

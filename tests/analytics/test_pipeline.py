@@ -21,8 +21,16 @@ from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.detections import Detections, empty_detections, make_detections
 from vigil.analytics.detectors.motion import OBJECT_CLASS_ID
 from vigil.analytics.frames import AnalyticsTap, FrameDecoder, SampledFrame
-from vigil.analytics.pipeline import CameraPipeline, DetectorFactory, PipelineContext, thin
+from vigil.analytics.motion_gate import MotionGate
+from vigil.analytics.pipeline import (
+    CameraPipeline,
+    DetectorFactory,
+    PipelineContext,
+    followed_areas,
+    thin,
+)
 from vigil.analytics.runtime import WorkerPool
+from vigil.analytics.tracking import Track, TrackPoint
 from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, TrackEnded
 from vigil.domain.messages import BusMessage
 from vigil.media.packets import StreamInfo
@@ -234,6 +242,104 @@ def test_a_followed_object_is_detected_less_often_and_still_raises_its_events(
     assert calls <= full_calls - 5, (calls, full_calls)
     assert events == full_events == {"intrusion", "line_crossing"}
     assert len(ids) == 1
+
+
+class FlickeringBoxes(BrightBoxes):
+    """BrightBoxes, plus a confident box somewhere new along the still top edge on every
+    call (a false detection that never becomes a track): detection never finds "nothing
+    new", although nothing moves there."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(7)
+
+    def detect(self, frame: np.ndarray[Any, Any]) -> Detections:
+        x = float(self.rng.integers(0, 600))
+        ghost = make_detections(np.array([[x, 5, x + 30, 40]], np.float32), [0.9], [0])
+        return Detections.merge([super().detect(frame), ghost])
+
+
+def test_motion_only_around_followed_objects_lowers_the_detection_rate(
+    moving_clip: Path, tmp_path: Path, pool: WorkerPool
+) -> None:
+    def run(tracked_fps: float, margin: float = 0.5) -> tuple[int, set[str]]:
+        published = Published()
+        config = motion_config(
+            motion={"tracked_fps": tracked_fps, "follow_margin": margin},
+            zones=[{"name": "right", "points": [[0.5, 0.3], [1, 0.3], [1, 1], [0.5, 1]]}],
+            behaviours=[{"type": "intrusion", "zone": "right", "classes": ["object"]}],
+        )
+        ctx = context(tmp_path / f"{tracked_fps}-{margin}", pool, published)
+        pipeline = run_pipeline(moving_clip, config, ctx, lambda _: FlickeringBoxes())
+        return pipeline.detector_calls, {e.type for e in published.of(Event)}
+
+    full_calls, full_events = run(5.0)
+    calls, events = run(1.5)
+    off_calls, _ = run(1.5, margin=0.0)  # the default: every moving frame here
+    assert off_calls >= full_calls - 2, (off_calls, full_calls)
+    # Detection never finds "nothing new" here, but the only motion is the followed box's:
+    # the tracker carries it between detections at the lower rate.
+    assert calls <= full_calls - 5, (calls, full_calls)
+    assert events == full_events == {"intrusion"}
+
+
+class Blind:
+    """A detector that looks at each frame on its own and never finds anything (motion of
+    no configured class: trees, rain, a screen)."""
+
+    key = "blind"
+    stateless = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, frame: np.ndarray[Any, Any]) -> Detections:
+        self.calls += 1
+        return empty_detections()
+
+
+def test_motion_with_nothing_to_find_is_looked_at_less_often(
+    moving_clip: Path, tmp_path: Path, pool: WorkerPool
+) -> None:
+    def calls(tracked_fps: float) -> int:
+        ctx = context(tmp_path / str(tracked_fps), pool, Published())
+        config = motion_config(motion={"tracked_fps": tracked_fps})
+        return run_pipeline(moving_clip, config, ctx, lambda _: Blind()).detector_calls
+
+    full, lowered = calls(5.0), calls(1.5)
+    # 5 s of motion: about 25 moving frames; after 3 empty looks, 1.5 a second.
+    assert full >= 20
+    assert lowered <= 3 + 1.5 * 5 + 2, (lowered, full)
+
+
+def test_followed_areas_grow_each_box_and_stay_in_the_frame() -> None:
+    track = Track(track_id=1, first_seen=0.0)
+    track.points.append(TrackPoint(t=0.0, xyxy=(100.0, 100.0, 140.0, 180.0), confidence=0.9))
+    edge = Track(track_id=2, first_seen=0.0)
+    edge.points.append(TrackPoint(t=0.0, xyxy=(600.0, 300.0, 640.0, 360.0), confidence=0.9))
+    areas = followed_areas([track, edge, Track(track_id=3, first_seen=0.0)], (640, 360), 0.5)
+    # Half the box's longer side on each side: 40 x 80 -> 120 x 160; 40 x 60 -> 100 x 120,
+    # clipped at the frame's edge.
+    np.testing.assert_allclose(
+        areas, [[60 / 640, 60 / 360, 180 / 640, 220 / 360], [570 / 640, 270 / 360, 1, 1]]
+    )
+    assert followed_areas([], (640, 360), 0.5).shape == (0, 4)
+
+
+def test_the_gate_tells_motion_beyond_given_areas() -> None:
+    gate = MotionGate(min_changed=0.01)
+    still = np.zeros((90, 160), np.uint8)
+    moved = still.copy()
+    moved[30:60, 60:100] = 200
+    gate.update(still)
+    assert not gate.moving_outside(np.empty((0, 4), np.float32))  # no motion yet
+    gate.update(moved)
+    assert gate.moving
+    around = np.array([[0.3, 0.2, 0.7, 0.8]], np.float32)
+    assert not gate.moving_outside(around)
+    assert gate.moving_outside(np.array([[0.0, 0.0, 0.3, 0.3]], np.float32))
+    assert gate.moving_outside(np.empty((0, 4), np.float32))
+    # Half of the moving square outside: still more than min_changed of the frame.
+    assert gate.moving_outside(np.array([[0.3, 0.2, 0.5, 0.8]], np.float32))
 
 
 def test_a_full_queue_drops_packets_up_to_a_keyframe_and_never_blocks(moving_clip: Path) -> None:

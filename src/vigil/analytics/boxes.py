@@ -62,26 +62,24 @@ class Box(NamedTuple):
         dtop = self.height * (fraction if top is None else top)
         return Box.around(self.x1 - dx, self.y1 - dtop, self.x2 + dx, self.y2 + dy, width, height)
 
-    def iou(self, other: Box) -> float:
-        """Intersection over union with another box (0 when either is empty)."""
-        inter = Box(
+    def intersection(self, other: Box) -> int:
+        """The area this box shares with ``other``."""
+        return Box(
             max(self.x1, other.x1),
             max(self.y1, other.y1),
             min(self.x2, other.x2),
             min(self.y2, other.y2),
         ).area
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union with another box (0 when either is empty)."""
+        inter = self.intersection(other)
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 
     def overlap(self, other: Box) -> float:
         """Share of this box covered by ``other`` (0..1)."""
-        inter = Box(
-            max(self.x1, other.x1),
-            max(self.y1, other.y1),
-            min(self.x2, other.x2),
-            min(self.y2, other.y2),
-        ).area
-        return inter / self.area if self.area > 0 else 0.0
+        return self.intersection(other) / self.area if self.area > 0 else 0.0
 
     def lerp(self, other: Box, t: float, width: int, height: int) -> Box:
         """The box ``t`` (0..1) of the way from this one to ``other``, rounded outwards."""

@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from fractions import Fraction
 from typing import Any, cast
 
 import av
@@ -31,7 +30,7 @@ import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 
-from vigil.media.packets import StreamInfo, StreamParams
+from vigil.media.packets import CopiedPacket, StreamInfo, StreamParams
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +40,6 @@ IDLE_TICK_S = 1.0
 """The decoder thread wakes at least this often (status reports while the stream is silent)."""
 SAMPLE_TOLERANCE_S = 1e-3
 """Float timestamps: a frame this close before its sampling instant is taken."""
-
-
-@dataclass(frozen=True, slots=True)
-class CopiedPacket:
-    """A video packet copied out of the ingest (whose packet objects other sinks reuse)."""
-
-    data: bytes
-    pts: int | None
-    dts: int | None
-    time_base: Fraction
-    keyframe: bool
-    wall: datetime
-
-    def to_av(self) -> av.Packet[Any]:
-        """A PyAV packet for decoding."""
-        packet = av.Packet(self.data)
-        packet.pts, packet.dts = self.pts, self.dts
-        packet.time_base = self.time_base
-        return packet
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +123,7 @@ class AnalyticsTap:
         keyframe = bool(packet.is_keyframe)
         if decoder is None and not (keyframe and self._keep_keyframe):
             return
-        assert packet.time_base is not None
-        copied = CopiedPacket(
-            bytes(packet), packet.pts, packet.dts, packet.time_base, keyframe, wall
-        )
+        copied = CopiedPacket.of(packet, keyframe, wall)
         if keyframe and self._keep_keyframe:
             self._keyframe = copied
         if decoder is not None:
@@ -268,7 +245,7 @@ class FrameDecoder:
             while self._queue and not self._stop.is_set():
                 item = self._queue.popleft()
                 if isinstance(item, _Open):
-                    ctx = item.params.decoder()
+                    ctx = item.params.decoder(for_analysis=True)
                     next_t, waiting_for_key = None, True
                     walls.clear()
                     continue

@@ -54,6 +54,7 @@ class MotionGate:
     def __init__(self, min_changed: float) -> None:
         self.min_changed = min_changed
         self._background: npt.NDArray[np.float32] | None = None
+        self._changed: npt.NDArray[np.bool_] | None = None
         self.moving = False
         """Whether the latest frame had motion."""
 
@@ -65,7 +66,30 @@ class MotionGate:
             self.moving = False
             return 0.0
         diff = cv2.absdiff(blurred, cv2.convertScaleAbs(self._background))
-        changed = float(np.count_nonzero(diff > PIXEL_THRESHOLD)) / diff.size
+        self._changed = diff > PIXEL_THRESHOLD
+        changed = float(np.count_nonzero(self._changed)) / diff.size
         cv2.accumulateWeighted(blurred, self._background, BACKGROUND_RATE)
         self.moving = changed >= self.min_changed and changed > 0
         return changed
+
+    def moving_outside(self, areas: npt.NDArray[np.float32]) -> bool:
+        """Whether the latest frame's motion reaches beyond ``areas`` (boxes x1, y1, x2, y2
+        as fractions of the frame): whether something moved that they do not explain.
+
+        Example:
+            >>> gate = MotionGate(min_changed=0.01)
+            >>> still = np.zeros((90, 160), np.uint8); moved = still.copy()
+            >>> moved[30:60, 60:100] = 200
+            >>> _ = gate.update(still), gate.update(moved)
+            >>> box = np.array([[0.3, 0.2, 0.7, 0.8]], np.float32)
+            >>> gate.moving_outside(box), gate.moving_outside(box[:, [2, 1, 2, 3]])
+            (False, True)
+        """
+        if self._changed is None or not self.moving:
+            return False
+        height, width = self._changed.shape
+        outside = self._changed.copy()
+        scaled = np.rint(areas * np.array([width, height, width, height], np.float32))
+        for x1, y1, x2, y2 in scaled.astype(np.int64).clip(0, [width, height, width, height]):
+            outside[y1:y2, x1:x2] = False
+        return float(np.count_nonzero(outside)) / outside.size >= self.min_changed

@@ -7,14 +7,19 @@ Where each step runs:
   (``frames.AnalyticsTap``): recording is never slowed;
 - the camera's decoder thread decodes, samples at ``config.fps`` and runs the motion gate
   (a small grayscale comparison); only frames with motion (or, while objects are followed,
-  one every ``motion.keepalive_s``) are converted to BGR and handed on. While the scene is
-  calm, only ``motion.tracked_fps`` frames a second are: objects are followed, the detector
-  (most of the cost) found nothing new on the latest frame (every confident box belongs to
-  a settled track) and lost no track. Only for detectors that look at each frame on its own
-  (the ONNX models; not ``motion``, which compares frames). The tracker's Kalman filter
-  carries the tracks between those frames (it is given timestamps). A new object or a lost
-  track brings back the full rate; a new object among followed ones is seen at most
-  ``1 / tracked_fps`` later than at the full rate;
+  one every ``motion.keepalive_s``) are converted to BGR and handed on;
+- moving frames go to the detector (most of the cost) at the full rate, except while there
+  is nothing for it to find; then only ``motion.tracked_fps`` of them a second do, and the
+  tracker's Kalman filter (given timestamps) carries the tracks in between. Nothing to find
+  means: the latest detection found nothing new (every confident box belongs to a settled
+  track) and lost no track; or, with ``motion.follow_margin`` set (off by default: the boxes
+  between detections are older), the frame's motion lies entirely around the objects
+  already followed (each one's latest box grown by that share); or, with nothing followed,
+  the detector found nothing at all on ``EMPTY_STREAK`` moving frames in a row (trees, rain,
+  a screen). A detection that finds anything new, or loses a track, brings back the full
+  rate, so a new object is seen at most ``1 / tracked_fps`` later than at the full rate.
+  Only for detectors that look at each frame on its own (the ONNX models; not ``motion``,
+  which compares frames);
 - a worker of the recorder's shared pool (``runtime.WorkerPool``) takes the camera's latest
   frame (a frame still waiting is replaced: a slow detector drops analysis frames) and runs
   the detector, the tracker and the behaviours, then writes the evidence (snapshots,
@@ -29,13 +34,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import ValidationError
 
 from vigil.analytics.behaviours import BehaviourEngine, BehaviourHit
@@ -70,6 +76,8 @@ MAX_PATH_POINTS = 200
 SETTLED_POINTS = 5
 """Detections a track needs at the full rate before the tracker carries it alone (its Kalman
 filter has learnt its speed by then)."""
+EMPTY_STREAK = 3
+"""Moving frames in a row on which the detector found nothing before the lower rate."""
 
 DetectorFactory = Callable[[CameraAnalyticsConfig], Detector]
 
@@ -182,6 +190,21 @@ def track_path(track: Track, frame_size: tuple[int, int]) -> list[tuple[float, f
     )
 
 
+def followed_areas(
+    tracks: Iterable[Track], frame_size: tuple[int, int], margin: float
+) -> npt.NDArray[np.float32]:
+    """Each track's latest box grown on every side by ``margin`` of its longer side, as
+    fractions of the frame (x1, y1, x2, y2): where motion is the followed objects' own
+    (0.5: about how far a walking person moves, with the trail the motion gate's background
+    leaves behind them, between two detections at 1.5 a second)."""
+    boxes = np.array([t.points[-1].xyxy for t in tracks if t.points], np.float32).reshape(-1, 4)
+    # By the longer side: a person walks about their height in a second, whatever their width.
+    grow = (boxes[:, 2:] - boxes[:, :2]).max(axis=1, keepdims=True) * margin
+    grown = np.concatenate([boxes[:, :2] - grow, boxes[:, 2:] + grow], axis=1)
+    width, height = frame_size
+    return np.clip(grown / np.array([width, height, width, height], np.float32), 0.0, 1.0)
+
+
 def _fractions(box: Any, frame_size: tuple[int, int]) -> tuple[float, float, float, float]:
     w, h = frame_size
     x1, y1, x2, y2 = (float(v) for v in box)
@@ -242,6 +265,10 @@ class CameraPipeline:
         # the worker, read by the decoder thread), and the tracks matched on it.
         self._calm = False
         self._matched: set[int] = set()
+        self._empty_streak = 0
+        # Where the followed objects are, grown by follow_margin, as fractions of the frame
+        # (written by the worker, read by the decoder thread: replaced, never changed).
+        self._followed = np.empty((0, 4), np.float32)
         self._last_offer_t = 0.0
         self._last_t = 0.0
         self.latest: SampledFrame | None = None
@@ -310,14 +337,32 @@ class CameraPipeline:
             self._counts.moving += moving
         if not (moving or keepalive):
             return
-        calm = self._calm and gate.tracked_fps < self.config.fps
-        if moving and not keepalive and calm and since < 1.0 / gate.tracked_fps:
+        if (
+            moving
+            and not keepalive
+            and gate.tracked_fps < self.config.fps
+            and since < 1.0 / gate.tracked_fps
+            and (self._calm or self._explained_by_tracks())
+        ):
             return  # the tracker carries the tracks to the next detection
         self._last_offer_t = t
         work = _Work(to_bgr(frame), t, sample.wall)
         if self._slot.offer(work):
             with self._lock:
                 self._counts.dropped += 1
+
+    def _explained_by_tracks(self) -> bool:
+        """Whether the latest motion lies around the followed objects only (for detectors
+        that look at each frame on its own: one that compares frames must see them all)."""
+        gate = self.config.motion
+        if gate.follow_margin <= 0 or not gate.enabled or not self._detector_stateless:
+            return False
+        return not self._gate.moving_outside(self._followed)
+
+    @property
+    def _detector_stateless(self) -> bool:
+        """Whether the detector looks at each frame on its own (frames may be skipped)."""
+        return bool(getattr(self._detector, "stateless", False))
 
     def _on_tick(self) -> None:
         now = time.monotonic()
@@ -434,24 +479,35 @@ class CameraPipeline:
                 self._emit_track(track)
         self._tracks_alive = bool(self._tracker.tracks)
         self._calm = self._nothing_new(detections, tracked)
+        margin = self.config.motion.follow_margin
+        if margin > 0:
+            self._followed = followed_areas(self._tracker.tracks.values(), size, margin)
         frame = AnalyticsFrame(
             camera_id=self.camera_id, at=work.wall, objects=self._objects(tracked, size)
         )
         self.ctx.publish(frame.subject(), frame)
 
     def _nothing_new(self, detections: Detections, tracked: Detections) -> bool:
-        """Whether every confident box belongs to a settled track and no track was lost."""
+        """Whether every confident box belongs to a settled track and no track was lost; or,
+        with nothing followed, whether the detector has found nothing at all on the last
+        ``EMPTY_STREAK`` moving frames (motion, but none of the configured classes in it)."""
         matched = set() if tracked.tracker_id is None else set(tracked.tracker_id.tolist())
         lost = bool(self._matched - matched)
         self._matched = matched
+        self._empty_streak = self._empty_streak + 1 if len(detections) == 0 else 0
+        if lost or not self._detector_stateless:
+            # A detector that compares frames must see them all.
+            return False
+        if not matched:
+            # Trees, rain, a screen, a conveyor: motion the detector keeps finding nothing
+            # in. Anything found (even once, even weak) brings back the full rate.
+            return self._empty_streak >= EMPTY_STREAK
         young = any(
             len(self._tracker.tracks[i].points) < SETTLED_POINTS
             for i in matched
             if i in self._tracker.tracks
         )
-        if lost or young or not matched or not getattr(self._detector, "stateless", False):
-            # Nothing followed: moving frames are looked at in full (a weak, rarely found
-            # object needs every chance); a detector that compares frames must see them all.
+        if young:
             return False
         # A box strong enough to start a track that is not (yet) a confirmed one: new.
         threshold = getattr(self._tracker.config, "track_activation_threshold", 0.0)

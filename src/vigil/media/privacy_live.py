@@ -47,7 +47,7 @@ from av.video.frame import VideoFrame
 
 from vigil.domain.privacy import PrivacyMask
 from vigil.media.live import LiveEnded, LiveFragmenter, LiveItem, LiveSubscription
-from vigil.media.packets import StreamInfo, StreamParams
+from vigil.media.packets import CopiedPacket, StreamInfo, StreamParams
 from vigil.media.privacy import LIVE_H264, FrameMasker, h264_encoder, prepare_for_encoder
 from vigil.store.types import utcnow
 
@@ -65,28 +65,15 @@ IDLE_WAIT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
-class _Packet:
-    """A video packet copied out of the ingest (its packet objects are shared and reused)."""
+class _Packet(CopiedPacket):
+    """A copied video packet; from the GOP cache, decoded to reach the present, of whose
+    frames only those from ``show_from`` on (the latest) are shown."""
 
-    data: bytes
-    pts: int | None
-    dts: int | None
-    time_base: Fraction
-    keyframe: bool
-    wall: datetime
-    # From the GOP cache: decoded to reach the present; of its frames only those from
-    # this pts on (the latest) are shown.
     show_from: int | None = None
 
     @property
     def replay(self) -> bool:
         return self.show_from is not None
-
-    def to_av(self) -> av.Packet[Any]:
-        packet = av.Packet(self.data)
-        packet.pts, packet.dts = self.pts, self.dts
-        packet.time_base = self.time_base
-        return packet
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,9 +345,8 @@ class MaskedLive:
         if self._transcoder is None and not self.masker.masks:
             self._gop = None
             return
-        assert packet.time_base is not None
         keyframe = bool(packet.is_keyframe)
-        copied = _Packet(bytes(packet), packet.pts, packet.dts, packet.time_base, keyframe, wall)
+        copied = _Packet.of(packet, keyframe, wall)
         with self._lock:
             if keyframe:
                 self._gop = [copied]

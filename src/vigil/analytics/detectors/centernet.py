@@ -16,7 +16,7 @@ from vigil.analytics.detectors.onnx_model import (
     OnnxDetector,
     OnnxDetectorConfig,
     Raw,
-    check_signature,
+    Signature,
 )
 
 INPUT_SIZE = 512
@@ -36,15 +36,14 @@ class CenterNetDetector(OnnxDetector):
 
     key: ClassVar[str] = "centernet"
     config_model: ClassVar[type[CenterNetConfig]] = CenterNetConfig
+    # Its detections output holds pixel positions of the 512 x 512 input: it stays square.
+    signature: ClassVar[Signature] = Signature(
+        inputs=[[1, INPUT_SIZE, INPUT_SIZE, 3]],
+        outputs=[[1, 128, 128, 4], [1, 128, 128, 80], [1, 100, 6]],
+    )
 
     def __init__(self, config: CenterNetConfig, context: DetectorContext) -> None:
         super().__init__(config, context)
-        check_signature(
-            self.session,
-            self.model_path,
-            inputs=[[1, INPUT_SIZE, INPUT_SIZE, 3]],
-            outputs=[[1, 128, 128, 4], [1, 128, 128, 80], [1, 100, 6]],
-        )
         self._input = self.session.get_inputs()[0].name
 
     def _infer(self, image: Frame) -> Raw:

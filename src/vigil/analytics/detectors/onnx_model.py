@@ -7,6 +7,7 @@ pixels out); everything model-independent happens here.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -48,33 +49,65 @@ class OnnxDetectorConfig(DetectorConfig):
     int8: bool = Field(False, description="run the int8-quantised model (needs shipped ranges)")
 
 
-def load_session(path: Path, threads: int) -> ort.InferenceSession:
-    """Open an ONNX model on the CPU, turning every failure into `DetectorUnavailable`.
+def load_session(
+    path: Path, threads: int, signature: Signature, *, shown: Path | None = None
+) -> tuple[ort.InferenceSession, dict[str, list[int]]]:
+    """Open an ONNX model on the CPU after checking its declared inputs and outputs, turning
+    every failure into `DetectorUnavailable`.
 
     Args:
         path: The model file.
         threads: Intra-op threads (0: onnxruntime decides).
+        signature: The shapes the plugin decodes; with ``any_size``, the input's height and
+            width are freed before the session is made (the model then runs at any size the
+            caller feeds, e.g. a frame's own aspect instead of a square).
+        shown: The file to name in errors (the float32 source of an int8 model).
+
+    Returns:
+        The session, and each output's shape as the file declares it (by name).
 
     Raises:
-        DetectorUnavailable: The file is missing or is not a usable ONNX model.
+        DetectorUnavailable: The file is missing, is not a usable ONNX model, or is another
+            model (other shapes).
     """
+    shown = shown or path
     if not path.is_file():
-        raise DetectorUnavailable(f"model file {path} is missing: {INSTALL_HINT}")
+        raise DetectorUnavailable(f"model file {shown} is missing: {INSTALL_HINT}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        # The file as it is, for the shapes onnxruntime infers for it (the files do not all
+        # declare their outputs' shapes).
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        check_signature(session, shown, signature)
+        declared = {o.name: list(o.shape) for o in session.get_outputs()}
+        if signature.any_size:
+            session = ort.InferenceSession(
+                free_input_size(path), options, providers=["CPUExecutionProvider"]
+            )
+        return session, declared
+    except DetectorUnavailable:
+        raise
+    except Exception as exc:  # onnx and onnxruntime raise their own untyped errors
         raise DetectorUnavailable(
-            f"model file {path} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
+            f"model file {shown} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
             f"it may be corrupt or not a model: {INSTALL_HINT}"
         ) from exc
 
 
-def check_signature(
-    session: ort.InferenceSession, path: Path, inputs: list[list[int]], outputs: list[list[int]]
-) -> None:
+@dataclass(frozen=True)
+class Signature:
+    """The declared shapes of a model a plugin decodes."""
+
+    inputs: list[list[int]]
+    outputs: list[list[int]]
+    any_size: bool = False
+    """The model is fully convolutional: its input's last two dimensions (height and width,
+    NCHW) may be freed, and its outputs' cell counts follow."""
+
+
+def check_signature(session: ort.InferenceSession, path: Path, signature: Signature) -> None:
     """Check that a model has the input and output shapes a plugin decodes.
 
     Raises:
@@ -82,11 +115,32 @@ def check_signature(
     """
     got_in = [list(i.shape) for i in session.get_inputs()]
     got_out = sorted(list(o.shape) for o in session.get_outputs())
-    if got_in != inputs or got_out != sorted(outputs):
+    if got_in != signature.inputs or got_out != sorted(signature.outputs):
         raise DetectorUnavailable(
             f"model file {path} has inputs {got_in} and outputs {got_out}, expected "
-            f"{inputs} and {sorted(outputs)}: it is another model; {INSTALL_HINT}"
+            f"{signature.inputs} and {sorted(signature.outputs)}: it is another model; "
+            f"{INSTALL_HINT}"
         )
+
+
+def free_input_size(path: Path) -> bytes:
+    """A fully convolutional model (NCHW input) that takes any height and width: the input's
+    last two dimensions become symbolic, and the shapes recorded for its outputs and inner
+    tensors (all of which follow the input's size) are dropped for onnxruntime to infer.
+
+    Returns:
+        The changed model, serialised (the file is left as it is).
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[-2].dim_param = "height"
+    dims[-1].dim_param = "width"
+    for output in model.graph.output:
+        output.type.tensor_type.ClearField("shape")
+    del model.graph.value_info[:]
+    return bytes(model.SerializeToString())
 
 
 def tile_windows(
@@ -113,6 +167,7 @@ class OnnxDetector:
 
     key: ClassVar[str]
     config_model: ClassVar[type[DetectorConfig]]
+    signature: ClassVar[Signature]
     stateless: ClassVar[bool] = True
     """Each frame is detected on its own (see `Detector`): frames may be skipped."""
 
@@ -128,7 +183,9 @@ class OnnxDetector:
             except QuantizeError as exc:
                 # The float32 model still works: slower, but the camera is analysed.
                 log.warning("%s; running the float32 model", exc)
-        self.session = load_session(self.loaded_path, context.intra_op_threads)
+        self.session, self.declared_outputs = load_session(
+            self.loaded_path, context.intra_op_threads, self.signature, shown=self.model_path
+        )
         self._keep = np.array(class_ids(config.classes), dtype=np.int64)
 
     def _infer(self, image: Frame) -> Raw:
