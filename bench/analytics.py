@@ -3,8 +3,10 @@
 
 Prints cameras per core of analytics CPU against the bar (at least 25), frames analysed and
 dropped, the motion ratio, and the detector's time per frame in the pipeline against a bare
-onnxruntime ``session.run`` loop on the same model and input. It is a benchmark: the exit code
-is 0 whatever the figures (1 only when it could not run).
+onnxruntime ``session.run`` loop on the same model and input, and the CPU model. Hosts differ
+most in how fast they run the int8 model, so it also prints each camera's analytics CPU in bare
+runs a second, which compares across machines. It is a benchmark: the exit code is 0 whatever
+the figures (1 only when it could not run).
 
     nice .venv/bin/python bench/analytics.py --cameras 8 --seconds 60
 
@@ -12,7 +14,9 @@ How analytics CPU is measured: the same recorder with the same cameras is measur
 equal windows from /proc/<pid>/stat (utime+stime): first recording only (analytics off), then
 with analytics on for every camera. The difference is the analytics' CPU (decoding, motion
 gate, detector, tracker, behaviours, events); cameras per core = N / that, in cores.
-The machine's other processes are measured too (noise on a shared 2-core machine).
+The machine's other processes are measured too (noise on a shared 2-core machine). The
+recorder's CPU is also split by thread name from /proc/<pid>/task (ingest, decode, detect,
+the event loop as "vigil"), in both windows: where analytics spends it.
 
 Frames: each camera's AnalyticsStatus (GET /api/analytics/status, rates over its last report)
 sampled through the window: frames decoded, analysed by the detector, dropped (busy),
@@ -46,7 +50,15 @@ from typing import Any
 
 import httpx
 import numpy as np
-from common import admin_headers, free_port, http_ok, interruptible, wait_for
+from common import (
+    admin_headers,
+    cpu_model,
+    free_port,
+    http_ok,
+    interruptible,
+    thread_cpu,
+    wait_for,
+)
 from recording import CpuWindow, Processes, all_process_cpu, other_cpu_seconds
 from rich.console import Console
 from rich.table import Table
@@ -243,10 +255,12 @@ class Bench:
 
     def window(
         self, recorder: int, label: str, statuses: list[list[dict[str, Any]]] | None = None
-    ) -> tuple[float, float, float]:
-        """(recorder CPU %, others' CPU %, wall s) over one measured window."""
+    ) -> tuple[float, float, float, dict[str, float]]:
+        """(recorder CPU %, others' CPU %, wall s, the recorder's CPU % by thread name) over
+        one measured window."""
         cpu = CpuWindow([recorder])
         before = all_process_cpu()
+        threads_before = thread_cpu(recorder)
         cpu.begin()
         started = time.monotonic()
         with console.status(f"{label}: measuring {self.o.seconds:.0f} s..."):
@@ -257,18 +271,27 @@ class Bench:
                         httpx.get(f"{self.api}/api/analytics/status", headers=self.auth).json()
                     )
         cpu.finish()
+        threads_after = thread_cpu(recorder)
         wall = time.monotonic() - started
         others = other_cpu_seconds(before, all_process_cpu(), {recorder, os.getpid()})
-        return cpu.percent(wall), 100 * others / wall, wall
+        by_thread = {
+            name: 100 * (seconds - threads_before.get(name, 0.0)) / wall
+            for name, seconds in threads_after.items()
+        }
+        return cpu.percent(wall), 100 * others / wall, wall, by_thread
 
     def profile(self, recorder: int) -> subprocess.Popen[bytes] | None:
         if self.o.py_spy is None:
             return None
         fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(self.o.py_spy.suffix, "raw")
-        cmd = ["py-spy", "record", "-p", str(recorder), "-d", str(int(self.o.seconds))]
+        # The venv's own (pip install py-spy) also when the venv is not on PATH.
+        venv = str(Path(sys.executable).parent)
+        exe = shutil.which("py-spy") or shutil.which("py-spy", path=venv)
+        if exe is None:
+            raise RuntimeError("--py-spy needs py-spy: .venv/bin/pip install py-spy")
+        cmd = [exe, "record", "-p", str(recorder), "-d", str(int(self.o.seconds))]
         # With C frames (--native), py-spy falls behind at its default rate on 2 cores.
         cmd += ["-f", fmt, "-o", str(self.o.py_spy), "--threads", "--native", "--rate", "20"]
-        cmd += ["--nonblocking"]
         return self.procs.spawn("py-spy", cmd, self.run_dir / "py-spy.log")
 
     def run(self) -> dict[str, Any]:
@@ -287,13 +310,13 @@ class Bench:
             )
         recorder = self.start(clips)
         time.sleep(self.o.warmup / 2)
-        record_cpu, record_others, _ = self.window(recorder.pid, "Recording only")
+        record_cpu, record_others, _, record_threads = self.window(recorder.pid, "Recording only")
         self.enable_analytics()
         with console.status(f"Analytics on: warming up {self.o.warmup:.0f} s..."):
             time.sleep(self.o.warmup)
         statuses: list[list[dict[str, Any]]] = []
         spy = self.profile(recorder.pid)
-        analytics_cpu, analytics_others, wall = self.window(
+        analytics_cpu, analytics_others, wall, analytics_threads = self.window(
             recorder.pid, "Recording + analytics", statuses
         )
         if spy is not None:
@@ -327,6 +350,10 @@ class Bench:
             if analysed
             else float("nan"),
             "states": sorted({s["state"] for s in rows}),
+            "threads": {
+                name: (record_threads.get(name, 0.0), pct)
+                for name, pct in sorted(analytics_threads.items(), key=lambda kv: -kv[1])
+            },
             "bare": bare,
             "load": os.getloadavg(),
         }
@@ -373,6 +400,13 @@ def report(o: Options, r: dict[str, Any]) -> None:
     bare = r["bare"]
     if "session_run_ms" in bare:
         table.add_row("bare onnxruntime session.run ms", f"{bare['session_run_ms']:.1f}")
+        # Hosts differ most in how fast they run the int8 model: this ratio compares runs
+        # taken on different machines, where cameras per core alone cannot.
+        per_camera_ms = 10 * r["analytics_cpu"] / n
+        table.add_row(
+            "analytics CPU per camera, in bare runs a second",
+            f"{per_camera_ms / bare['session_run_ms']:.1f}",
+        )
         table.add_row(
             f"bare onnxruntime, the file as declared ({bare['file_input']}) ms",
             f"{bare['file_run_ms']:.1f}",
@@ -380,9 +414,16 @@ def report(o: Options, r: dict[str, Any]) -> None:
     table.add_row("plugin detect() ms, alone", f"{bare['detect_ms']:.1f}")
     table.add_row("model file run", str(bare["model"]))
     table.add_row("other processes' CPU (noise)", f"{r['others']:.0f} % of a core")
+    table.add_row("CPU", cpu_model())
     table.add_row("load average at the end", " ".join(f"{v:.2f}" for v in r["load"]))
     table.add_row("analytics states seen", ", ".join(r["states"]))
     console.print(table)
+    threads = Table(title="Recorder CPU by thread (% of a core; Vigil names its threads)")
+    for column in ("threads", "recording only", "with analytics", "per camera"):
+        threads.add_column(column, justify="left" if column == "threads" else "right")
+    for name, (before, after) in r["threads"].items():
+        threads.add_row(name, f"{before:.1f}", f"{after:.1f}", f"{(after - before) / n:.2f}")
+    console.print(threads)
     clips = Table(title="Per clip (mean of its cameras)")
     for column in ("clip", "analysed /s", "motion ratio"):
         clips.add_column(column, justify="left" if column == "clip" else "right")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import time
@@ -29,6 +30,37 @@ def cpu_seconds(pid: int, *, children: bool = True) -> float | None:
     # Fields after "(comm)": state is field 3, utime..cstime are fields 14..17.
     fields = stat[stat.rindex(")") + 2 :].split()
     return sum(int(x) for x in fields[11 : 15 if children else 13]) / CLK_TCK
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of a process's threads, summed by name without its number
+    ("decode-3" and "decode-7" are "decode"): Vigil names its threads for the OS."""
+    groups: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        group = re.sub(r"-\d+$", "", name)
+        groups[group] = groups.get(group, 0.0) + sum(int(x) for x in fields[11:13]) / CLK_TCK
+    return groups
+
+
+def cpu_model() -> str:
+    """The CPU's model name and its int8 dot-product instructions (VNNI), which decide how
+    fast a quantised model runs: figures from different hosts compare only with this."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                  if ln.startswith("model name")), "unknown")  # fmt: skip
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines()
+                  if ln.startswith("flags")), [])  # fmt: skip
+    vnni = [f for f in ("avx512_vnni", "avx_vnni") if f in flags]
+    return f"{model} ({os.cpu_count()} cores; {', '.join(vnni) or 'no VNNI'})"
 
 
 def free_port() -> int:

@@ -31,6 +31,7 @@ from av.video.codeccontext import VideoCodecContext
 from av.video.frame import VideoFrame
 
 from vigil.media.packets import CopiedPacket, StreamInfo, StreamParams
+from vigil.named_thread import NamedThread
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +222,7 @@ class FrameDecoder:
     # Decoder side ----------------------------------------------------------------------
     def start(self) -> None:
         """Start the decoder thread."""
-        self._thread = threading.Thread(
-            target=self.run, name=f"analytics-decode-{self.camera_id}", daemon=True
-        )
+        self._thread = NamedThread(target=self.run, name=f"decode-{self.camera_id}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from vigil.bus.base import EventBus
 from vigil.domain.messages import BusMessage
+from vigil.named_thread import NamedThread
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class WorkerPool:
         if self._threads:
             return
         for i in range(self.workers):
-            thread = threading.Thread(target=self._work, name=f"analytics-worker-{i}", daemon=True)
+            thread = NamedThread(target=self._work, name=f"detect-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
 

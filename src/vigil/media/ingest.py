@@ -22,6 +22,7 @@ import av.error
 from vigil.devices.rtsp import RtspContainer, RtspUnsupported
 from vigil.domain.cameras import CameraStatus, redact
 from vigil.media.packets import PacketSink, StreamInfo
+from vigil.named_thread import NamedThread
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,7 @@ class CameraIngest:
 
     def start(self) -> None:
         """Start reading in a background thread."""
-        self._thread = threading.Thread(
-            target=self.run, name=f"ingest-{self.camera_id}", daemon=True
-        )
+        self._thread = NamedThread(target=self.run, name=f"ingest-{self.camera_id}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -49,6 +49,7 @@ from vigil.domain.privacy import PrivacyMask
 from vigil.media.live import LiveEnded, LiveFragmenter, LiveItem, LiveSubscription
 from vigil.media.packets import CopiedPacket, StreamInfo, StreamParams
 from vigil.media.privacy import LIVE_H264, FrameMasker, h264_encoder, prepare_for_encoder
+from vigil.named_thread import NamedThread
 from vigil.store.types import utcnow
 
 __all__ = ["CameraPrivacy", "MaskedLive", "masked_items"]
@@ -116,9 +117,7 @@ class _Transcoder:
         # Of the packets (and so of the frames): an ingest's packets may be timed on another
         # clock than its stream says (RTP's 90 kHz for a raw H.264 template stream).
         self._time_base: Fraction | None = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"masked-live-{camera_id}", daemon=True
-        )
+        self._thread = NamedThread(target=self._run, name=f"masked-live-{camera_id}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from vigil.named_thread import NamedThread
 from vigil.security import audit
 from vigil.store import subject_requests as store
 from vigil.store.db import Database
@@ -47,7 +48,7 @@ def run_job(db: Database, request_id: int, kind: str, work: Callable[[], None]) 
             with _lock:
                 _threads.pop(request_id, None)
 
-    thread = threading.Thread(target=guarded, name=f"subject-request-{request_id}-{kind}")
+    thread = NamedThread(target=guarded, name=f"subject-request-{request_id}-{kind}")
     thread.daemon = True  # a server that stops leaves the job interrupted, resumable
     with _lock:
         _threads[request_id] = thread
