@@ -16,7 +16,7 @@ with analytics on for every camera. The difference is the analytics' CPU (decodi
 gate, detector, tracker, behaviours, events); cameras per core = N / that, in cores.
 The machine's other processes are measured too (noise on a shared 2-core machine). The
 recorder's CPU is also split by thread name from /proc/<pid>/task (ingest, decode, detect,
-the event loop as "vigil"), in both windows: where analytics spends it.
+the event loop under the process's own name), in both windows: where analytics spends it.
 
 Frames: each camera's AnalyticsStatus (GET /api/analytics/status, rates over its last report)
 sampled through the window: frames decoded, analysed by the detector, dropped (busy),
