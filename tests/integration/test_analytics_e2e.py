@@ -172,6 +172,14 @@ def test_invalid_zones_and_references_are_refused_naming_the_field(
     r = stack.client.put(url, json={"detector": {"type": "yolo-9000"}})
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "detector" and "known" in r.text
+    # Each option that does not fit the detector is named, with the detector's own limits.
+    r = stack.client.put(url, json={"detector": {"type": "nanodet", "tiles": 9, "input_size": 330}})
+    assert r.status_code == 422
+    fields = {e["field"]: e["message"] for e in r.json()["errors"]}
+    assert set(fields) == {"detector.tiles", "detector.input_size"}, fields
+    assert "multiple of 32" in fields["detector.input_size"]
+    r = stack.client.put(url, json={"detector": {"type": "motion", "tiles": 2}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "detector.tiles"
     # Nothing was saved.
     assert stack.client.get(url).json()["zones"] == []
 
@@ -191,6 +199,11 @@ def test_snapshot_with_analytics_off_and_the_detector_list(stack: Stack, sim: Si
     detectors = {d["key"]: d for d in stack.client.get("/api/analytics/detectors").json()}
     assert detectors["motion"]["available"] is True
     assert {"centernet", "nanodet"} <= set(detectors)
+    # Each with the schema of its options, for the editor (its type is not one).
+    nanodet = detectors["nanodet"]["options"]["properties"]
+    assert "type" not in nanodet and nanodet["input_size"]["multipleOf"] == 32
+    assert nanodet["tiles"] == {**nanodet["tiles"], "default": 1, "minimum": 1, "maximum": 4}
+    assert "tiles" not in detectors["motion"]["options"]["properties"]
 
 
 @pytest.mark.skipif(

@@ -168,6 +168,53 @@ def test_editor_draws_zones_and_lines_saves_behaviours_and_shows_the_servers_ref
     expect(page.get_by_test_id("behaviour-card")).to_have_attribute("data-invalid", "true")
 
 
+def test_detector_and_motion_gate_options_are_set_within_the_servers_limits(
+    page: Page, stack: Stack
+) -> None:
+    camera = stack.add_camera("Highway", "rtsp://127.0.0.1:9/none")
+    page.goto("/#/cameras")
+    page.get_by_test_id("camera-analytics").click()
+    expect(page.get_by_test_id("analytics-editor")).to_be_visible()
+    page.get_by_test_id("field-detector").select_option("nanodet")
+
+    # The detector's options come from its schema: defaults as placeholders, its limits.
+    page.get_by_test_id("detector-options").locator("summary").click()
+    tiles = page.get_by_test_id("field-detector.tiles")
+    expect(tiles).to_have_attribute("placeholder", "1")
+    expect(tiles).to_have_attribute("max", "4")
+    tiles.fill("2")
+    size = page.get_by_test_id("field-detector.input_size")
+    expect(size).to_have_attribute("step", "32")
+    size.fill("330")
+    page.get_by_test_id("motion-options").locator("summary").click()
+    page.get_by_test_id("field-motion.tracked_fps").fill("2.5")
+    page.get_by_test_id("field-motion.enabled").uncheck()
+
+    # Refused at the option itself; nothing is stored.
+    page.get_by_test_id("analytics-save").click()
+    expect(page.get_by_test_id("error-detector.input_size")).to_contain_text("multiple of 32")
+    expect(page.get_by_test_id("error-detector.tiles")).to_be_hidden()
+    assert "tiles" not in analytics_config(stack, camera["id"])["detector"]
+
+    size.fill("320")
+    page.get_by_test_id("analytics-save").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("saved")
+    saved = analytics_config(stack, camera["id"])
+    assert saved["detector"] == {"type": "nanodet", "tiles": 2, "input_size": 320}
+    assert saved["motion"]["tracked_fps"] == 2.5 and saved["motion"]["enabled"] is False
+
+    # Back after a reload; another detector starts from its own defaults.
+    page.reload()
+    page.get_by_test_id("detector-options").locator("summary").click()
+    expect(page.get_by_test_id("field-detector.input_size")).to_have_value("320")
+    page.get_by_test_id("field-detector").select_option("motion")
+    expect(page.get_by_test_id("field-detector.tiles")).to_have_count(0)
+    expect(page.get_by_test_id("field-detector.history")).to_have_value("")
+    page.get_by_test_id("analytics-save").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("saved")
+    assert analytics_config(stack, camera["id"])["detector"] == {"type": "motion"}
+
+
 def test_event_feed_shows_events_live_and_opens_the_recording_at_their_moment(
     page: Page, stack: Stack, simulator: Simulator
 ) -> None:

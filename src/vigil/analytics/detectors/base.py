@@ -48,7 +48,9 @@ class DetectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str
-    score_threshold: float = Field(0.3, ge=0.0, le=1.0, description="drop weaker detections")
+    score_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, title="Minimum score", description="drop weaker detections"
+    )
     classes: list[str] = Field(
         default_factory=lambda: list(CLASSES_OF_INTEREST), description="COCO names to report"
     )
@@ -134,6 +136,18 @@ def load_errors() -> dict[str, str]:
 def known_detectors() -> list[str]:
     """Keys of all registered detectors, sorted."""
     return sorted(_REGISTRY)
+
+
+def detector_options(key: str) -> dict[str, Any]:
+    """The JSON schema of a detector's options (what an editor can offer), without its
+    ``type``.
+
+    Raises:
+        UnknownDetector: No detector has that ``key``.
+    """
+    schema = _plugin(key).config_model.model_json_schema()
+    schema.get("properties", {}).pop("type", None)
+    return schema
 
 
 def _plugin(key: str) -> DetectorPlugin:

@@ -36,14 +36,34 @@ class MotionConfig(DetectorConfig):
     """Options of the background-subtraction detector."""
 
     type: Literal["motion"] = "motion"
-    score_threshold: float = Field(0.3, ge=0.0, le=1.0, description="min foreground fill of a box")
-    classes: list[str] = Field(default_factory=list, description="unused: blobs have no class")
-    history: int = Field(300, ge=10, le=10_000, description="frames the background remembers")
-    var_threshold: float = Field(25.0, gt=0, description="MOG2 foreground distance")
-    min_area: float = Field(
-        0.0005, gt=0, lt=1, description="smallest blob, share of the frame's area"
+    score_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, title="Minimum score", description="min foreground fill of a box"
     )
-    work_width: int = Field(320, ge=64, le=1920, description="frames are shrunk to this width")
+    classes: list[str] = Field(default_factory=list, description="unused: blobs have no class")
+    history: int = Field(
+        300,
+        ge=10,
+        le=10_000,
+        title="Background memory (frames)",
+        description="frames the background remembers",
+    )
+    var_threshold: float = Field(
+        25.0, gt=0, title="Foreground distance (MOG2)", description="MOG2 foreground distance"
+    )
+    min_area: float = Field(
+        0.0005,
+        gt=0,
+        lt=1,
+        title="Smallest blob",
+        description="smallest blob, share of the frame's area",
+    )
+    work_width: int = Field(
+        320,
+        ge=64,
+        le=1920,
+        title="Working width (px)",
+        description="frames are shrunk to this width",
+    )
 
 
 @register_detector

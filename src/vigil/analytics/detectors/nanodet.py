@@ -48,9 +48,12 @@ class NanoDetConfig(OnnxDetectorConfig):
 
     type: Literal["nanodet"] = "nanodet"
     model: str = "nanodet.onnx"
-    score_threshold: float = Field(0.35, ge=0.0, le=1.0, description="drop weaker detections")
+    score_threshold: float = Field(
+        0.35, ge=0.0, le=1.0, title="Minimum score", description="drop weaker detections"
+    )
     int8: bool = Field(
         True,
+        title="int8 model",
         description="run the int8-quantised model (built from the float32 one on first load; "
         "about 2x less CPU per frame)",
     )
@@ -59,6 +62,7 @@ class NanoDetConfig(OnnxDetectorConfig):
         ge=STRIDES[-1] * 4,
         le=STRIDES[-1] * 40,
         multiple_of=STRIDES[-1],
+        title="Input size (px)",
         description="the model input's longer side in pixels (the shorter follows the image's "
         "aspect); smaller is faster but misses small objects",
     )

@@ -41,12 +41,34 @@ EDGE_MARGIN_PX = 2.0
 class OnnxDetectorConfig(DetectorConfig):
     """Options of the ONNX detectors."""
 
-    model: str = Field(description="file name in the models directory, or an absolute path")
-    tiles: int = Field(1, ge=1, le=4, description="detect on a tiles x tiles grid (small objects)")
-    tile_overlap: float = Field(0.25, ge=0.0, lt=1.0, description="tile overlap, share of a tile")
-    tile_full_frame: bool = Field(False, description="with tiles, also detect on the whole frame")
-    nms_iou: float = Field(0.5, gt=0.0, le=1.0, description="overlap above which boxes merge")
-    int8: bool = Field(False, description="run the int8-quantised model (needs shipped ranges)")
+    model: str = Field(
+        title="Model file", description="file name in the models directory, or an absolute path"
+    )
+    tiles: int = Field(
+        1,
+        ge=1,
+        le=4,
+        title="Tiles per side",
+        description="detect on a tiles x tiles grid (small objects)",
+    )
+    tile_overlap: float = Field(
+        0.25, ge=0.0, lt=1.0, title="Tile overlap", description="tile overlap, share of a tile"
+    )
+    tile_full_frame: bool = Field(
+        False,
+        title="Also the whole frame",
+        description="with tiles, also detect on the whole frame",
+    )
+    nms_iou: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        title="Merge overlap (NMS IoU)",
+        description="overlap above which boxes merge",
+    )
+    int8: bool = Field(
+        False, title="int8 model", description="run the int8-quantised model (needs shipped ranges)"
+    )
 
 
 def load_session(

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.detectors import (
+    detector_options,
     known_detectors,
     load_errors,
     parse_detector_config,
@@ -71,6 +72,9 @@ class DetectorPublic(BaseModel):
     key: str
     available: bool
     reason: str | None = None
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="JSON schema of the detector's options (not 'type')"
+    )
 
 
 def _invalid(field: tuple[str | int, ...], message: str) -> RequestValidationError:
@@ -101,6 +105,11 @@ def validate_config(raw: dict[str, Any]) -> CameraAnalyticsConfig:
     try:
         parse_detector_config(config.detector)
     except ValueError as exc:  # UnknownDetector is a ValueError too
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError):  # each option that does not fit, by name
+            raise RequestValidationError(
+                [{**e, "loc": ("body", "detector", *e["loc"])} for e in cause.errors()]
+            ) from None
         raise _invalid(("detector",), str(exc)) from None
     try:
         tracker_config({"fps": config.fps, **config.tracker})
@@ -174,7 +183,11 @@ def detectors(ctx: ContextDep, _: ManageUser) -> list[DetectorPublic]:
             path = ctx.settings.models_dir / model
             if not path.is_file():
                 reason = f"model file {path} is missing: {INSTALL_HINT}"
-        found.append(DetectorPublic(key=key, available=reason is None, reason=reason))
+        found.append(
+            DetectorPublic(
+                key=key, available=reason is None, reason=reason, options=detector_options(key)
+            )
+        )
     for key, why in sorted(load_errors().items()):
         found.append(DetectorPublic(key=key, available=False, reason=why))
     return found

@@ -16,11 +16,27 @@ import { h, replace, toast } from './ui.js';
 
 const NAME_PATTERN = /^[A-Za-z0-9 _.-]{1,60}$/;
 // Top-level fields that have a place in the form for the server's messages.
-const PLACED = ['enabled', 'stream', 'fps', 'detector', 'record_pre_s', 'record_post_s', 'zones', 'lines', 'behaviours'];
+const PLACED = ['enabled', 'stream', 'fps', 'detector', 'motion', 'record_pre_s', 'record_post_s', 'zones', 'lines', 'behaviours'];
 const FALLBACK_DETECTORS = ['centernet', 'nanodet', 'motion'];
 const CLASSES = ['person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck', 'backpack', 'handbag', 'suitcase'];
 const ZONE_COLOURS = ['#f59e0b', '#22c55e', '#a78bfa', '#f472b6', '#2dd4bf', '#fb923c'];
 const LINE_COLOUR = '#38bdf8';
+// Option types the settings can edit (a detector's list options, such as its classes, are not).
+const EDITABLE = ['number', 'integer', 'boolean', 'string'];
+
+// The motion gate's fields (analytics/config.py MotionGate), shaped like the JSON schema of a
+// detector's options so that one renderer serves both; placeholders are the server's defaults.
+const MOTION_OPTIONS = {
+  enabled: { type: 'boolean', default: true, title: 'Motion gate', description: 'frames without motion skip the detector' },
+  min_changed: { type: 'number', default: 0.002, minimum: 0, maximum: 1, title: 'Changed share that is motion',
+    description: 'share of changed pixels that counts as motion' },
+  tracked_fps: { type: 'number', default: 1.5, exclusiveMinimum: 0, maximum: 30, title: 'Detections a second while nothing is new',
+    description: 'while every object is already followed, the tracker carries them in between' },
+  keepalive_s: { type: 'number', default: 2, minimum: 0, maximum: 600, title: 'Detect at least every (s) while following',
+    description: 'keeps still objects (a parked car, a left bag) followed' },
+  follow_margin: { type: 'number', default: 0, minimum: 0, maximum: 3, title: 'Follow margin (0: off)',
+    description: "motion this close to a followed object (share of its size) is its own: fewer detections, coarser tracks" },
+};
 
 // Per behaviour type, the fields of analytics/config.py (placeholders are the server's defaults).
 const BEHAVIOURS = {
@@ -415,6 +431,7 @@ class AnalyticsEditor {
 
   renderSettings() {
     const c = this.config;
+    this.optionSlots = new Set(); // filled by optionField: the option paths with an error slot
     const enabled = h('input', { type: 'checkbox', id: 'an-enabled', checked: Boolean(c.enabled), dataset: { testid: 'field-enabled' },
       onchange: () => { c.enabled = enabled.checked; this.changed('enabled'); } });
     const stream = h('select', { class: 'input', id: 'an-stream', dataset: { testid: 'field-stream' },
@@ -429,7 +446,8 @@ class AnalyticsEditor {
     const detectors = known ? this.detectors : [...this.detectors, { key: c.detector.type, available: false, reason: 'not installed on this server' }];
     const detectorHint = h('div', { class: 'hint' });
     const detector = h('select', { class: 'input', id: 'an-detector', dataset: { testid: 'field-detector' },
-      onchange: () => { c.detector = { ...c.detector, type: detector.value }; showReason(); this.changed('detector'); } },
+      // Another detector has other options: its own defaults, until set.
+      onchange: () => { c.detector = { type: detector.value }; this.changed('detector'); this.renderSettings(); } },
     detectors.map((d) => h('option', { value: d.key }, d.available === false ? `${d.key} (unavailable)` : d.key)));
     detector.value = c.detector.type;
     const showReason = () => {
@@ -452,10 +470,54 @@ class AnalyticsEditor {
         h('div', { class: 'field' }, h('label', { for: 'an-fps' }, 'Frames analysed per second'), fps, this.errorEl('fps')),
         h('div', { class: 'field' }, h('label', { for: 'an-detector' }, 'Detector'), detector, this.errorEl('detector'))),
       detectorHint,
+      this.optionsBox('detector', 'Detector options', detectors.find((d) => d.key === c.detector.type)?.options?.properties ?? {}),
+      this.optionsBox('motion', 'Motion gate', MOTION_OPTIONS, this.errorEl('motion')),
       h('div', { class: 'field-row' },
         seconds('record_pre_s', 'Keep before an event (s)', '10'),
         seconds('record_post_s', 'Keep after an event (s)', '30')),
       h('div', { class: 'hint' }, 'Footage kept around events when the camera records only around events.'));
+  }
+
+  /** A folding box of options from JSON-schema properties, kept in ``config[group]``; an empty
+   * field (or the default) leaves the option to the server's default. */
+  optionsBox(group, title, properties, groupError = null) {
+    const fields = Object.entries(properties).filter(([name, p]) => name !== 'type' && EDITABLE.includes(p.type))
+      .map(([name, p]) => this.optionField(group, name, p));
+    if (!fields.length) return null;
+    this.openOptions ??= new Set();
+    const box = h('details', { class: 'options', dataset: { testid: `${group}-options` },
+      open: this.openOptions.has(group) || this.hasError(group, true),
+      ontoggle: () => (box.open ? this.openOptions.add(group) : this.openOptions.delete(group)) },
+    h('summary', {}, title), ...fields, groupError);
+    return box;
+  }
+
+  optionField(group, name, p) {
+    const path = `${group}.${name}`;
+    this.optionSlots.add(path);
+    const id = `an-${group}-${name}`;
+    const values = () => this.config[group] ?? {};
+    const set = (value) => {
+      const next = { ...values() };
+      if (value === undefined || value === p.default) delete next[name];
+      else next[name] = value;
+      this.config[group] = next;
+      this.changed(path);
+    };
+    const label = p.title ?? name;
+    const hint = p.description ? h('div', { class: 'hint' }, p.description) : null;
+    if (p.type === 'boolean') {
+      const box = h('input', { type: 'checkbox', id, checked: Boolean(values()[name] ?? p.default), dataset: { testid: `field-${path}` },
+        onchange: () => set(box.checked) });
+      return h('div', { class: 'field' }, h('div', { class: 'field-check' }, box, h('label', { for: id }, label)), hint, this.errorEl(path));
+    }
+    const number = p.type !== 'string';
+    const input = h('input', { class: 'input', id, type: number ? 'number' : 'text', dataset: { testid: `field-${path}` },
+      min: p.minimum ?? p.exclusiveMinimum, max: p.maximum ?? p.exclusiveMaximum,
+      step: number ? (p.multipleOf ?? (p.type === 'integer' ? 1 : 'any')) : undefined,
+      placeholder: p.default ?? '', value: values()[name] ?? '',
+      oninput: () => set(input.value === '' ? undefined : number ? Number(input.value) : input.value) });
+    return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint, this.errorEl(path));
   }
 
   renderShapes() {
@@ -644,7 +706,8 @@ class AnalyticsEditor {
       }
       const parts = path.split('.');
       if (parts[0] === 'behaviours' && BEHAVIOURS[parts[2]]) parts.splice(2, 1); // the union's tag
-      if (parts[0] === 'detector') parts.length = 1;
+      // An option shown in the settings has its own slot; anything else, its group's.
+      if ((parts[0] === 'detector' || parts[0] === 'motion') && !this.optionSlots?.has(parts.slice(0, 2).join('.'))) parts.length = 1;
       path = parts.join('.');
       if (!PLACED.includes(parts[0])) {
         general.push(`${raw}: ${text}`);
