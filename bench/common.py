@@ -21,15 +21,21 @@ import httpx
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _stat_cpu(stat: str, *, children: bool) -> float:
+    """CPU seconds in a /proc ``stat`` line of a process or a thread (user + system, and with
+    ``children`` its waited-for children's)."""
+    # Fields after "(comm)": state is field 3, utime..cstime are fields 14..17.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return sum(int(x) for x in fields[11 : 15 if children else 13]) / CLK_TCK
+
+
 def cpu_seconds(pid: int, *, children: bool = True) -> float | None:
     """CPU seconds (user + system, waited-for children included) of a process so far."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # Fields after "(comm)": state is field 3, utime..cstime are fields 14..17.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return sum(int(x) for x in fields[11 : 15 if children else 13]) / CLK_TCK
+    return _stat_cpu(stat, children=children)
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -42,9 +48,8 @@ def thread_cpu(pid: int) -> dict[str, float]:
             stat = (task / "stat").read_text()
         except OSError:  # the thread ended meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
         group = re.sub(r"-\d+$", "", name)
-        groups[group] = groups.get(group, 0.0) + sum(int(x) for x in fields[11:13]) / CLK_TCK
+        groups[group] = groups.get(group, 0.0) + _stat_cpu(stat, children=False)
     return groups
 
 
