@@ -204,6 +204,10 @@ def test_snapshot_with_analytics_off_and_the_detector_list(stack: Stack, sim: Si
     assert "type" not in nanodet and nanodet["input_size"]["multipleOf"] == 32
     assert nanodet["tiles"] == {**nanodet["tiles"], "default": 1, "minimum": 1, "maximum": 4}
     assert "tiles" not in detectors["motion"]["options"]["properties"]
+    # And the motion gate's, with the server's own defaults and limits.
+    gate = stack.client.get("/api/analytics/motion-gate").json()["properties"]
+    assert gate["tracked_fps"]["default"] == 1.5 and gate["tracked_fps"]["exclusiveMinimum"] == 0
+    assert gate["enabled"]["type"] == "boolean"
 
 
 @pytest.mark.skipif(

@@ -38,18 +38,34 @@ class MotionGate(BaseModel):
     """The cheap check before the detector: a frame with no motion skips detection."""
 
     model_config = Strict
-    enabled: bool = True
+    enabled: bool = Field(
+        True, title="Motion gate", description="frames without motion skip the detector"
+    )
     min_changed: float = Field(
-        0.002, ge=0, le=1, description="share of changed pixels that counts as motion"
+        0.002,
+        ge=0,
+        le=1,
+        title="Changed share that is motion",
+        description="share of changed pixels that counts as motion",
     )
     # While objects are being followed, keep detecting now and then so tracks do not go
     # stale on a still scene (a parked car, a left bag).
-    keepalive_s: float = Field(2.0, ge=0, le=600)
+    keepalive_s: float = Field(
+        2.0,
+        ge=0,
+        le=600,
+        title="Detect at least every (s) while following",
+        description="keeps still objects (a parked car, a left bag) followed",
+    )
     # While detection finds nothing new (every confident box is a confirmed track, none was
     # lost), moving frames are analysed at this lower rate and the tracker carries the tracks
     # in between; anything new brings back the full rate. At or above ``fps``: always full.
     tracked_fps: float = Field(
-        1.5, gt=0, le=30, description="detections per second while nothing new is seen"
+        1.5,
+        gt=0,
+        le=30,
+        title="Detections a second while nothing is new",
+        description="while every object is already followed, the tracker carries them in between",
     )
     # Motion only around the followed objects (each box grown by this share of its longer
     # side) is theirs: detect at tracked_fps. Saves about half the detector's time on busy
@@ -58,6 +74,7 @@ class MotionGate(BaseModel):
         0.0,
         ge=0,
         le=3,
+        title="Follow margin (0: off)",
         description="0: off; else motion within this share of a followed "
         "object's size counts as its own (fewer detections, coarser tracks)",
     )

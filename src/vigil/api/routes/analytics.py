@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from vigil.analytics.config import CameraAnalyticsConfig
+from vigil.analytics.config import CameraAnalyticsConfig, MotionGate
 from vigil.analytics.detectors import (
     detector_options,
     known_detectors,
@@ -191,6 +191,12 @@ def detectors(ctx: ContextDep, _: ManageUser) -> list[DetectorPublic]:
     for key, why in sorted(load_errors().items()):
         found.append(DetectorPublic(key=key, available=False, reason=why))
     return found
+
+
+@router.get("/api/analytics/motion-gate")
+def motion_gate_options(_: ManageUser) -> dict[str, Any]:
+    """The JSON schema of the motion gate's options (a camera's ``motion``), for editors."""
+    return MotionGate.model_json_schema()
 
 
 @router.get(

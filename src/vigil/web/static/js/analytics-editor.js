@@ -24,20 +24,6 @@ const LINE_COLOUR = '#38bdf8';
 // Option types the settings can edit (a detector's list options, such as its classes, are not).
 const EDITABLE = ['number', 'integer', 'boolean', 'string'];
 
-// The motion gate's fields (analytics/config.py MotionGate), shaped like the JSON schema of a
-// detector's options so that one renderer serves both; placeholders are the server's defaults.
-const MOTION_OPTIONS = {
-  enabled: { type: 'boolean', default: true, title: 'Motion gate', description: 'frames without motion skip the detector' },
-  min_changed: { type: 'number', default: 0.002, minimum: 0, maximum: 1, title: 'Changed share that is motion',
-    description: 'share of changed pixels that counts as motion' },
-  tracked_fps: { type: 'number', default: 1.5, exclusiveMinimum: 0, maximum: 30, title: 'Detections a second while nothing is new',
-    description: 'while every object is already followed, the tracker carries them in between' },
-  keepalive_s: { type: 'number', default: 2, minimum: 0, maximum: 600, title: 'Detect at least every (s) while following',
-    description: 'keeps still objects (a parked car, a left bag) followed' },
-  follow_margin: { type: 'number', default: 0, minimum: 0, maximum: 3, title: 'Follow margin (0: off)',
-    description: "motion this close to a followed object (share of its size) is its own: fewer detections, coarser tracks" },
-};
-
 // Per behaviour type, the fields of analytics/config.py (placeholders are the server's defaults).
 const BEHAVIOURS = {
   line_crossing: { label: 'Line crossing', fields: [{ name: 'line', kind: 'line' }, { name: 'directions', kind: 'directions' }] },
@@ -151,10 +137,11 @@ class AnalyticsEditor {
   // Loading ----------------------------------------------------------------------------------
 
   async load() {
-    const [config, profiles, detectors] = await Promise.allSettled([
-      analyticsApi.get(this.id), timeProfiles.list(), analyticsApi.detectors(),
+    const [config, profiles, detectors, motionGate] = await Promise.allSettled([
+      analyticsApi.get(this.id), timeProfiles.list(), analyticsApi.detectors(), analyticsApi.motionGate(),
     ]);
     if (profiles.status === 'fulfilled') this.profiles = profiles.value;
+    if (motionGate.status === 'fulfilled') this.motionOptions = motionGate.value.properties ?? {};
     if (detectors.status === 'fulfilled' && Array.isArray(detectors.value) && detectors.value.length) {
       this.detectors = detectors.value;
     }
@@ -471,7 +458,7 @@ class AnalyticsEditor {
         h('div', { class: 'field' }, h('label', { for: 'an-detector' }, 'Detector'), detector, this.errorEl('detector'))),
       detectorHint,
       this.optionsBox('detector', 'Detector options', detectors.find((d) => d.key === c.detector.type)?.options?.properties ?? {}),
-      this.optionsBox('motion', 'Motion gate', MOTION_OPTIONS, this.errorEl('motion')),
+      this.optionsBox('motion', 'Motion gate', this.motionOptions ?? {}, this.errorEl('motion')),
       h('div', { class: 'field-row' },
         seconds('record_pre_s', 'Keep before an event (s)', '10'),
         seconds('record_post_s', 'Keep after an event (s)', '30')),
@@ -481,7 +468,7 @@ class AnalyticsEditor {
   /** A folding box of options from JSON-schema properties, kept in ``config[group]``; an empty
    * field (or the default) leaves the option to the server's default. */
   optionsBox(group, title, properties, groupError = null) {
-    const fields = Object.entries(properties).filter(([name, p]) => name !== 'type' && EDITABLE.includes(p.type))
+    const fields = Object.entries(properties).filter(([, p]) => EDITABLE.includes(p.type))
       .map(([name, p]) => this.optionField(group, name, p));
     if (!fields.length) return null;
     this.openOptions ??= new Set();

@@ -145,6 +145,7 @@ export const analytics = {
   save: (id, body) => api(`/api/cameras/${id}/analytics`, { method: 'PUT', body }),
   status: (opts) => api('/api/analytics/status', opts),
   detectors: (opts) => api('/api/analytics/detectors', opts),
+  motionGate: (opts) => api('/api/analytics/motion-gate', opts),
 };
 
 /** The latest analysed (or live) frame of a camera as JPEG. */
