@@ -19,7 +19,7 @@ def test_add_list_get_change_remove(client: TestClient) -> None:
     assert r.status_code == 201, r.text
     cam = r.json()
     assert cam["name"] == "Gate 1" and cam["enabled"] is True
-    assert cam["health"]["status"] == "starting"
+    assert cam["health"]["status"] == "connecting"
     assert client.get("/api/cameras").json() == [cam]
     assert client.get(f"/api/cameras/{cam['id']}").json() == cam
 

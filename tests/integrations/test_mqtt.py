@@ -120,7 +120,7 @@ async def test_bridge_publishes_availability_events_and_alarms(
             assert first.payload == b"offline"
             initial = await listen.next(f"{p}/cameras/{camera.id}/status")
             assert isinstance(initial.payload, bytes)
-            assert json.loads(initial.payload)["status"] == "starting"
+            assert json.loads(initial.payload)["status"] == "connecting"
             seen = len(listen.messages)
             await bus.publish(
                 CameraStatusChanged.subject(camera.id),

@@ -82,7 +82,7 @@ def create_recorder_app(settings: Settings) -> FastAPI:
         jpeg = await asyncio.to_thread(service.snapshot, camera_id)
         if jpeg is None:
             raise HTTPException(
-                503, f"camera {camera_id} has no frame yet: it is starting or offline"
+                503, f"camera {camera_id} has no frame yet: it is connecting or offline"
             )
         privacy = service.privacy.get(camera_id)
         if masked and privacy is not None and privacy.masker.masks:

@@ -13,7 +13,8 @@ NAME_MAX = 120
 class CameraStatus(StrEnum):
     """Where a camera's ingest stands, as the recorder sees it."""
 
-    STARTING = "starting"
+    # Until the first frame arrives (or the connect timeout passes without one).
+    CONNECTING = "connecting"
     ONLINE = "online"
     OFFLINE = "offline"
     DISABLED = "disabled"

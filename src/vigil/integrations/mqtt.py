@@ -196,7 +196,7 @@ def camera_states(db: Database) -> dict[int, CameraState]:
         if not camera.enabled:
             state = CameraState(camera.id, camera.name, CameraStatus.DISABLED, None, None, now)
         elif h is None:
-            state = CameraState(camera.id, camera.name, CameraStatus.STARTING, None, None, now)
+            state = CameraState(camera.id, camera.name, CameraStatus.CONNECTING, None, None, now)
         else:
             status, stale = reported_status(h.status, h.updated_at, h.node, now)
             error = stale or h.last_error

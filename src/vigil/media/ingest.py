@@ -40,7 +40,7 @@ STATS_WINDOW_S = 5.0
 class IngestStats:
     """Rolling figures of one ingest, read by the health reporter."""
 
-    status: CameraStatus = CameraStatus.STARTING
+    status: CameraStatus = CameraStatus.CONNECTING
     last_error: str | None = None
     last_frame_at: datetime | None = None
     video_codec: str | None = None

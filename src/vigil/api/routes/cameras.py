@@ -39,7 +39,7 @@ def to_public(camera: Camera, health: CameraHealth | None) -> CameraPublic:
             health_public.status, health_public.fps, health_public.bitrate_bps = status, 0.0, 0.0
             health_public.last_error = why
     else:
-        pending = CameraStatus.STARTING if camera.enabled else CameraStatus.DISABLED
+        pending = CameraStatus.CONNECTING if camera.enabled else CameraStatus.DISABLED
         health_public = HealthPublic(status=pending.value)
     if not camera.enabled:
         health_public.status = CameraStatus.DISABLED.value

@@ -11,7 +11,7 @@ import {
 } from './ui.js';
 
 const SCHEMES = ['rtsp', 'rtsps', 'http', 'https', 'file'];
-const STATUS_ORDER = ['online', 'starting', 'offline', 'storage_full', 'disabled'];
+const STATUS_ORDER = ['online', 'connecting', 'offline', 'storage_full', 'disabled'];
 
 /** Mount the list; `form` is "new", a camera id (edit), or undefined. */
 export function mount(root, { form } = {}) {

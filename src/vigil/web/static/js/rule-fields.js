@@ -10,7 +10,7 @@ export const EVENT_TYPE_SUGGESTIONS = [
 ];
 export const CAMERA_STATUSES = [
   ['offline', 'Offline'], ['storage_full', 'Storage full'], ['tampering', 'Tampering'],
-  ['online', 'Online'], ['starting', 'Starting'], ['disabled', 'Disabled'],
+  ['online', 'Online'], ['connecting', 'Connecting'], ['disabled', 'Disabled'],
 ];
 const TEMPLATE_HINT = 'Placeholders: {rule} {type} {camera} {location} {zone} {object} {count} {time} {priority} {category} {alarm_id} {payload}';
 

@@ -112,7 +112,7 @@ export const formatResolution = (health) =>
 const STATUS_LABELS = {
   online: 'Online',
   offline: 'Offline',
-  starting: 'Starting',
+  connecting: 'Connecting',
   disabled: 'Disabled',
   storage_full: 'Storage full',
 };
