@@ -175,6 +175,21 @@ class AuthSettings(BaseModel):
     lockout_minutes: float = Field(15.0, gt=0)
 
 
+class BusSettings(BaseModel):
+    """The bus between Vigil's processes: in-process (through the server's hub) on one
+    machine, NATS with JetStream for a cluster."""
+
+    url: str | None = Field(
+        None, description="nats://host:4222 for cluster mode; unset: the embedded bus"
+    )
+    namespace: str = Field(
+        "vigil",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="subject prefix and stream name on a NATS server shared by installations",
+    )
+    connect_timeout_s: float = Field(30.0, gt=0, description="waiting for NATS at start")
+
+
 class Settings(BaseSettings):
     """All settings of one Vigil installation."""
 
@@ -191,6 +206,7 @@ class Settings(BaseSettings):
     push: PushSettings = PushSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     auth: AuthSettings = AuthSettings()
+    bus: BusSettings = BusSettings()
     log_level: str = "INFO"
 
     @cached_property
@@ -220,6 +236,11 @@ class Settings(BaseSettings):
     def recorder_url(self) -> str:
         """Base URL of this recorder's media API, as the server should call it."""
         return self.recorder.public_url or f"http://{self.recorder.host}:{self.recorder.port}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Folder of the persistent bus outboxes (durable messages not yet delivered)."""
+        return (self.data_dir / "bus-outbox").resolve()
 
     def ensure_dirs(self) -> None:
         """Create the data and recordings directories."""

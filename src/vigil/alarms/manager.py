@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from vigil.bus.memory import InProcessBus
+from vigil.bus.base import EventBus
 from vigil.config import AlarmSettings
 from vigil.domain.alarms import AlarmChanged, AlarmState, check_transition
 from vigil.domain.errors import NotFound
@@ -36,7 +36,7 @@ class SopItemNotFound(NotFound):
 class AlarmManager:
     """Changes alarms on behalf of operators; escalates those left unacknowledged."""
 
-    def __init__(self, db: Database, bus: InProcessBus, settings: AlarmSettings) -> None:
+    def __init__(self, db: Database, bus: EventBus, settings: AlarmSettings) -> None:
         self._db = db
         self._bus = bus
         self._settings = settings

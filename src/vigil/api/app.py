@@ -53,7 +53,7 @@ from vigil.api.routes import auth as auth_routes
 from vigil.api.routes import tokens as token_routes
 from vigil.api.routes import users as user_routes
 from vigil.api.security_headers import SecurityHeaders
-from vigil.bus.memory import InProcessBus
+from vigil.bus.connect import server_bus
 from vigil.config import Settings
 from vigil.domain.errors import Conflict, NotFound
 from vigil.integrations import Integrations
@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
         db = open_database(settings.db_url)
-        bus_ = InProcessBus()
+        bus_ = await server_bus(settings)
         secrets = SecretBox.for_data_dir(settings.data_dir)
         integrations = Integrations(settings=settings, db=db, bus=bus_, secrets=secrets)
         await integrations.start()

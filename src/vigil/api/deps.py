@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, WebSocket
 
 from vigil.alarms.manager import AlarmManager
 from vigil.analytics.status_board import AnalyticsStatusBoard
-from vigil.bus.memory import InProcessBus
+from vigil.bus.base import EventBus
 from vigil.config import Settings
 from vigil.integrations import Integrations
 from vigil.rules.dispatcher import Dispatcher
@@ -27,7 +27,7 @@ class ServerContext:
 
     settings: Settings
     db: Database
-    bus: InProcessBus
+    bus: EventBus
     secrets: SecretBox
     engine: RulesEngine
     dispatcher: Dispatcher

@@ -19,14 +19,12 @@ from vigil import __version__
 from vigil.api.guard import ServiceGate
 from vigil.api.security_headers import SecurityHeaders
 from vigil.api.ws import push_until_gone
-from vigil.bus.hub import HubBus
+from vigil.bus.connect import recorder_bus
 from vigil.config import Settings
 from vigil.media.live import LiveEnded, LiveFragment, LiveInit, LiveItem
 from vigil.media.privacy import mask_jpeg
 from vigil.media.privacy_live import masked_items
 from vigil.media.recorder import RecorderService
-from vigil.security.service_token import service_token
-from vigil.security.tls import client_ssl_context
 from vigil.store.db import open_database
 
 log = logging.getLogger(__name__)
@@ -45,12 +43,7 @@ def create_recorder_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
         db = open_database(settings.db_url)
-        bus = HubBus(
-            settings.server_url,
-            token=service_token(settings.data_dir),
-            tls=lambda: client_ssl_context(settings),
-        )
-        bus.start()
+        bus = await recorder_bus(settings)
         service = RecorderService(settings, db, bus)
         app.state.service = service
         task = asyncio.create_task(service.run(), name="recorder")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import httpx
 
 from vigil import __version__
-from vigil.bus.memory import InProcessBus
+from vigil.bus.base import EventBus
 from vigil.config import Settings
 from vigil.integrations.delivery import TIMEOUT
 from vigil.integrations.email import EmailSender
@@ -32,7 +32,7 @@ class Integrations:
     administrator configured it: MQTT is off and SMTP unset by default."""
 
     def __init__(
-        self, *, settings: Settings, db: Database, bus: InProcessBus, secrets: SecretBox
+        self, *, settings: Settings, db: Database, bus: EventBus, secrets: SecretBox
     ) -> None:
         self._settings = settings
         self._secrets = secrets

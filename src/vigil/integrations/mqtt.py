@@ -27,8 +27,7 @@ from typing import Any
 
 import aiomqtt
 
-from vigil.bus.base import Envelope
-from vigil.bus.memory import InProcessBus
+from vigil.bus.base import Envelope, EventBus
 from vigil.config import MqttSettings
 from vigil.domain.alarms import AlarmChanged
 from vigil.domain.cameras import HEALTH_STALE_AFTER, CameraStatus, reported_status
@@ -208,7 +207,7 @@ def camera_states(db: Database) -> dict[int, CameraState]:
 class MqttBridge:
     """The MQTT client: bridge of the server's bus, inputs, and the publish actions."""
 
-    def __init__(self, *, settings: MqttSettings, db: Database, bus: InProcessBus) -> None:
+    def __init__(self, *, settings: MqttSettings, db: Database, bus: EventBus) -> None:
         self._settings = settings
         self._db = db
         self._bus = bus

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from vigil.bus.memory import InProcessBus
+from vigil.bus.base import EventBus
 from vigil.config import AlarmSettings
 from vigil.domain.alarms import AlarmChanged, AlarmState
 from vigil.domain.events import Event
@@ -38,7 +38,7 @@ class Dispatcher:
     def __init__(
         self,
         db: Database,
-        bus: InProcessBus,
+        bus: EventBus,
         secrets: SecretBox,
         executors: Mapping[str, Executor],
         settings: AlarmSettings,

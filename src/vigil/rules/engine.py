@@ -19,8 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vigil.bus.base import Envelope
-from vigil.bus.memory import InProcessBus
+from vigil.bus.base import Envelope, EventBus
 from vigil.domain.events import Event, camera_status_event_type
 from vigil.domain.messages import CamerasChanged, CameraStatusChanged
 from vigil.domain.rules import trigger_matches
@@ -62,7 +61,7 @@ class RulesEngine:
     """Events in; stored events, alarms and queued actions out."""
 
     def __init__(
-        self, db: Database, bus: InProcessBus, *, on_actions: Callable[[], None] | None = None
+        self, db: Database, bus: EventBus, *, on_actions: Callable[[], None] | None = None
     ) -> None:
         self._db = db
         self._bus = bus

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 
-from vigil.bus.memory import InProcessBus
+from vigil.bus.base import EventBus
 from vigil.domain.events import TrackEnded
 from vigil.store.db import Database
 from vigil.store.tracks import save_tracks
@@ -24,7 +24,7 @@ BATCH_MAX = 500  # tracks written in one statement at most
 class TrackWriter:
     """TrackEnded messages in; ``tracks`` rows out."""
 
-    def __init__(self, db: Database, bus: InProcessBus) -> None:
+    def __init__(self, db: Database, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
         self._queue: asyncio.Queue[TrackEnded] = asyncio.Queue()

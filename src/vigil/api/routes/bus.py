@@ -36,6 +36,8 @@ async def bus_hub(websocket: WebSocket, ctx: WsContextDep) -> None:
             elif msg.get("op") == "pub":
                 envelope = Envelope.model_validate(msg["envelope"])
                 await ctx.bus.publish_envelope(envelope)
+                if "ack" in msg:  # a durable envelope: the recorder may forget it now
+                    await websocket.send_text(json.dumps({"op": "ack", "seq": int(msg["ack"])}))
     except (WebSocketDisconnect, json.JSONDecodeError, KeyError, ValueError):
         pass
     finally:
