@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from vigil.store.types import UTCDateTime, utcnow
@@ -47,6 +48,8 @@ class Camera(Base):
     # Privacy masks (``domain/privacy.py``, JSON list); written by ``store/privacy.py``,
     # which leaves ``updated_at`` alone so that a mask change never restarts recording.
     privacy_masks: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    # The recorder node an administrator pinned the camera to (domain/placement.py).
+    pinned_node: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -156,6 +159,33 @@ class Node(Base):
     media_url: Mapped[str] = mapped_column(String(500))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What it reported at its last heartbeat (cluster/membership.py), for placement and the API.
+    capacity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cpu_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    free_disk_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # An administrator is moving its cameras off (maintenance): it gets no new ones.
+    draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+
+
+class CameraLease(Base):
+    """Which node records a camera, until when, under which fencing epoch.
+
+    The epoch grows with every grant: a node writes index rows for a camera only while it
+    holds the lease with the epoch it was given, so a node that lost its lease (paused,
+    cut off) can never write for a camera another node records now.
+    """
+
+    __tablename__ = "camera_leases"
+
+    camera_id: Mapped[int] = mapped_column(
+        ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    node: Mapped[str | None] = mapped_column(String(120))  # None: released, to be granted
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Asked to hand the camera over (drain, pin): the holder stops and releases it.
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class CameraGroup(Base):

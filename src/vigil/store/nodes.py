@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -14,17 +14,52 @@ from vigil.store.types import utcnow
 NODE_TIMEOUT = timedelta(seconds=30)
 
 
-def heartbeat(db: Database, name: str, media_url: str, *, starting: bool = False) -> None:
-    """Register a node, or note that it is alive."""
+def heartbeat(
+    db: Database,
+    name: str,
+    media_url: str,
+    *,
+    starting: bool = False,
+    capacity: int | None = None,
+    cpu_count: int | None = None,
+    free_disk_bytes: int | None = None,
+) -> None:
+    """Register a node, or note that it is alive (with what it can take, when given)."""
     now = utcnow()
     with db.session() as s:
         node = s.get(Node, name)
         if node is None:
-            s.add(Node(name=name, media_url=media_url, started_at=now, heartbeat_at=now))
-            return
+            node = Node(name=name, media_url=media_url, started_at=now, heartbeat_at=now)
+            s.add(node)
         node.media_url, node.heartbeat_at = media_url, now
         if starting:
             node.started_at = now
+        if capacity is not None:
+            node.capacity = capacity
+        if cpu_count is not None:
+            node.cpu_count = cpu_count
+        if free_disk_bytes is not None:
+            node.free_disk_bytes = free_disk_bytes
+
+
+def leader(db: Database, *, alive_within: timedelta, now: datetime) -> str | None:
+    """The live node that runs scheduling passes: the first by name."""
+    with db.session() as s:
+        return s.scalar(
+            select(Node.name)
+            .where(Node.heartbeat_at >= now - alive_within)
+            .order_by(Node.name)
+            .limit(1)
+        )
+
+
+def set_draining(db: Database, name: str, draining: bool) -> Node | None:
+    """Start or stop moving a node's cameras off it; None if no such node."""
+    with db.session() as s:
+        node = s.get(Node, name)
+        if node is not None:
+            node.draining = draining
+        return node
 
 
 def media_url_for_camera(db: Database, camera_id: int) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from vigil.evidence.hashing import chain_hash
 from vigil.media.packets import StreamInfo
 from vigil.media.playback import SegmentFile
+from vigil.store import leases
 from vigil.store.db import Database
 from vigil.store.evidence_locks import segment_locked
 from vigil.store.models import Gap, Segment, SegmentTombstone
@@ -21,16 +22,38 @@ from vigil.store.recording_requests import segment_requested
 from vigil.store.types import utcnow
 
 
-class DbSegmentIndex:
-    """The recorder's :class:`~vigil.media.segments.SegmentIndex`, in the database."""
+class LeaseLost(RuntimeError):
+    """This node no longer holds the camera's lease: it must not write for it."""
 
-    def __init__(self, db: Database, node: str) -> None:
+
+# The fencing epoch this node holds for a camera, or None when it holds none.
+EpochOf = Callable[[int], "int | None"]
+
+
+class DbSegmentIndex:
+    """The recorder's :class:`~vigil.media.segments.SegmentIndex`, in the database.
+
+    With ``epoch_of`` every write is fenced: it commits only while this node holds the
+    camera's lease with the epoch it was granted (checked in the same transaction), so a
+    node that lost a camera (paused, cut off) can never write a row for it.
+    """
+
+    def __init__(self, db: Database, node: str, epoch_of: EpochOf | None = None) -> None:
         self._db = db
         self._node = node
+        self._epoch_of = epoch_of
+
+    def _fence(self, s: Session, camera_id: int) -> None:
+        if self._epoch_of is None:
+            return
+        epoch = self._epoch_of(camera_id)
+        if epoch is None or not leases.holds(s, camera_id, self._node, epoch, utcnow()):
+            raise LeaseLost(f"node {self._node} no longer holds camera {camera_id}")
 
     def segment_opened(self, camera_id: int, path: str, start: datetime, info: StreamInfo) -> int:
         """Insert the open segment and end any gap the camera had open."""
         with self._db.session() as s:
+            self._fence(s, camera_id)
             seg = Segment(
                 camera_id=camera_id,
                 node=self._node,
@@ -57,6 +80,9 @@ class DbSegmentIndex:
             seg = s.get(Segment, segment_id)
             if seg is None:  # removed meanwhile (camera deleted)
                 return
+            self._fence(s, seg.camera_id)
+            if seg.end is not None:  # closed by the node that took the camera over
+                return
             seg.end, seg.bytes = end, size
             if sha256 is not None:
                 _link(s, seg, sha256)
@@ -64,6 +90,7 @@ class DbSegmentIndex:
     def gap_opened(self, camera_id: int, start: datetime, reason: str) -> None:
         """Open a gap, unless one is open already."""
         with self._db.session() as s:
+            self._fence(s, camera_id)
             open_gap = s.scalar(select(Gap.id).where(Gap.camera_id == camera_id, Gap.end.is_(None)))
             if open_gap is None:
                 s.add(Gap(camera_id=camera_id, start=start, reason=reason))

@@ -1,0 +1,1 @@
+"""Recorder nodes: camera leases with fencing epochs, heartbeats, placement and failover."""

@@ -1,0 +1,57 @@
+"""cluster: camera leases with fencing epochs, node capacity and draining, pinned cameras
+
+Revision ID: 0010
+Revises: 0008
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "camera_leases",
+        sa.Column(
+            "camera_id",
+            sa.Integer(),
+            sa.ForeignKey("cameras.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("node", sa.String(120), nullable=True),
+        sa.Column("epoch", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked", sa.Boolean(), nullable=False),
+    )
+    op.create_index("ix_camera_leases_node", "camera_leases", ["node"])
+    with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("capacity", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(
+            sa.Column("cpu_count", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(
+            sa.Column("free_disk_bytes", sa.BigInteger(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(
+            sa.Column("draining", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("pinned_node", sa.String(120), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.drop_column("pinned_node")
+    with op.batch_alter_table("nodes", schema=None) as batch_op:
+        for column in ("draining", "free_disk_bytes", "cpu_count", "capacity"):
+            batch_op.drop_column(column)
+    op.drop_index("ix_camera_leases_node", "camera_leases")
+    op.drop_table("camera_leases")
