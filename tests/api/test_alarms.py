@@ -14,7 +14,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from tests.api.test_rules import camera
 from vigil.api.deps import ServerContext
+from vigil.domain.cameras import CameraStatus
 from vigil.domain.events import Event
+from vigil.domain.messages import CameraStatusChanged
 from vigil.store.db import Database
 from vigil.store.models import ActionRun, Alarm
 from vigil.store.types import utcnow
@@ -184,6 +186,40 @@ def test_escalation_raises_priority_once(client: TestClient, db: Database) -> No
     detail = client.get(f"/api/alarms/{alarm_id}").json()
     assert detail["priority"] == 2 and detail["escalated_at"] is not None
     assert detail["notes"][-1]["kind"] == "escalation"
+
+
+def status(
+    client: TestClient, camera_id: int, state: CameraStatus, error: str | None = None
+) -> None:
+    """A recorder reports the camera's status; returns once the rules engine handled it."""
+    message = CameraStatusChanged(
+        camera_id=camera_id, status=state, node="rec-1", at=utcnow(), error=error
+    )
+    portal(client).call(ctx(client).bus.publish, CameraStatusChanged.subject(camera_id), message)
+    portal(client).call(ctx(client).engine.flush)
+
+
+def test_an_offline_alarm_is_resolved_when_the_camera_is_back_online(client: TestClient) -> None:
+    cam = camera(client, "bottle-detection")
+    body = {
+        "name": "Camera offline",
+        "trigger": {"kind": "camera_status", "statuses": ["offline", "storage_full"]},
+        "actions": [{"type": "raise_alarm", "priority": 2, "escalate_after_min": 10}],
+    }
+    r = client.post("/api/rules", json=body)
+    assert r.status_code == 201 and r.json()["actions"][0]["title"] == "Camera {camera} {status}"
+    status(client, cam, CameraStatus.OFFLINE, error="connection refused")
+    [alarm] = client.get("/api/alarms").json()["items"]
+    assert alarm["title"] == "Camera bottle-detection offline" and alarm["state"] == "new"
+    detail = client.get(f"/api/alarms/{alarm['id']}").json()
+    assert detail["event"]["attributes"]["error"] == "connection refused"
+
+    status(client, cam, CameraStatus.ONLINE)
+    assert client.get("/api/alarms").json()["total"] == 0, "no open alarm is left"
+    detail = client.get(f"/api/alarms/{alarm['id']}").json()
+    assert detail["state"] == "closed" and detail["closed_at"] is not None
+    assert detail["closing_reason"].startswith("resolved automatically: camera back online at ")
+    assert detail["notes"][-1]["author"] is None, "the system closed it, not an operator"
 
 
 def test_action_runs_list_and_retry(client: TestClient, db: Database) -> None:

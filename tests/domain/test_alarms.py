@@ -10,6 +10,8 @@ from vigil.domain.alarms import (
     AlarmState,
     InvalidTransition,
     check_transition,
+    closes_when_cleared,
+    conditions_ended_by,
 )
 
 S = AlarmState
@@ -41,3 +43,13 @@ def test_every_open_state_can_close_and_closed_is_final() -> None:
     assert TRANSITIONS[S.CLOSED] == frozenset()
     with pytest.raises(InvalidTransition, match="can move to nothing"):
         check_transition(S.CLOSED, S.NEW, closing_reason=None)
+
+
+def test_a_camera_back_online_ends_offline_and_storage_full() -> None:
+    assert conditions_ended_by("camera.online") == {"camera.offline", "camera.storage_full"}
+    for other in ("camera.connecting", "camera.offline", "camera.tampering", "intrusion"):
+        assert conditions_ended_by(other) == frozenset(), other
+
+
+def test_only_an_untouched_alarm_is_closed_when_its_condition_ends() -> None:
+    assert [s for s in OPEN_STATES if closes_when_cleared(s)] == [S.NEW]

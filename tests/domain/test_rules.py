@@ -10,6 +10,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from vigil.domain.events import Event, ObjectRef
 from vigil.domain.rules import (
+    CAMERA_STATUS_ALARM_TITLE,
+    DEFAULT_ALARM_TITLE,
+    RaiseAlarm,
     RuleSpec,
     Trigger,
     mqtt_topic_matches,
@@ -213,3 +216,49 @@ def test_templates(template: str, expected: str) -> None:
 def test_template_of_an_event_without_camera() -> None:
     values = template_values(rule="R", event=ev(camera_id=None), camera_name=None, location=None)
     assert render("{camera}|{camera_id}|{location}", values) == "-||"
+
+
+@pytest.mark.parametrize(
+    ("event", "template", "expected"),
+    [
+        (ev("line_crossing"), "{type} on {camera}", "line crossing on Gate 1"),
+        (ev("line_crossing"), "{event_type}", "line_crossing"),
+        (ev("camera.offline"), "Camera {camera} {status}", "Camera Gate 1 offline"),
+        (ev("camera.storage_full"), "Camera {camera} {status}", "Camera Gate 1 storage full"),
+        (ev("camera.online"), "Camera {camera} {status}", "Camera Gate 1 back online"),
+        (ev("camera.tampering"), "{type}", "camera tampered with"),
+        (ev("intrusion"), "[{status}]", "[]"),
+        (ev("input.mqtt"), "{type}", "MQTT message"),
+        (ev("access.door_forced"), "{type}", "access door forced"),
+        # The demo's former title, still stored in older installations, now reads.
+        (ev("camera.offline"), "{camera} is {type}", "Gate 1 is camera offline"),
+    ],
+)
+def test_templates_read_as_people_say_it(event: Event, template: str, expected: str) -> None:
+    values = template_values(rule="R", event=event, camera_name="Gate 1", location=None)
+    assert render(template, values) == expected
+
+
+def test_reason_is_the_camera_s_last_error() -> None:
+    lost = ev("camera.offline", attributes={"node": "rec-1", "error": " connection refused "})
+    values = template_values(rule="R", event=lost, camera_name="Gate", location=None)
+    assert render("{status}: {reason}", values) == "offline: connection refused"
+    values = template_values(rule="R", event=ev("camera.offline"), camera_name=None, location=None)
+    assert values["reason"] == ""
+
+
+def _alarm_title(spec: RuleSpec) -> str:
+    [alarm] = [a for a in spec.actions if isinstance(a, RaiseAlarm)]
+    return alarm.title
+
+
+def test_camera_status_alarm_titles_default_to_camera_and_status() -> None:
+    status = {"kind": "camera_status", "statuses": ["offline"]}
+    spec = RuleSpec.model_validate({**BASE_RULE, "trigger": status})
+    assert _alarm_title(spec) == CAMERA_STATUS_ALARM_TITLE
+    stored = RuleSpec.model_validate(spec.model_dump(mode="json"))
+    assert _alarm_title(stored) == CAMERA_STATUS_ALARM_TITLE, "kept when read back"
+    chosen = {"type": "raise_alarm", "title": "{rule} on {camera}"}
+    spec = RuleSpec.model_validate({**BASE_RULE, "trigger": status, "actions": [chosen]})
+    assert _alarm_title(spec) == DEFAULT_ALARM_TITLE, "a title the rule gives is kept"
+    assert _alarm_title(RuleSpec.model_validate(BASE_RULE)) == DEFAULT_ALARM_TITLE

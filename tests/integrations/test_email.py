@@ -78,7 +78,7 @@ async def test_email_reaches_the_server_with_rendered_subject_and_body(
     assert msg["To"] == "duty@example.org, chief@example.org"
     assert msg["X-Vigil-Alarm"] == "7"
     body = msg.get_content()
-    assert "access.door_forced at Gate 1 (North gate), 2025-03-01 12:30:00 UTC." in body
+    assert "access door forced at Gate 1 (North gate), 2025-03-01 12:30:00 UTC." in body
     assert "{'door': 'B2'}" in body
 
 

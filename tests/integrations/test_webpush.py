@@ -136,7 +136,7 @@ async def test_push_is_signed_encrypted_and_decrypted_by_each_browser(
     for path in ("/push/phone-a", "/push/phone-b"):
         message = push_service.delivered[path]
         assert message["title"] == "Door forced"
-        assert message["body"] == "access.door_forced on Gate 1 at 2025-03-01 12:30:00 UTC"
+        assert message["body"] == "access door forced on Gate 1 at 2025-03-01 12:30:00 UTC"
         assert message["alarm_id"] == 12 and message["url"] == "/#/alarms/12"
         assert message["priority"] == 1
 

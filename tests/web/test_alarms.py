@@ -14,6 +14,10 @@ from tests.conftest import Stack, free_port, wait_until
 from tests.integration.test_recording_e2e import recorded_seconds
 from tests.web.test_browser import video_samples
 from vigil.devices.simulator import Simulator
+from vigil.store.alarms import CLEARED, add_note
+from vigil.store.db import Database
+from vigil.store.models import Alarm
+from vigil.store.types import utcnow
 
 pytestmark = pytest.mark.browser
 
@@ -267,3 +271,54 @@ def test_queue_filters_by_url_shows_a_failed_action_and_retries_it(
     page.get_by_test_id("add-group").click()
     expect(page.get_by_test_id("group-error")).to_contain_text("already exists")
     assert [g["name"] for g in stack.client.get("/api/camera-groups").json()] == ["Car parks"]
+
+
+def test_camera_status_rule_gets_a_readable_title_and_a_cleared_alarm_says_so(
+    page: Page, stack: Stack
+) -> None:
+    page.goto("/#/rules")
+    page.get_by_test_id("add-rule").click()
+    form = page.get_by_test_id("rule-form")
+    form.get_by_test_id("field-name").fill("Camera offline")
+    title = form.get_by_test_id("field-actions.0.title")
+    expect(title).to_have_value("{rule} on {camera}")
+    kind = form.get_by_test_id("field-trigger.kind")
+    kind.select_option("camera_status")
+    expect(title).to_have_value("Camera {camera} {status}")
+    kind.select_option("manual")
+    expect(title).to_have_value("{rule} on {camera}")
+    title.fill("{camera}: {type}")
+    kind.select_option("camera_status")
+    expect(title).to_have_value("{camera}: {type}")  # a title the operator wrote stays
+    title.fill("Camera {camera} {status}")
+    form.get_by_test_id("field-trigger.statuses").locator('[data-value="offline"] input').check()
+    form.get_by_test_id("save-rule").click()
+    expect(form).to_be_hidden()
+    (rule,) = stack.client.get("/api/rules").json()
+    assert rule["actions"][0]["title"] == "Camera {camera} {status}"
+
+    # An alarm an operator took whose camera came back, as the rules engine leaves it
+    # (tests/rules/test_clearing.py); of no camera here, so the recorder raises none beside it.
+    db = Database(stack.db_url)
+    try:
+        with db.session() as s:
+            now = utcnow()
+            alarm = Alarm(
+                rule_id=rule["id"], rule_name=rule["name"], event_type="camera.offline",
+                camera_id=None, title="Camera Gate offline", category="technical",
+                priority=2, state="acknowledged", owner="admin", sop=[], first_at=now,
+                last_at=now, acknowledged_at=now, created_at=now, updated_at=now,
+            )  # fmt: skip
+            s.add(alarm)
+            s.flush()
+            add_note(s, alarm.id, kind=CLEARED, text="condition cleared: camera back online")
+    finally:
+        db.dispose()
+    page.goto("/#/alarms")
+    line = page.get_by_test_id("alarm-row")
+    expect(line.get_by_test_id("alarm-title")).to_have_text("Camera Gate offline")
+    expect(line.get_by_test_id("alarm-condition-cleared")).to_be_visible()
+    line.click()
+    detail = page.get_by_test_id("alarm-detail")
+    expect(detail.get_by_test_id("alarm-condition-cleared")).to_be_visible()
+    expect(detail).to_contain_text("Condition cleared")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from vigil.bus.base import EventBus
 from vigil.config import AlarmSettings
-from vigil.domain.alarms import AlarmChanged, AlarmState, check_transition
+from vigil.domain.alarms import AlarmState, check_transition
 from vigil.domain.errors import NotFound
 from vigil.store import alarms as alarm_store
 from vigil.store.db import Database
@@ -49,7 +49,8 @@ class AlarmManager:
 
         def work() -> Alarm:
             with self._db.session() as s:
-                alarm = s.get(Alarm, alarm_id)
+                # Locked: the system resolving it at the same moment waits, or is waited for.
+                alarm = s.get(Alarm, alarm_id, with_for_update=True)
                 if alarm is None:
                     raise AlarmNotFound(f"alarm {alarm_id} not found")
                 edit(s, alarm)
@@ -62,15 +63,7 @@ class AlarmManager:
 
     async def publish(self, alarm: Alarm, change: str) -> None:
         """Tell every operator's client that the alarm changed."""
-        message = AlarmChanged(
-            alarm_id=alarm.id,
-            change=change,
-            state=AlarmState(alarm.state),
-            priority=alarm.priority,
-            at=utcnow(),
-            event_id=alarm.event_id,
-            camera_id=alarm.camera_id,
-        )
+        message = alarm_store.alarm_changed(alarm, change, at=utcnow())
         await self._bus.publish(message.subject(), message)
 
     async def transition(

@@ -129,6 +129,9 @@ class AlarmPublic(BaseModel):
     acknowledged_at: datetime | None
     closed_at: datetime | None
     closing_reason: str | None
+    condition_cleared_at: datetime | None = Field(
+        None, description="when what it reports ended (camera back online) while it stays open"
+    )
     created_at: datetime
     updated_at: datetime
     failed_actions: int

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+from vigil.domain.cameras import CameraStatus
 from vigil.domain.errors import Conflict
+from vigil.domain.events import camera_status_event_type
 from vigil.domain.messages import BusMessage
 
 
@@ -52,13 +54,42 @@ def check_transition(
         raise InvalidTransition("closing an alarm needs a closing reason")
 
 
+# Alarms that report a condition rather than a moment: the event type that ends the condition
+# -> the event types whose alarms it ends. A camera back online ends "offline" and "storage
+# full" (a recorder with space again reports the camera online).
+CONDITIONS_ENDED_BY: dict[str, frozenset[str]] = {
+    camera_status_event_type(CameraStatus.ONLINE): frozenset(
+        camera_status_event_type(s) for s in (CameraStatus.OFFLINE, CameraStatus.STORAGE_FULL)
+    ),
+}
+
+
+def conditions_ended_by(event_type: str) -> frozenset[str]:
+    """The event types whose open alarms this event ends (none for most events)."""
+    return CONDITIONS_ENDED_BY.get(event_type, frozenset())
+
+
+def closes_when_cleared(state: AlarmState) -> bool:
+    """Whether an alarm whose condition ended is closed by the system.
+
+    Only an untouched (new) alarm is: nobody is working it, so leaving it open would only
+    escalate a problem that is gone. Once an operator has acknowledged it, it is theirs:
+    it keeps its state, gets a "condition cleared" note, and the operator closes it (their
+    report may still be due), as professional VMSs do.
+    """
+    return state is AlarmState.NEW
+
+
 class AlarmChanged(BusMessage):
     """An alarm was raised or changed; operators' clients refresh it."""
 
     kind: ClassVar[str] = "alarm.changed"
 
     alarm_id: int
-    change: str  # "raised" | "repeated" | "state" | "comment" | "escalated" | "sop" | "action"
+    # "raised" | "repeated" | "state" | "assign" | "comment" | "escalated" | "sop" | "action"
+    # | "resolved" (closed by the system: its condition ended) | "cleared" (condition ended,
+    # the alarm stays open for its operator)
+    change: str
     state: AlarmState
     priority: int
     at: datetime

@@ -74,6 +74,47 @@ def camera_status_event_type(status: str) -> str:
     return f"{CAMERA_STATUS_PREFIX}{status}"
 
 
+# How people read a camera status, in "Camera Gate offline" or "camera back online at ...".
+# Statuses not named here read as their code with spaces.
+CAMERA_STATUS_LABELS = {
+    "online": "back online",
+    "storage_full": "storage full",
+    "tampering": "tampered with",
+}
+
+# Vigil's own event types whose code says little to an operator.
+_TYPE_LABELS = {INPUT_MQTT: "MQTT message", INPUT_WEBHOOK: "webhook call", MANUAL: "manual trigger"}
+
+
+def camera_status_label(event_type: str) -> str | None:
+    """The status a camera status event reports, as people read it; None for other events.
+
+    >>> camera_status_label("camera.storage_full"), camera_status_label("intrusion")
+    ('storage full', None)
+    """
+    if not event_type.startswith(CAMERA_STATUS_PREFIX):
+        return None
+    status = event_type.removeprefix(CAMERA_STATUS_PREFIX)
+    return CAMERA_STATUS_LABELS.get(status, status.replace("_", " "))
+
+
+def event_label(event_type: str) -> str:
+    """An event type as people read it.
+
+    >>> event_label("line_crossing"), event_label("camera.online"), event_label("access.denied")
+    ('line crossing', 'camera back online', 'access denied')
+    """
+    if (status := camera_status_label(event_type)) is not None:
+        return f"camera {status}"
+    return _TYPE_LABELS.get(event_type) or event_type.replace(".", " ").replace("_", " ")
+
+
+def event_reason(event: Event) -> str:
+    """Why it happened, where the source said (a camera's last error); empty otherwise."""
+    error = event.attributes.get("error")
+    return error.strip() if isinstance(error, str) else ""
+
+
 class TrackEnded(BusMessage):
     """An object left the view (its track ended): stored for forensic search and heatmaps."""
 

@@ -22,15 +22,24 @@ from vigil.domain.events import (
     INPUT_WEBHOOK,
     Event,
     camera_status_event_type,
+    camera_status_label,
+    event_label,
+    event_reason,
 )
 
 PRIORITY_HIGHEST, PRIORITY_LOWEST = 1, 5
 PRIORITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low", 5: "info"}
 
-# What a template may name: {camera}, {type}... Checked when a rule is saved.
+# What a template may name: {camera}, {type}... Checked when a rule is saved. {type} reads
+# as people say it ("line crossing", "camera offline"), {event_type} is the code for machines
+# ("line_crossing"), {status} a camera status ("offline", "back online"), {reason} why (a
+# camera's last error).
 TEMPLATE_FIELDS = (
     "rule",
     "type",
+    "event_type",
+    "status",
+    "reason",
     "camera",
     "camera_id",
     "location",
@@ -45,6 +54,10 @@ TEMPLATE_FIELDS = (
 )
 
 Strict = ConfigDict(extra="forbid")
+
+DEFAULT_ALARM_TITLE = "{rule} on {camera}"
+# A camera status alarm's title unless the rule says otherwise: "Camera Gate offline".
+CAMERA_STATUS_ALARM_TITLE = "Camera {camera} {status}"
 
 
 def _check_template(text: str) -> str:
@@ -160,7 +173,7 @@ class RaiseAlarm(BaseModel):
     type: Literal["raise_alarm"] = "raise_alarm"
     priority: int = Field(3, ge=PRIORITY_HIGHEST, le=PRIORITY_LOWEST, description="1 = critical")
     category: str = Field("general", min_length=1, max_length=120)
-    title: Template = "{rule} on {camera}"
+    title: Template = DEFAULT_ALARM_TITLE
     sop: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list, description="standard operating procedure: the checklist"
     )
@@ -278,6 +291,15 @@ class RuleSpec(BaseModel):
     actions: list[Action] = Field(min_length=1, max_length=20)
 
     @model_validator(mode="after")
+    def _camera_status_title(self) -> RuleSpec:
+        """A camera status rule's alarm left without a title says which camera and status."""
+        if isinstance(self.trigger, CameraStatusTrigger):
+            for action in self.actions:
+                if isinstance(action, RaiseAlarm) and "title" not in action.model_fields_set:
+                    action.title = CAMERA_STATUS_ALARM_TITLE
+        return self
+
+    @model_validator(mode="after")
     def _templates(self) -> RuleSpec:
         for i, action in enumerate(self.actions):
             for field in _TEMPLATE_FIELDS_BY_ACTION.get(action.type, ()):
@@ -383,7 +405,10 @@ def template_values(
     when = local_time or event.at
     return {
         "rule": rule,
-        "type": event.type,
+        "type": event_label(event.type),
+        "event_type": event.type,
+        "status": camera_status_label(event.type) or "",
+        "reason": event_reason(event),
         "camera": camera_name or (f"camera {event.camera_id}" if event.camera_id else "-"),
         "camera_id": event.camera_id if event.camera_id is not None else "",
         "location": location or "",

@@ -20,10 +20,12 @@ from typing import Any
 from sqlalchemy import select
 
 from vigil.bus.base import Envelope, EventBus
+from vigil.domain.alarms import AlarmChanged
 from vigil.domain.events import Event, camera_status_event_type
 from vigil.domain.messages import CamerasChanged, CameraStatusChanged
 from vigil.domain.rules import trigger_matches
 from vigil.domain.schedules import TimeProfileSpec
+from vigil.rules.clearing import clear_ended
 from vigil.rules.conditions import ConditionState
 from vigil.rules.firing import CameraInfo, Fired, LoadedRule, fire
 from vigil.rules.specs import unseal
@@ -46,6 +48,14 @@ class _Item:
     manual_rule_id: int | None = None
     publish: bool = False  # made here (camera status, manual): put it on the bus afterwards
     done: asyncio.Future[Fired | None] | None = field(default=None)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one event did: the rules it fired, and the alarms whose condition it ended."""
+
+    fired: list[Fired] = field(default_factory=list)
+    cleared: list[AlarmChanged] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -160,18 +170,18 @@ class RulesEngine:
                 continue
             await self._announce(batch, results)
 
-    async def _announce(self, batch: list[_Item], results: list[list[Fired]]) -> None:
+    async def _announce(self, batch: list[_Item], results: list[_Outcome]) -> None:
         runs = 0
-        for item, fired in zip(batch, results, strict=True):
+        for item, outcome in zip(batch, results, strict=True):
             if item.publish and item.event is not None:
                 self._remember(item.event.id)
                 await self._bus.publish(item.event.subject(), item.event)
-            for f in fired:
-                runs += f.runs
-                if f.change is not None:
-                    await self._bus.publish(f.change.subject(), f.change)
+            changes = [*outcome.cleared, *(f.change for f in outcome.fired if f.change)]
+            for change in changes:
+                await self._bus.publish(change.subject(), change)
+            runs += sum(f.runs for f in outcome.fired)
             if item.done is not None and not item.done.done():
-                item.done.set_result(fired[0] if fired else None)
+                item.done.set_result(outcome.fired[0] if outcome.fired else None)
         if runs and self._on_actions is not None:
             self._on_actions()
 
@@ -180,23 +190,23 @@ class RulesEngine:
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
 
-    def _handle(self, batch: list[_Item]) -> list[list[Fired]]:
+    def _handle(self, batch: list[_Item]) -> list[_Outcome]:
         """Match a batch and write it in one transaction (in the worker thread)."""
         cache = self._cache or self._load()
         now = utcnow()
-        results: list[list[Fired]] = []
+        results: list[_Outcome] = []
         with self._db.session() as s:
             event_store.add_events(s, [i.event for i in batch if i.event is not None])
             for item in batch:
                 event = item.event
                 if event is None:
-                    results.append([])
+                    results.append(_Outcome())
                     continue
                 camera = cache.cameras.get(event.camera_id) if event.camera_id is not None else None
-                fired = []
-                for rule in self._matching(cache, item, event):
-                    fired.append(fire(s, rule, event, camera, now))
-                results.append(fired)
+                # The condition ends before rules react to its end (a "back online" rule).
+                cleared = clear_ended(s, event, now)
+                fired = [fire(s, r, event, camera, now) for r in self._matching(cache, item, event)]
+                results.append(_Outcome(fired, cleared))
         return results
 
     def _matching(self, cache: _Cache, item: _Item, event: Event) -> list[LoadedRule]:

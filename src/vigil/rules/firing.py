@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vigil.domain.alarms import AlarmChanged, AlarmState
-from vigil.domain.events import Event
+from vigil.domain.events import Event, event_label, event_reason
 from vigil.domain.rules import RaiseAlarm, RuleSpec, render, template_values
 from vigil.store import actions as action_store
-from vigil.store.alarms import add_note, open_alarm_for
+from vigil.store.alarms import REPEAT, add_note, alarm_changed, open_alarm_for
 from vigil.store.models import Alarm
 
 
@@ -62,14 +62,8 @@ def fire(
     change = None
     if raise_alarm is not None:
         alarm, repeated = _raise(session, rule, raise_alarm, event, values, now)
-        change = AlarmChanged(
-            alarm_id=alarm.id,
-            change="repeated" if repeated else "raised",
-            state=AlarmState(alarm.state),
-            priority=alarm.priority,
-            at=now,
-            event_id=event.id,
-            camera_id=alarm.camera_id,
+        change = alarm_changed(
+            alarm, "repeated" if repeated else "raised", at=now, event_id=event.id
         )
         values["alarm_id"] = alarm.id
     runs = 0
@@ -112,8 +106,8 @@ def _raise(
         add_note(
             session,
             existing.id,
-            kind="repeat",
-            text=f"{event.type} again at {event.at:%H:%M:%S} UTC (#{existing.occurrences})",
+            kind=REPEAT,
+            text=f"{_what(event)} again at {event.at:%H:%M:%S} UTC (#{existing.occurrences})",
         )
         return existing, True
     alarm = Alarm(
@@ -137,5 +131,11 @@ def _raise(
     )
     session.add(alarm)
     session.flush()
-    add_note(session, alarm.id, kind="state", text=f"raised by rule {rule.name!r} ({event.type})")
+    add_note(session, alarm.id, kind="state", text=f"raised by rule {rule.name!r}: {_what(event)}")
     return alarm, False
+
+
+def _what(event: Event) -> str:
+    """The event for the alarm's history: "camera offline (connection refused)"."""
+    reason = event_reason(event)
+    return f"{event_label(event.type)} ({reason})" if reason else event_label(event.type)

@@ -10,13 +10,15 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from vigil.domain.alarms import OPEN_STATES, AlarmState
+from vigil.domain.alarms import OPEN_STATES, AlarmChanged, AlarmState
 from vigil.store.actions import failed_counts
 from vigil.store.db import Database
 from vigil.store.models import Alarm, AlarmNote, Camera
 from vigil.store.types import utcnow
 
 OPEN = [s.value for s in OPEN_STATES]
+# Note kinds written by the system that say whether an alarm's condition still holds.
+REPEAT, CLEARED = "repeat", "cleared"
 
 
 def open_alarm_for(session: Session, rule_id: int, camera_id: int | None) -> Alarm | None:
@@ -28,6 +30,19 @@ def open_alarm_for(session: Session, rule_id: int, camera_id: int | None) -> Ala
     return session.scalars(query.order_by(Alarm.id.desc()).limit(1)).first()
 
 
+def open_alarms_of_types(
+    session: Session, camera_id: int, event_types: Collection[str]
+) -> Sequence[Alarm]:
+    """The camera's open alarms raised by events of these types, oldest first, locked until
+    the caller's transaction ends (so an operator's change waits rather than crosses it)."""
+    query = select(Alarm).where(
+        Alarm.camera_id == camera_id,
+        Alarm.event_type.in_(event_types),
+        Alarm.state.in_(OPEN),
+    )
+    return session.scalars(query.order_by(Alarm.id).with_for_update()).all()
+
+
 def add_note(
     session: Session, alarm_id: int, *, kind: str, text: str, author: str | None = None
 ) -> AlarmNote:
@@ -35,6 +50,22 @@ def add_note(
     note = AlarmNote(alarm_id=alarm_id, at=utcnow(), author=author, kind=kind, text=text)
     session.add(note)
     return note
+
+
+def alarm_changed(
+    alarm: Alarm, change: str, *, at: datetime, event_id: str | None = None
+) -> AlarmChanged:
+    """The message that tells operators' clients about a change (``event_id``: the event
+    that caused it, else the alarm's own)."""
+    return AlarmChanged(
+        alarm_id=alarm.id,
+        change=change,
+        state=AlarmState(alarm.state),
+        priority=alarm.priority,
+        at=at,
+        event_id=event_id or alarm.event_id,
+        camera_id=alarm.camera_id,
+    )
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -48,6 +79,8 @@ class AlarmRow:
     camera_name: str | None
     camera_location: str | None
     failed_actions: int
+    # When the condition it reports ended while it stays open for its operator; None if not.
+    condition_cleared_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +128,41 @@ def _rows(session: Session, alarms: Sequence[Alarm]) -> list[AlarmRow]:
         else {}
     )
     failed = failed_counts(session, [a.id for a in alarms])
+    cleared = _cleared_at(session, [a.id for a in alarms if a.state in OPEN])
     rows = []
     for a in alarms:
         cam = cameras.get(a.camera_id) if a.camera_id is not None else None
         rows.append(
             AlarmRow(
-                a, cam.name if cam else None, cam.location if cam else None, failed.get(a.id, 0)
+                a,
+                cam.name if cam else None,
+                cam.location if cam else None,
+                failed.get(a.id, 0),
+                cleared.get(a.id),
             )
         )
     return rows
+
+
+def _cleared_at(session: Session, alarm_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each alarm's condition ended, for those whose latest "cleared" note is newer than
+    their latest "repeat" (a camera offline again makes the condition current again). Two
+    rows per alarm at most, however many times it repeated."""
+    if not alarm_ids:
+        return {}
+    query = (
+        select(AlarmNote.alarm_id, AlarmNote.kind, func.max(AlarmNote.id), func.max(AlarmNote.at))
+        .where(AlarmNote.alarm_id.in_(alarm_ids), AlarmNote.kind.in_((CLEARED, REPEAT)))
+        .group_by(AlarmNote.alarm_id, AlarmNote.kind)
+    )
+    latest: dict[int, dict[str, tuple[int, datetime]]] = {}
+    for alarm_id, kind, note_id, at in session.execute(query):
+        latest.setdefault(alarm_id, {})[kind] = (note_id, at)
+    cleared = {}
+    for alarm_id, notes in latest.items():
+        if CLEARED in notes and (REPEAT not in notes or notes[CLEARED][0] > notes[REPEAT][0]):
+            cleared[alarm_id] = notes[CLEARED][1]
+    return cleared
 
 
 def list_alarms(
@@ -145,7 +204,8 @@ def escalate_due(db: Database, *, now: datetime) -> list[Alarm]:
     )
     escalated = []
     with db.session() as s:
-        for alarm in s.scalars(query):
+        # Locked: an alarm closed meanwhile (its camera back online) is skipped, not escalated.
+        for alarm in s.scalars(query.with_for_update()):
             assert alarm.escalate_after_min is not None
             if alarm.created_at + timedelta(minutes=alarm.escalate_after_min) > now:
                 continue

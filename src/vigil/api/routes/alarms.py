@@ -71,6 +71,7 @@ def to_public(row: AlarmRow) -> AlarmPublic:
         acknowledged_at=a.acknowledged_at,
         closed_at=a.closed_at,
         closing_reason=a.closing_reason,
+        condition_cleared_at=row.condition_cleared_at,
         created_at=a.created_at,
         updated_at=a.updated_at,
         failed_actions=row.failed_actions,

@@ -4,7 +4,9 @@
 // Refreshed when the server says the alarm changed; typed text survives a refresh. The server
 // records the signed-in user as the one who acts.
 
-import { MOVES, actionStatusChip, humanType, priorityBadge, stateChip } from './alarm-format.js';
+import {
+  MOVES, actionStatusChip, clearedFlag, humanType, priorityBadge, stateChip,
+} from './alarm-format.js';
 import { actions as actionsApi, alarms as alarmsApi, playbackUrl } from './api.js';
 import { PlaybackPlayer } from './playback-player.js';
 import { session } from './session.js';
@@ -86,7 +88,8 @@ export class AlarmDetail {
     this.container.querySelector('.alarm-detail').dataset.state = alarm.state;
     replace(this.header,
       h('div', { class: 'alarm-head-line' }, priorityBadge(alarm.priority, alarm.priority_name), stateChip(alarm.state),
-        alarm.escalated_at ? h('span', { class: 'flag flag-escalated', dataset: { testid: 'alarm-escalated' } }, '▲ escalated') : null),
+        alarm.escalated_at ? h('span', { class: 'flag flag-escalated', dataset: { testid: 'alarm-escalated' } }, '▲ escalated') : null,
+        alarm.condition_cleared_at ? clearedFlag(alarm.condition_cleared_at) : null),
       h('h1', { class: 'alarm-detail-title', dataset: { testid: 'detail-title' } }, alarm.title),
       h('div', { class: 'meta' }, [alarm.category, alarm.rule_name, alarm.camera_name].filter(Boolean).join(' · ')),
       alarm.closing_reason ? h('div', { class: 'closing-reason', dataset: { testid: 'closing-reason' } }, `Closed: ${alarm.closing_reason}`) : null);
@@ -141,8 +144,11 @@ export class AlarmDetail {
       ['Occurrences', a.occurrences > 1 ? `${a.occurrences}, last ${formatDateTime(a.last_at)}` : '1'],
       ['Acknowledged', a.acknowledged_at ? formatDateTime(a.acknowledged_at) : null],
       ['Escalates', a.escalate_after_min && !a.acknowledged_at ? `after ${a.escalate_after_min} min unacknowledged` : null],
+      ['Condition cleared', a.condition_cleared_at ? formatDateTime(a.condition_cleared_at) : null],
       ['Closed', a.closed_at ? formatDateTime(a.closed_at) : null],
       ['Type', humanType(e?.type ?? a.event_type)],
+      // A camera status event carries the recorder's last error: why the camera is offline.
+      ['Reason', typeof e?.attributes?.error === 'string' ? e.attributes.error : null],
       ['At', e ? formatDateTime(e.at, { ms: true }) : null],
       ['Camera', a.camera_name],
       ['Zone', e?.zone],

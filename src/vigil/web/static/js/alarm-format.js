@@ -1,7 +1,7 @@
 // How alarms look everywhere: priority names and colours, state chips, the moves each state
 // allows (mirrors vigil.domain.alarms.TRANSITIONS; the server has the last word).
 
-import { h } from './ui.js';
+import { formatDateTime, h } from './ui.js';
 
 export const PRIORITIES = { 1: 'critical', 2: 'high', 3: 'medium', 4: 'low', 5: 'info' };
 
@@ -39,6 +39,12 @@ const ACTION_STATUS = { pending: 'Pending', done: 'Done', failed: 'Failed', runn
 export function actionStatusChip(status) {
   return h('span', { class: `state-chip action-${status}`, dataset: { testid: 'action-status', status } },
     ACTION_STATUS[status] ?? status);
+}
+
+/** The alarm's condition ended (its camera is back) while an operator still has it open. */
+export function clearedFlag(at) {
+  return h('span', { class: 'flag flag-cleared', dataset: { testid: 'alarm-condition-cleared' },
+    title: `Condition cleared ${formatDateTime(at)}: close the alarm when done` }, '✓ condition cleared');
 }
 
 /** "line_crossing" -> "line crossing", "camera.offline" -> "camera offline". */

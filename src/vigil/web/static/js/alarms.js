@@ -4,7 +4,7 @@
 // detail beside the queue (#/alarms/{id}, the same query kept).
 
 import { AlarmDetail } from './alarm-detail.js';
-import { PRIORITIES, STATES, priorityBadge, stateChip } from './alarm-format.js';
+import { PRIORITIES, STATES, clearedFlag, priorityBadge, stateChip } from './alarm-format.js';
 import { alarms as alarmsApi } from './api.js';
 import { pushButton } from './push.js';
 import { SOUND_MODES, setSoundMode, soundMode } from './sounds.js';
@@ -172,6 +172,7 @@ class AlarmQueue {
       flags.push(h('span', { class: 'flag flag-escalated', dataset: { testid: 'alarm-escalated' },
         title: `Escalated ${formatDateTime(a.escalated_at)}: not acknowledged in time` }, '▲ escalated'));
     }
+    if (a.condition_cleared_at) flags.push(clearedFlag(a.condition_cleared_at));
     if (a.failed_actions > 0) {
       flags.push(h('span', { class: 'flag flag-failed', dataset: { testid: 'alarm-failed-actions' },
         title: 'Actions that failed after every retry: open the alarm to see why' }, `⚠ ${a.failed_actions} failed`));

@@ -12,7 +12,16 @@ export const CAMERA_STATUSES = [
   ['offline', 'Offline'], ['storage_full', 'Storage full'], ['tampering', 'Tampering'],
   ['online', 'Online'], ['connecting', 'Connecting'], ['disabled', 'Disabled'],
 ];
-const TEMPLATE_HINT = 'Placeholders: {rule} {type} {camera} {location} {zone} {object} {count} {time} {priority} {category} {alarm_id} {payload}';
+const TEMPLATE_HINT = 'Placeholders: {rule} {type} (“line crossing”) {event_type} (“line_crossing”) {status} (“offline”, “back online”) '
+  + '{reason} {camera} {location} {zone} {object} {count} {time} {priority} {category} {alarm_id} {payload}';
+
+// An alarm's title when the rule does not give one (vigil.domain.rules): camera status alarms
+// say which camera and what happened, "Camera Gate offline".
+const ALARM_TITLES = { camera_status: 'Camera {camera} {status}' };
+const ALARM_TITLE = '{rule} on {camera}';
+
+/** The default alarm title for a trigger kind. */
+export const alarmTitleFor = (kind) => ALARM_TITLES[kind] ?? ALARM_TITLE;
 
 // Field kinds: text, textarea, number, select, check, list (comma-separated), lines (one a
 // line), pairs ("key: value" a line), multi (checkboxes; options from the form's context),
@@ -62,7 +71,7 @@ export const ACTION_TYPES = {
       { name: 'priority', label: 'Priority', kind: 'select', number: true, default: 3,
         options: Object.entries(PRIORITIES).map(([p, n]) => [p, `${p} ${n}`]) },
       { name: 'category', label: 'Category', default: 'general' },
-      { name: 'title', label: 'Title', default: '{rule} on {camera}', hint: TEMPLATE_HINT },
+      { name: 'title', label: 'Title', default: ALARM_TITLE, hint: TEMPLATE_HINT },
       { name: 'sop', label: 'Checklist (SOP), one step a line', kind: 'lines' },
       { name: 'escalate_after_min', label: 'Escalate when unacknowledged for (min)', kind: 'number', optional: true, step: 'any' },
     ],

@@ -4,7 +4,7 @@
 
 import { cameraGroups, rules as rulesApi, timeProfiles } from './api.js';
 import {
-  ACTION_TYPES, CAMERA_STATUSES, TRIGGER_KINDS, fromInput, normalizeField, toInput,
+  ACTION_TYPES, CAMERA_STATUSES, TRIGGER_KINDS, alarmTitleFor, fromInput, normalizeField, toInput,
 } from './rule-fields.js';
 import { store } from './store.js';
 import { h, replace, toast } from './ui.js';
@@ -73,7 +73,12 @@ export class RuleForm {
     const r = this.rule;
     const c = r?.conditions ?? {};
     const kind = h('select', { class: 'input', dataset: { testid: 'field-trigger.kind' },
-      onchange: () => { this.trigger = this.keepCameras({ kind: kind.value }); this.renderTrigger(); } },
+      onchange: () => {
+        const from = this.trigger.kind;
+        this.trigger = this.keepCameras({ kind: kind.value });
+        this.renderTrigger();
+        this.retitle(from);
+      } },
     Object.entries(TRIGGER_KINDS).map(([k, d]) => h('option', { value: k }, d.label)));
     kind.value = this.trigger.kind;
     this.triggerBox = h('div', { class: 'rule-trigger' });
@@ -120,6 +125,15 @@ export class RuleForm {
     return next;
   }
 
+  /** Alarm titles left at the old trigger kind's default take the new kind's. */
+  retitle(from) {
+    const [before, after] = [alarmTitleFor(from), alarmTitleFor(this.trigger.kind)];
+    if (before === after) return;
+    this.readActions();
+    for (const a of this.actions) if (a.type === 'raise_alarm' && (a.title ?? before) === before) a.title = after;
+    this.renderActions();
+  }
+
   renderTrigger() {
     for (const key of [...this.slots.keys()]) if (key.startsWith('trigger.')) this.slots.delete(key);
     const def = TRIGGER_KINDS[this.trigger.kind];
@@ -135,8 +149,9 @@ export class RuleForm {
       Object.entries(ACTION_TYPES).map(([k, d]) => h('option', { value: k }, d.label)));
       type.value = action.type;
       const fields = def.fields.map((f) => {
-        const field = f.name === 'secret' && action.has_secret
+        let field = f.name === 'secret' && action.has_secret
           ? { ...f, placeholder: '•••••• stored (unchanged if empty)' } : f;
+        if (action.type === 'raise_alarm' && f.name === 'title') field = { ...f, default: alarmTitleFor(this.trigger.kind) };
         return this.field(`actions.${i}.${f.name}`, field, action[f.name]);
       });
       return h('div', { class: 'action-card', dataset: { testid: 'action-card', index: i, type: action.type } },
