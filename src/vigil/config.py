@@ -34,7 +34,9 @@ class StorageSettings(BaseModel):
 class RecorderSettings(BaseModel):
     """The recorder role: which node this is and where its media API listens."""
 
-    node_name: str = "recorder-1"
+    node_name: str = Field("recorder-1", min_length=1, max_length=120)
+    # Cameras this node may record at most (placement spreads cameras by it).
+    max_cameras: int = Field(500, ge=0, le=100_000)
     host: str = "127.0.0.1"
     port: int = 8081
     public_url: str | None = None

@@ -11,6 +11,7 @@ from vigil.domain.cameras import NAME_MAX, RecordingMode, check_stream_url
 
 StreamUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_stream_url)]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=r"^[^\x00-\x1f]+$")]
+NodeName = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class CameraCreate(BaseModel):
@@ -33,6 +34,9 @@ class CameraCreate(BaseModel):
     event_retention_days: float | None = Field(
         None, gt=0, le=3650, description="keep footage around events this long"
     )
+    pinned_node: NodeName | None = Field(
+        None, description="record on this recorder node while it is alive"
+    )
 
 
 class CameraUpdate(BaseModel):
@@ -51,6 +55,7 @@ class CameraUpdate(BaseModel):
     retention_days: float | None = Field(None, gt=0, le=3650)
     recording_mode: RecordingMode | None = None
     event_retention_days: float | None = Field(None, gt=0, le=3650)
+    pinned_node: NodeName | None = Field(None, description="null: placed by capacity")
 
 
 class HealthPublic(BaseModel):
@@ -87,6 +92,8 @@ class CameraPublic(BaseModel):
     retention_days: float | None
     recording_mode: RecordingMode
     event_retention_days: float | None
+    pinned_node: str | None = None
+    node: str | None = Field(None, description="the recorder node recording it now")
     created_at: datetime
     updated_at: datetime
     health: HealthPublic
@@ -126,3 +133,16 @@ class NodePublic(BaseModel):
     started_at: datetime
     heartbeat_at: datetime
     alive: bool
+    capacity: int = Field(0, description="cameras it may record at most")
+    cpu_count: int = 0
+    free_disk_bytes: int = 0
+    draining: bool = Field(False, description="its cameras are being moved off")
+    cameras: list[int] = Field(default_factory=list, description="ids of the cameras it records")
+
+
+class NodeUpdate(BaseModel):
+    """An administrator's change to a node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    draining: bool = Field(description="move its cameras to other nodes and give it no more")

@@ -97,6 +97,7 @@ class NatsBus:
         self._nc: Client | None = None
         self._js: Any = None
         self._sender: asyncio.Task[None] | None = None
+        self._closing = False
 
     # ----- lifecycle --------------------------------------------------------------------
 
@@ -150,7 +151,8 @@ class NatsBus:
             await self._js.add_stream(config)
 
     async def close(self) -> None:
-        """Send what the outbox holds if the broker is there (briefly), then disconnect."""
+        """Stop sending (the outbox keeps what is left for the next start), disconnect."""
+        self._closing = True
         if self._sender is not None:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -304,6 +306,8 @@ class NatsBus:
         log.debug("NATS: %s", exc)
 
     async def _on_disconnected(self) -> None:
+        if self._closing:
+            return
         log.warning("NATS at %s: disconnected; reconnecting", self._url)
 
     async def _on_reconnected(self) -> None:

@@ -19,14 +19,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from vigil.domain.placement import LEASE
 from vigil.store import leases, nodes
 from vigil.store.db import Database
 from vigil.store.types import utcnow
 
 log = logging.getLogger(__name__)
-
-# A lease lasts this long unless renewed; a dead node's cameras move after it runs out.
-LEASE = timedelta(seconds=6)
 
 
 class Membership:

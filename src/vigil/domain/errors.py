@@ -10,3 +10,7 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The request is valid but cannot be done in the present state."""
+
+
+class LeaseLost(RuntimeError):
+    """This recorder node no longer holds the camera's lease: it must not write for it."""

@@ -11,6 +11,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+
+# A camera's lease lasts this long unless its node renews it (every few seconds): a node
+# silent for longer is dead, and its cameras move. Failover takes this plus a scheduling
+# round plus the camera's first keyframe (under 15 s).
+LEASE = timedelta(seconds=8)
 
 
 @dataclass(frozen=True, slots=True)

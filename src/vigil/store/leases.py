@@ -103,7 +103,8 @@ def _grant(
 ) -> Grant:
     previous = held.node if held is not None else None
     reason = None
-    if held is not None and previous is not None:
+    # A node that comes back after its lease ran out (restarted) repairs its own segments.
+    if held is not None and previous is not None and previous != target:
         # Its node stopped renewing without releasing it: the node failed (or was cut off).
         reason = f"recorder node {previous} failed"
         _close_left_open(s, camera_id, previous, held.expires_at - lease, reason)
@@ -128,10 +129,11 @@ def _close_left_open(
     ).all()
     end = last_seen
     for seg in open_segments:
-        seg.end = max(min(last_seen, end), seg.start)
+        seg.end = max(last_seen, seg.start)
         end = seg.end
-    s.execute(update(Gap).where(Gap.camera_id == camera_id, Gap.end.is_(None)).values(end=end))
-    s.add(Gap(camera_id=camera_id, start=end, reason=reason))
+    already = s.scalar(select(Gap.id).where(Gap.camera_id == camera_id, Gap.end.is_(None)))
+    if already is None:  # an open gap already says why (the node's own last words)
+        s.add(Gap(camera_id=camera_id, start=end, reason=reason))
 
 
 def renew(db: Database, node: str, *, now: datetime, lease: timedelta) -> dict[int, int]:

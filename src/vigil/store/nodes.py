@@ -6,12 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from vigil.domain.placement import LEASE
 from vigil.store.db import Database
-from vigil.store.models import CameraHealth, Node
+from vigil.store.models import CameraLease, Node
 from vigil.store.types import utcnow
 
-# A node that has not said anything for this long is taken as gone.
-NODE_TIMEOUT = timedelta(seconds=30)
+# A node that has not said anything for this long is taken as gone (its leases ran out).
+NODE_TIMEOUT = LEASE
 
 
 def heartbeat(
@@ -63,19 +64,20 @@ def set_draining(db: Database, name: str, draining: bool) -> Node | None:
 
 
 def media_url_for_camera(db: Database, camera_id: int) -> str | None:
-    """Media API of the live node that reads this camera (or of any live node)."""
+    """Media API of the live node that records this camera (holds its lease), or None."""
     cutoff = utcnow() - NODE_TIMEOUT
     with db.session() as s:
-        owner = s.scalar(
-            select(Node.media_url)
-            .join(CameraHealth, CameraHealth.node == Node.name)
-            .where(CameraHealth.camera_id == camera_id, Node.heartbeat_at >= cutoff)
-        )
-        if owner:
-            return owner
         return s.scalar(
-            select(Node.media_url).where(Node.heartbeat_at >= cutoff).order_by(Node.name)
+            select(Node.media_url)
+            .join(CameraLease, CameraLease.node == Node.name)
+            .where(CameraLease.camera_id == camera_id, Node.heartbeat_at >= cutoff)
         )
+
+
+def get_node(db: Database, name: str) -> Node | None:
+    """One node, or None."""
+    with db.session() as s:
+        return s.get(Node, name)
 
 
 def list_nodes(db: Database) -> list[Node]:

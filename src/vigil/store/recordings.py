@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from vigil.domain.errors import LeaseLost
 from vigil.evidence.hashing import chain_hash
 from vigil.media.packets import StreamInfo
 from vigil.media.playback import SegmentFile
@@ -20,11 +21,6 @@ from vigil.store.models import Gap, Segment, SegmentTombstone
 from vigil.store.paths import confined_file
 from vigil.store.recording_requests import segment_requested
 from vigil.store.types import utcnow
-
-
-class LeaseLost(RuntimeError):
-    """This node no longer holds the camera's lease: it must not write for it."""
-
 
 # The fencing epoch this node holds for a camera, or None when it holds none.
 EpochOf = Callable[[int], "int | None"]

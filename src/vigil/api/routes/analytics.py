@@ -215,7 +215,7 @@ async def snapshot(
         raise HTTPException(409, f"camera {camera.id} is disabled: enable it for a snapshot")
     media_url = nodes.media_url_for_camera(ctx.db, camera.id)
     if media_url is None:
-        raise HTTPException(503, "no recorder node is running")
+        raise HTTPException(503, "no live recorder node records this camera now")
     url = f"{media_url}{SNAPSHOT_PATH.format(camera_id=camera.id)}"
     if not holds(request, user, Permission.UNMASK, camera.id):
         url += "?masked=1"

@@ -21,6 +21,7 @@ from vigil.domain.cameras import CameraStatus, RecordingMode, reported_status
 from vigil.domain.errors import Conflict
 from vigil.domain.messages import CamerasChanged
 from vigil.store import cameras as camera_store
+from vigil.store import leases
 from vigil.store.cameras import DuplicateCameraName
 from vigil.store.evidence_locks import list_locks
 from vigil.store.models import Camera, CameraHealth
@@ -30,8 +31,9 @@ from vigil.store.types import utcnow
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 
 
-def to_public(camera: Camera, health: CameraHealth | None) -> CameraPublic:
-    """A camera and its health as the API shows them."""
+def to_public(camera: Camera, health: CameraHealth | None, node: str | None = None) -> CameraPublic:
+    """A camera and its health as the API shows them; ``node``: the recorder node that
+    holds its lease (where it is recorded)."""
     if health is not None:
         health_public = HealthPublic.model_validate(health)
         status, why = reported_status(health.status, health.updated_at, health.node, utcnow())
@@ -56,6 +58,8 @@ def to_public(camera: Camera, health: CameraHealth | None) -> CameraPublic:
         retention_days=camera.retention_days,
         recording_mode=RecordingMode(camera.recording_mode),
         event_retention_days=camera.event_retention_days,
+        pinned_node=camera.pinned_node,
+        node=node,
         created_at=camera.created_at,
         updated_at=camera.updated_at,
         health=health_public,
@@ -73,8 +77,11 @@ def list_cameras(ctx: ContextDep, request: Request, user: CurrentUser) -> list[C
     """The cameras the caller may use, with their health."""
     visible = visible_cameras(request, user, *CAMERA_ACCESS)
     health = camera_store.health_of(ctx.db)
+    where = leases.owners(ctx.db)
     return [
-        to_public(c, health.get(c.id)) for c in camera_store.list_cameras(ctx.db) if c.id in visible
+        to_public(c, health.get(c.id), where.get(c.id))
+        for c in camera_store.list_cameras(ctx.db)
+        if c.id in visible
     ]
 
 
@@ -102,7 +109,8 @@ async def create_camera(
 )
 def get_camera(camera: CameraDep, ctx: ContextDep) -> CameraPublic:
     """One camera with its health."""
-    return to_public(camera, camera_store.health_of(ctx.db).get(camera.id))
+    health = camera_store.health_of(ctx.db).get(camera.id)
+    return to_public(camera, health, leases.owners(ctx.db).get(camera.id))
 
 
 @router.patch("/{camera_id}", response_model=CameraPublic)
@@ -138,7 +146,8 @@ async def update_camera(
     await run_in_threadpool(
         audit_action, request, user, "camera.update", camera_id=camera.id, fields=changed
     )
-    return to_public(updated, camera_store.health_of(ctx.db).get(camera.id))
+    health = camera_store.health_of(ctx.db).get(camera.id)
+    return to_public(updated, health, leases.owners(ctx.db).get(camera.id))
 
 
 @router.delete("/{camera_id}", status_code=status.HTTP_204_NO_CONTENT)

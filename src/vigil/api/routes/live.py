@@ -49,7 +49,7 @@ async def live(
         return
     media_url = nodes.media_url_for_camera(ctx.db, camera_id)
     if media_url is None:
-        await _refuse(websocket, "no recorder node is running", 4503)
+        await _refuse(websocket, "no live recorder node records this camera now", 4503)
         return
     # Without the unmask permission the recorder fills the camera's privacy masks in, also
     # when masks are added while watching (media/privacy_live.py).
