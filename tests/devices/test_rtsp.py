@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import io
-import subprocess
+import itertools
+import logging
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
-from tests.conftest import Stack, wait_until
-from tests.integration.test_recording_e2e import recorded_seconds
-from vigil.devices.rtsp import RtspContainer, RtspError, parse_sdp
-from vigil.devices.simulator import Simulator
+from tests.conftest import require_service
+from tests.media.test_ingest import encode_clip
+from vigil.devices.rtsp import (
+    REORDER_PROBE_FRAMES,
+    RtspContainer,
+    RtspError,
+    RtspUnsupported,
+    parse_sdp,
+)
+from vigil.devices.simulator import Simulator, gstreamer_missing
 from vigil.media.ingest import CameraIngest
 from vigil.media.rtp import AccessUnit
 
@@ -113,27 +121,50 @@ def test_unknown_mount_is_refused(simulator: Simulator) -> None:
         RtspContainer(url)
 
 
-def test_b_frame_camera_falls_back_to_ffmpeg_and_is_recorded(stack: Stack, clip_dir: Path) -> None:
-    clip = clip_dir / "bframes.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
-         "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "25",
-         "-pix_fmt", "yuv420p", str(clip)],
-        check=True,
-    )  # fmt: skip
-    with Simulator([clip], port=0, cache_dir=clip_dir / "sim-cache") as sim:
-        cam = stack.add_camera("bframes", sim.url_for("bframes"))
-        wait_until(lambda: recorded_seconds(stack.timeline(cam["id"])) >= 4, 40, "recorded")
-    assert "reading it with FFmpeg" in stack.logs() or "B-frames" in stack.logs()
-    wait_until(lambda: not stack.timeline(cam["id"])["recording"], 20, "camera gone")
-    files = sorted((stack.data_dir / "recordings" / str(cam["id"])).rglob("*.mp4"))
-    total = 0
-    for path in files:
-        with av.open(str(path)) as c:
-            frames = list(c.decode(video=0))
-        assert frames[0].key_frame
-        total += len(frames)
-    assert total >= 75, "B-frame video is recorded whole, in order"
+@pytest.fixture(scope="module")
+def high_profile_sim(clip_dir: Path) -> Iterator[Simulator]:
+    """High-profile cameras, ``bframes`` with B-frames and ``no-bframes`` without: only
+    their frames tell them apart."""
+    if missing := gstreamer_missing():
+        require_service("GStreamer RTSP server", missing)
+    clips = {
+        "bframes": encode_clip(clip_dir / "rtsp-bframes.mp4", seconds=4, b_frames=2),
+        "no-bframes": encode_clip(clip_dir / "rtsp-no-bframes.mp4", seconds=4, b_frames=0),
+    }
+    with Simulator(clips, port=0, cache_dir=clip_dir / "sim-cache") as sim:
+        yield sim
+
+
+def test_b_frames_are_refused_while_opening(high_profile_sim: Simulator) -> None:
+    with pytest.raises(RtspUnsupported, match=r"frames out of order \(B-frames\)"):
+        RtspContainer(high_profile_sim.url_for("bframes"))
+
+
+def test_a_stream_that_may_reorder_but_does_not_is_read_whole(
+    high_profile_sim: Simulator,
+) -> None:
+    container = RtspContainer(high_profile_sim.url_for("no-bframes"))
+    try:
+        packets = itertools.islice(container.demux(), 3 * REORDER_PROBE_FRAMES)
+        times = [packet.pts for packet in packets]
+    finally:
+        container.close()
+    steps = {b - a for a, b in itertools.pairwise(times)}
+    assert steps == {90000 // 25}, "the frames read ahead are handed out, none lost"
+
+
+def test_ingest_reads_a_b_frame_camera_with_ffmpeg_from_the_start(
+    high_profile_sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vigil.media.ingest")
+    container = CameraIngest(1, high_profile_sim.url_for("bframes"), [])._open()
+    try:
+        assert container.format.name == "rtsp", "FFmpeg's demuxer"
+    finally:
+        container.close()
+    (record,) = caplog.records
+    assert record.levelno == logging.INFO
+    assert record.getMessage().endswith("frames out of order (B-frames); reading it with FFmpeg")
 
 
 def test_ingest_uses_vigils_client_for_h264_cameras(simulator: Simulator) -> None:

@@ -10,9 +10,12 @@ from pathlib import Path
 import av
 import pytest
 
+from tests.media.test_ingest import encode_clip
 from vigil.config import Settings, StorageSettings
 from vigil.domain.cameras import CameraStatus
 from vigil.media.ingest import CameraIngest
+from vigil.media.packets import StreamInfo
+from vigil.media.playback import export_mp4
 from vigil.media.segments import SegmentRecorder
 from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segments
 from vigil.store import cameras as camera_store
@@ -266,12 +269,33 @@ def test_b_frame_video_is_recorded_whole(db: Database, settings: Settings, tmp_p
         assert frames[0].key_frame and len(frames) == 50, "no frame lost at the cuts"
 
 
-def test_health_rates_follow_the_stream_clock_not_arrival_bursts() -> None:
-    from vigil.media.ingest import IngestStats
-
-    stats = IngestStats()
-    for frame in range(125):  # 5 s at 25 fps, 10 kB a frame, however they were delivered
-        stats.count(10_000, frame * 0.04)
-    fps, bps = stats.rates()
-    assert fps == pytest.approx(25.0)
-    assert bps == pytest.approx(25 * 10_000 * 8)
+def test_the_segment_being_written_plays_up_to_its_last_second(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    # A camera as the demo's B-frame ones: 100 kbit/s and a keyframe every 4 s.
+    clip = encode_clip(tmp_path / "sparse.mp4", seconds=12, b_frames=2, bitrate="100k", gop=100)
+    camera = camera_store.create_camera(db, name="sparse", main_url=f"file://{clip}")
+    root = settings.recordings_dir
+    root.mkdir(parents=True, exist_ok=True)
+    guard = DiskGuard(db, root, settings.storage)
+    sink = SegmentRecorder(camera.id, root, DbSegmentIndex(db, "n"), guard, segment_seconds=60)
+    t0 = utcnow()
+    shown_s = 0.0
+    with av.open(str(clip)) as c:
+        video = c.streams.video[0]
+        sink.open(StreamInfo(camera.id, video, None, t0))
+        try:
+            for packet in c.demux(video):
+                if packet.pts is None or packet.dts is None or packet.dts * packet.time_base > 9:
+                    continue
+                pts_s = float(packet.pts * packet.time_base)
+                sink.write(packet, t0 + timedelta(seconds=pts_s))
+                shown_s = max(shown_s, pts_s)
+            (segment,) = segments_of(db, camera.id)
+            assert segment.end is None, "still being written"
+            files = recordings.segment_files(db, root, camera.id, t0, t0 + timedelta(minutes=1))
+            export = export_mp4(files, t0, t0 + timedelta(minutes=1), tmp_path / "export.mp4")
+        finally:
+            sink.close(None)
+    assert export.start == t0
+    assert export.end >= t0 + timedelta(seconds=shown_s - 1.5), "all but the last second"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
 
 import av
+import pytest
 
 from vigil.media.rtp import (
     START_CODE,
@@ -12,6 +14,8 @@ from vigil.media.rtp import (
     TimestampUnwrapper,
     aac_frames,
     adts_header,
+    has_b_slices,
+    may_reorder,
 )
 
 SPS = bytes([0x67, 0x42, 0xC0, 0x1E, 0xDA])
@@ -84,8 +88,6 @@ def test_timestamps_unwrap_past_32_bits() -> None:
 
 def test_aac_hbr_payload_splits_into_frames_that_decode() -> None:
     # Two real AAC frames from FFmpeg's encoder, carried in one RTP payload.
-    import subprocess
-
     adts = subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=0.1",
          "-c:a", "aac", "-f", "adts", "-"],
@@ -108,3 +110,47 @@ def test_aac_hbr_payload_splits_into_frames_that_decode() -> None:
     with av.open(io.BytesIO(stream), format="aac") as c:
         decoded = list(c.decode(audio=0))
     assert decoded and decoded[0].sample_rate == 48000
+
+
+def encoded_h264(*options: str) -> list[bytes]:
+    """Access units (Annex-B) of 12 frames that libx264 encodes with ``options``, in decode
+    order."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=25",
+         "-frames:v", "12", "-c:v", "libx264", *options, "-f", "h264", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    with av.open(io.BytesIO(raw), format="h264") as c:
+        packets = list(c.demux(video=0))
+    return [bytes(p) for p in packets]
+
+
+@pytest.mark.parametrize(
+    ("options", "b_frames"),
+    [
+        (("-profile:v", "baseline"), False),
+        (("-profile:v", "high", "-bf", "0"), False),
+        (("-profile:v", "main", "-bf", "2", "-b_strategy", "0"), True),
+        (("-profile:v", "high", "-bf", "3", "-b_strategy", "0"), True),
+    ],
+)
+def test_b_slices_are_found_in_the_slice_headers(options: tuple[str, ...], b_frames: bool) -> None:
+    units = encoded_h264(*options)
+    assert has_b_slices(units[0]) is False, "a keyframe is intra"
+    assert any(has_b_slices(unit) for unit in units) is b_frames
+
+
+def test_the_profile_tells_whether_b_frames_may_come() -> None:
+    baseline, high = (encoded_h264("-profile:v", p)[0] for p in ("baseline", "high"))
+
+    def sps(unit: bytes) -> bytes:
+        nals = [n.lstrip(b"\x00") for n in unit.split(b"\x00\x00\x01")]
+        return next(n for n in nals if n and n[0] & 0x1F == 7)
+
+    assert may_reorder(sps(baseline)) is False
+    assert may_reorder(sps(high)) is True, "High allows B-frames: its frames must tell"
+
+
+def test_a_slice_header_cut_short_is_not_taken_for_b() -> None:
+    assert has_b_slices(START_CODE + bytes([0x41])) is False
+    assert has_b_slices(START_CODE + bytes([0x41, 0x00, 0x00])) is False

@@ -244,17 +244,23 @@ def test_export_downloads_an_mp4_of_the_chosen_span(
     assert 4.5 <= float(info["format"]["duration"]) <= 7.0, info["format"]
 
 
-def test_unreachable_camera_shows_offline_with_its_error_then_is_disabled_and_removed(
+def test_unreachable_camera_shows_why_it_is_still_connecting_then_is_disabled_and_removed(
     page: Page, stack: Stack
 ) -> None:
     cam = stack.add_camera("nowhere", f"rtsp://127.0.0.1:{free_port()}/stream")
-    error = stack.wait_status(cam["id"], "offline")["health"]["last_error"]
-    assert error
+    # Never online yet: "connecting" (offline only after the connect timeout), with the
+    # reason of the last attempt.
+    wait_until(
+        lambda: bool(stack.camera(cam["id"])["health"]["last_error"]), 30, "an error", stack.logs
+    )
+    camera = stack.camera(cam["id"])
+    assert camera["health"]["status"] == "connecting"
+    error = camera["health"]["last_error"]
 
     page.goto("/#/cameras")
     line = row(page, cam["id"])
-    expect(line).to_have_attribute("data-status", "offline")
-    expect(line.get_by_test_id("status-badge")).to_have_text("Offline")
+    expect(line).to_have_attribute("data-status", "connecting")
+    expect(line.get_by_test_id("status-badge")).to_have_text("Connecting")
     expect(line.locator('[data-field="last_error"]')).to_have_text(error)
     expect(page.get_by_test_id("summary")).to_have_text("0/1 online")
 

@@ -6,7 +6,9 @@ asks the kernel to wake it only when a few tens of milliseconds of stream have a
 (``SO_RCVLOWAT``), parses the interleaved RTP in Python, and hands PyAV whole frames to
 mux. It looks like the part of a PyAV input container that the ingest uses (``streams``,
 ``format.name``, ``demux``, ``close``). Anything it does not handle raises
-:class:`RtspUnsupported`, and the ingest reads that camera with FFmpeg instead.
+:class:`RtspUnsupported`, and the ingest reads that camera with FFmpeg instead: found
+while opening (codec, transport, B-frames in the frames read ahead) wherever it can, so
+that the switch happens before the first packet is handed out.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from vigil.media.rtp import (
     TimestampUnwrapper,
     aac_frames,
     adts_header,
+    has_b_slices,
+    may_reorder,
 )
 
 USER_AGENT = "Vigil"
@@ -49,8 +53,13 @@ KEEPALIVE_S = 25.0
 POLL_S = 0.5
 READ_BYTES = 256 * 1024
 MAX_PREROLL_FRAMES = 600  # frames read while waiting for the first keyframe
+# Video frames after the first keyframe read ahead to look for B-frames (unless the
+# profile rules them out): encoders put them right after the first P-frame.
+REORDER_PROBE_FRAMES = 8
 AUDIO_PROBE_FRAMES = 50  # video frames to wait for the first audio frame
 DRAIN_BYTES = 4 * 1024 * 1024  # more than a socket buffer holds
+# Why a stream with B-frames is refused: the ingest logs it once as it switches to FFmpeg.
+REORDERED = "frames out of order (B-frames)"
 
 
 class RtspError(OSError):
@@ -383,6 +392,7 @@ class RtspContainer:
             self._unwrap = [TimestampUnwrapper() for _ in self._tracks]  # video: assembler's
             self._pending: list[tuple[int, AccessUnit]] = []
             first = self._first_keyframe()
+            self._refuse_reordering(first)
             video = self._template_video(first)
             first_audio = self._first_audio() if len(self._tracks) > 1 else None
             audio = self._template_audio(first_audio) if first_audio else None
@@ -417,18 +427,46 @@ class RtspContainer:
                         yield 1, unit
 
     def _first_keyframe(self) -> AccessUnit:
+        """Read up to the first keyframe with parameter sets; the frames before it cannot be
+        decoded and are dropped, but a B slice among them already says enough."""
         self._frame_iter = self._frames()
         for count, (track, unit) in enumerate(self._frame_iter):
             if track == 0 and unit.keyframe and self._assembler.sps and self._assembler.pps:
                 self._pending.append((track, unit))
                 return unit
+            if track == 0 and has_b_slices(unit.data):
+                raise RtspUnsupported(REORDERED)
             if count > MAX_PREROLL_FRAMES:
                 break
         raise RtspUnsupported("no H.264 keyframe with parameter sets arrived")
 
+    def _refuse_reordering(self, keyframe: AccessUnit) -> None:
+        """Raise :class:`RtspUnsupported` when the video has B-frames (frames arrive in
+        decode order, which this client does not time), before a packet is handed out.
+
+        Baseline has none; another profile's first few frames after the keyframe are read
+        ahead (kept for ``demux``) and looked at: a B slice, or a timestamp that does not
+        advance, gives the stream away."""
+        sps = self._assembler.sps
+        if sps is None or not may_reorder(sps):
+            return
+        last, seen = keyframe.timestamp, 0
+        for track, unit in self._frame_iter:
+            self._pending.append((track, unit))
+            if track != 0:
+                continue
+            if unit.timestamp <= last or has_b_slices(unit.data):
+                raise RtspUnsupported(REORDERED)
+            last, seen = unit.timestamp, seen + 1
+            if seen == REORDER_PROBE_FRAMES:
+                return
+
     def _first_audio(self) -> AccessUnit | None:
         """The first audio frame after the keyframe, to learn the audio's format from;
         what arrives meanwhile is kept for ``demux``. None if the audio stays silent."""
+        read_ahead = (unit for track, unit in self._pending if track == 1)
+        if (unit := next(read_ahead, None)) is not None:
+            return unit
         for count, (track, unit) in enumerate(self._frame_iter):
             self._pending.append((track, unit))
             if track == 1:
@@ -496,7 +534,9 @@ class RtspContainer:
                 continue
             if track == 0:
                 if last_video is not None and unit.timestamp <= last_video:
-                    raise RtspUnsupported("frames out of order (B-frames)")
+                    # B-frames the read-ahead did not see (an encoder that starts them
+                    # late): the ingest switches to FFmpeg at once, as a last resort.
+                    raise RtspUnsupported(REORDERED)
                 last_video = unit.timestamp
             else:
                 # A repeated audio frame (a sender that resends, or two with one timestamp):

@@ -33,12 +33,23 @@ MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "opus"})
 # Camera and local clocks drift apart; beyond this the wall clock is re-anchored to now.
 MAX_CLOCK_DRIFT = timedelta(seconds=2)
 FUTURE_TOLERANCE = timedelta(milliseconds=50)
+# Health figures cover the last few seconds of stream, and never more than this many frames
+# (5 s at 120 fps): the window must stay small whatever the stream's timestamps do.
 STATS_WINDOW_S = 5.0
+STATS_MAX_FRAMES = 600
+# A camera that has never delivered a frame is "connecting" while its attempts fail, and
+# "offline" once they have failed for this long since the ingest started.
+CONNECT_TIMEOUT_S = 30.0
 
 
 @dataclass(slots=True)
 class IngestStats:
-    """Rolling figures of one ingest, read by the health reporter."""
+    """Rolling figures of one ingest: written by its thread, read by the health reporter's.
+
+    Rates are measured on the stream's decode clock (frames arrive in batches, their
+    timestamps do not; decode time, unlike presentation time, never goes back with
+    B-frames), over a window of one connection that is bounded in time and in count.
+    """
 
     status: CameraStatus = CameraStatus.CONNECTING
     last_error: str | None = None
@@ -46,26 +57,39 @@ class IngestStats:
     video_codec: str | None = None
     width: int | None = None
     height: int | None = None
-    _window: deque[tuple[float, int]] = field(default_factory=deque)
+    _window: deque[tuple[float, int]] = field(
+        default_factory=lambda: deque(maxlen=STATS_MAX_FRAMES)
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, size: int, media_s: float) -> None:
-        """Note one video frame of ``size`` bytes at stream time ``media_s``.
+    def restart(self) -> None:
+        """A new connection: its clock has nothing to do with the last one's."""
+        with self._lock:
+            self._window.clear()
 
-        Rates follow the stream's own clock: frames arrive in batches, their timestamps
-        do not."""
-        self._window.append((media_s, size))
-        cutoff = media_s - STATS_WINDOW_S
-        while self._window and self._window[0][0] < cutoff:
-            self._window.popleft()
+    def count(self, size: int, decode_s: float) -> None:
+        """Note one video frame of ``size`` bytes at stream decode time ``decode_s``."""
+        with self._lock:
+            window = self._window
+            if window and decode_s < window[-1][0]:
+                window.clear()  # the stream's clock jumped back: start over from here
+            window.append((decode_s, size))
+            cutoff = decode_s - STATS_WINDOW_S
+            while window[0][0] < cutoff:
+                window.popleft()
 
     def rates(self) -> tuple[float, float]:
         """Frames per second and bits per second over the recent window."""
-        if len(self._window) < 2:
+        with self._lock:
+            if len(self._window) < 2:
+                return 0.0, 0.0
+            span = self._window[-1][0] - self._window[0][0]
+            frames = len(self._window) - 1
+            # Each frame's bytes fill the time to the next one: the first frame's are left out.
+            sizes = sum(size for _, size in self._window) - self._window[0][1]
+        if span <= 0:
             return 0.0, 0.0
-        span = max(self._window[-1][0] - self._window[0][0], 1e-3)
-        frames = len(self._window) - 1
-        bits = (sum(size for _, size in self._window) - self._window[0][1]) * 8
-        return frames / span, bits / span
+        return frames / span, sizes * 8 / span
 
 
 StatusCallback = Callable[[CameraStatus, str | None], None]
@@ -86,6 +110,7 @@ class CameraIngest:
         reconnect_max_s: float = 30.0,
         realtime_files: bool = True,
         watched: Callable[[], bool] | None = None,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.camera_id = camera_id
         self._url = url
@@ -93,12 +118,16 @@ class CameraIngest:
         self._secrets = secrets
         self._on_status = on_status
         self._backoff = (reconnect_min_s, reconnect_max_s)
+        self._connect_timeout_s = connect_timeout_s
         self._realtime_files = realtime_files
         # Someone watches this camera live: read it with low latency (costs more CPU).
         self._watched = watched
         self._stop = threading.Event()
         # Vigil's RTSP client reads H.264 cameras; FFmpeg reads everything else.
         self._use_ffmpeg = False
+        # The connection just ended found a stream Vigil's client does not read: reconnect
+        # with FFmpeg at once, as the same camera still online (not a failure).
+        self._switched_reader = False
         self._thread: threading.Thread | None = None
         self.stats = IngestStats()
 
@@ -115,18 +144,39 @@ class CameraIngest:
 
     def run(self) -> None:
         """Open, read, reconnect with backoff, until stopped."""
+        give_up_at = time.monotonic() + self._connect_timeout_s
         delay = self._backoff[0]
         while not self._stop.is_set():
             error = self._read_once() or "stream ended"
-            was_online = self.stats.status == CameraStatus.ONLINE
             if self._stop.is_set():
                 break
-            # A camera that was up gets a quick retry; one that keeps failing, less often.
-            delay = self._backoff[0] if was_online else min(delay * 2, self._backoff[1])
-            self._set_status(CameraStatus.OFFLINE, error)
-            log.warning("camera %s: %s; retrying in %.1fs", self.camera_id, error, delay)
+            if self._switched_reader:
+                self._switched_reader = False
+                log.info("camera %s: %s", self.camera_id, error)
+                continue  # the same camera, read another way: at once, and still online
+            delay = self._note_failure(error, delay, give_up_at)
             self._stop.wait(delay)
         self._set_status(CameraStatus.DISABLED, None)
+
+    def _note_failure(self, error: str, delay: float, give_up_at: float) -> float:
+        """Report a connection that failed or ended; returns the wait before the next.
+
+        A camera is offline once it was online, or when it has not come within the connect
+        timeout; until then it is connecting, and ``last_error`` says why the attempt failed.
+        """
+        was_online = self.stats.status == CameraStatus.ONLINE
+        # A camera that was up gets a quick retry; one that keeps failing, less often.
+        delay = self._backoff[0] if was_online else min(delay * 2, self._backoff[1])
+        now = time.monotonic()
+        if self.stats.status == CameraStatus.CONNECTING and now < give_up_at:
+            self._set_status(CameraStatus.CONNECTING, error)
+            # The next attempt comes by the connect timeout, which is judged when it is due.
+            delay = max(min(delay, give_up_at - now), self._backoff[0])
+            log.info("camera %s: %s; retrying in %.1fs", self.camera_id, error, delay)
+        else:
+            self._set_status(CameraStatus.OFFLINE, error)
+            log.warning("camera %s: %s; retrying in %.1fs", self.camera_id, error, delay)
+        return delay
 
     def _set_status(self, status: CameraStatus, error: str | None) -> None:
         changed = status != self.stats.status or error != self.stats.last_error
@@ -206,20 +256,22 @@ class CameraIngest:
                     )
                     for sink in self._sinks:
                         sink.open(info)
+                    self.stats.restart()
                     self._set_status(CameraStatus.ONLINE, None)
                 wall = clock.wall(packet, is_video)
                 if is_video:
                     if rtsp is not None and self._watched is not None:
                         rtsp.low_latency = self._watched()
-                    self.stats.count(packet.size, clock.seconds(packet))
+                    self.stats.count(packet.size, clock.decode_seconds(packet))
                     self.stats.last_frame_at = datetime.now(UTC)
                     if clock.paced:
                         self._stop.wait(clock.ahead_s(packet))
                 for sink in self._sinks:
                     sink.write(packet, wall)
+        except RtspUnsupported as exc:  # found only now (the read-ahead missed it)
+            self._use_ffmpeg = self._switched_reader = True
+            error = f"switching to FFmpeg: {self._describe(exc)}"
         except (av.error.FFmpegError, OSError) as exc:
-            if isinstance(exc, RtspUnsupported):
-                self._use_ffmpeg = True  # from the next connection on
             error = f"stream broke off: {self._describe(exc)}"
         finally:
             if clock is not None:
@@ -259,10 +311,18 @@ class _WallClock:
     def seconds(self, packet: av.Packet[Any]) -> float:
         """A packet's presentation time in seconds."""
         assert packet.pts is not None
+        return packet.pts * self._time_base(packet)
+
+    def decode_seconds(self, packet: av.Packet[Any]) -> float:
+        """A packet's decode time in seconds: increasing, even with B-frames."""
+        assert packet.dts is not None
+        return packet.dts * self._time_base(packet)
+
+    def _time_base(self, packet: av.Packet[Any]) -> float:
         tb = self._time_bases.get(packet.stream)
         if tb is None:
             tb = self._time_bases[packet.stream] = float(packet.time_base)
-        return packet.pts * tb
+        return tb
 
     def wall(self, packet: av.Packet[Any], is_video: bool) -> datetime:
         """The wall-clock time of a packet."""

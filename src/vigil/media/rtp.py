@@ -2,6 +2,7 @@
 
 Pure functions and small stateful assemblers, no I/O: the RTSP client feeds them the
 payloads of one stream in order, they hand back whole frames with their 64-bit timestamp.
+Two header readers tell whether an H.264 stream may reorder frames (B-frames).
 """
 
 from __future__ import annotations
@@ -9,11 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 START_CODE = b"\x00\x00\x00\x01"
+_SHORT_START_CODE = b"\x00\x00\x01"
 NAL_IDR = 5
 NAL_SPS = 7
 NAL_PPS = 8
 STAP_A = 24
 FU_A = 28
+NAL_SLICE = 1
+# profile_idc of Baseline (and Constrained Baseline): no B slices allowed.
+PROFILE_BASELINE = 66
+SLICE_TYPE_B = 1  # slice_type modulo 5 (H.264 7.4.3)
+# Header bytes enough for first_mb_in_slice and slice_type (two Exp-Golomb codes).
+_SLICE_HEADER_BYTES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,64 @@ class H264Assembler:
             nals = [self.sps, self.pps, *nals]
         data = b"".join(START_CODE + n for n in nals)
         return [AccessUnit(self._unwrap(self._timestamp), data, keyframe)]
+
+
+def may_reorder(sps: bytes) -> bool:
+    """Whether a stream with this SPS (NAL unit, header byte first) may carry B-frames.
+
+    Baseline forbids B slices; any other profile allows them, so only its frames can tell.
+
+    >>> may_reorder(bytes([0x67, 66, 0xC0, 0x1E])), may_reorder(bytes([0x67, 100, 0, 0x28]))
+    (False, True)
+    """
+    return len(sps) < 2 or sps[1] != PROFILE_BASELINE
+
+
+def has_b_slices(annexb: bytes) -> bool:
+    """Whether an access unit (Annex-B NAL units) holds a B slice: a frame shown before one
+    that is decoded after it, so presentation and decode order differ."""
+    pos = annexb.find(_SHORT_START_CODE)  # also finds the end of every 4-byte one
+    while pos >= 0:
+        start = pos + len(_SHORT_START_CODE)
+        pos = annexb.find(_SHORT_START_CODE, start)
+        if start < len(annexb) and annexb[start] & 0x1F in (NAL_SLICE, NAL_IDR):
+            header = annexb[start + 1 : start + 1 + _SLICE_HEADER_BYTES]
+            if _slice_type(header) % 5 == SLICE_TYPE_B:
+                return True
+    return False
+
+
+def _slice_type(header: bytes) -> int:
+    """slice_type of a slice header (after the NAL header byte); -1 if it is cut short."""
+    bits = _ExpGolomb(header.replace(b"\x00\x00\x03", b"\x00\x00"))
+    try:
+        bits.ue()  # first_mb_in_slice
+        return bits.ue()
+    except IndexError:
+        return -1
+
+
+class _ExpGolomb:
+    """Reads unsigned Exp-Golomb codes (H.264 9.1) from an unescaped bit string."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def _bit(self) -> int:
+        byte = self._data[self._pos >> 3]  # IndexError past the end
+        bit = (byte >> (7 - (self._pos & 7))) & 1
+        self._pos += 1
+        return bit
+
+    def ue(self) -> int:
+        zeros = 0
+        while self._bit() == 0:
+            zeros += 1
+        value = 0
+        for _ in range(zeros):
+            value = (value << 1) | self._bit()
+        return (1 << zeros) - 1 + value
 
 
 def aac_frames(payload: bytes, timestamp: int, frame_samples: int = 1024) -> list[AccessUnit]:

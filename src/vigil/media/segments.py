@@ -1,12 +1,15 @@
 """Continuous recording: stream copy into ~10 s fragmented MP4 segments cut at keyframes.
 
-Fragmented MP4 (``empty_moov``, a fragment per keyframe) survives ``kill -9``: everything up
-to the last complete fragment stays readable, so a crash loses at most one GOP.
+Fragmented MP4 (``empty_moov``, a fragment at every keyframe and at least every second,
+each written to the file as it is complete) survives ``kill -9``: everything up to the last
+complete fragment stays readable, so a crash loses at most a second, and the segment being
+written can be played and exported up to its last second.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,12 +19,25 @@ import av
 from av.stream import Stream
 
 from vigil.domain.cameras import CameraStatus
+from vigil.domain.errors import LeaseLost
 from vigil.evidence.hashing import file_sha256
 from vigil.media.packets import StreamInfo, muxing_as
 
 log = logging.getLogger(__name__)
 
 SEGMENT_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+# A fragment is cut at every keyframe and at least this often (microseconds), so that a
+# camera with a long GOP has its open segment readable (and a crash loses) to within this.
+FRAGMENT_MAX_US = 1_000_000
+# Written through to the file as each fragment is complete: the output otherwise holds
+# 256 KiB before it writes, 20 s of a 100 kbit/s camera that playback could not read yet.
+# The muxer keeps a fragment's packets in memory until it is cut, so this is one write per
+# fragment, not one per packet.
+SEGMENT_OPTIONS = {
+    "movflags": SEGMENT_MOVFLAGS,
+    "frag_duration": str(FRAGMENT_MAX_US),
+    "flush_packets": "1",
+}
 
 
 class SegmentIndex(Protocol):
@@ -88,8 +104,12 @@ class SegmentRecorder:
         *,
         segment_seconds: float = 10.0,
         on_status: Any = None,
+        may_write: Callable[[], bool] | None = None,
     ) -> None:
+        """``may_write``: whether this node may still record the camera (its lease); once
+        it says no, not another byte is written."""
         self.camera_id = camera_id
+        self._may_write = may_write
         self._root = root
         self._index = index
         self._guard = guard
@@ -108,6 +128,11 @@ class SegmentRecorder:
     def write(self, packet: av.Packet[Stream], wall: datetime) -> None:
         """Write a packet, starting a new segment at a keyframe when it is time."""
         assert self._info is not None
+        if self._may_write is not None and not self._may_write():
+            if self._segment is not None:  # lost the camera: stop at once, index fenced
+                log.warning("camera %s: lease lost; stopped writing", self.camera_id)
+                self._finish(wall)
+            return
         is_video = packet.stream is self._info.video
         if is_video and packet.is_keyframe and self._due(wall):
             self._rotate(packet, wall)
@@ -125,7 +150,8 @@ class SegmentRecorder:
             self._fail(f"cannot write segment {seg.path.name}: {exc}", wall)
             return
         if is_video:
-            seg.last_wall = wall
+            # max: with B-frames a frame decoded later may be shown earlier.
+            seg.last_wall = max(seg.last_wall, wall)
             if packet.duration:
                 seg.frame_s = float(packet.duration * packet.time_base)
 
@@ -166,9 +192,7 @@ class SegmentRecorder:
         path = self._root / rel
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            container = av.open(
-                str(path), "w", format="mp4", options={"movflags": SEGMENT_MOVFLAGS}
-            )
+            container = av.open(str(path), "w", format="mp4", options=SEGMENT_OPTIONS)
             streams: dict[Any, Any] = {info.video: container.add_stream_from_template(info.video)}
             if info.audio is not None:
                 streams[info.audio] = container.add_stream_from_template(info.audio)
@@ -178,7 +202,8 @@ class SegmentRecorder:
         try:
             seg_id = self._index.segment_opened(self.camera_id, rel, wall, info)
         except Exception as exc:  # the index refused (camera just removed, database down)
-            log.error("camera %s: cannot index segment %s: %s", self.camera_id, rel, exc)
+            level = logging.WARNING if isinstance(exc, LeaseLost) else logging.ERROR
+            log.log(level, "camera %s: cannot index segment %s: %s", self.camera_id, rel, exc)
             container.close()
             path.unlink(missing_ok=True)
             return
@@ -208,7 +233,14 @@ class SegmentRecorder:
             sha256 = file_sha256(seg.path)
         except OSError as exc:
             log.error("camera %s: cannot hash %s: %s", self.camera_id, seg.path, exc)
-        self._index.segment_closed(seg.id, max(end, seg.start), size, sha256)
+        try:
+            self._index.segment_closed(seg.id, max(end, seg.start), size, sha256)
+        except LeaseLost:
+            log.warning(
+                "camera %s: recorded by another node now; %s left", self.camera_id, seg.path
+            )
+        except Exception as exc:  # the database is away
+            log.error("camera %s: cannot close %s in the index: %s", self.camera_id, seg.path, exc)
         self._guard.note_written(size)
 
     def _fail(self, message: str, wall: datetime) -> None:
@@ -220,7 +252,12 @@ class SegmentRecorder:
 
     def _open_gap(self, start: datetime, reason: str) -> None:
         if not self._gap_open:
-            self._index.gap_opened(self.camera_id, start, reason)
+            try:
+                self._index.gap_opened(self.camera_id, start, reason)
+            except LeaseLost:
+                pass  # the node that has the camera now keeps its timeline
+            except Exception as exc:  # the database is away
+                log.error("camera %s: cannot note the gap (%s): %s", self.camera_id, reason, exc)
             self._gap_open = True
 
     def _status(self, status: CameraStatus, error: str | None) -> None:
