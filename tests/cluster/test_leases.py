@@ -50,7 +50,7 @@ def test_each_camera_is_granted_to_exactly_one_node(db: Database) -> None:
     assert {g.node for g in grants} == {"a", "b", "c"}
     assert schedule(db) == [], "kept where they are"
     held = [leases.renew(db, n, now=utcnow(), lease=LEASE) for n in "abc"]
-    assert sorted(c for h in held for c in h) == cams
+    assert sorted(c for h in held for c in h.epochs) == cams
 
 
 def test_a_dead_nodes_cameras_move_with_a_new_epoch_and_a_gap(db: Database) -> None:
@@ -75,7 +75,7 @@ def test_a_dead_nodes_cameras_move_with_a_new_epoch_and_a_gap(db: Database) -> N
     # Fencing: "a" comes back and may write nothing for the camera.
     with pytest.raises(LeaseLost):
         index.gap_opened(cam, utcnow(), "stream ended")
-    assert leases.renew(db, "a", now=utcnow(), lease=LEASE) == {}
+    assert leases.renew(db, "a", now=utcnow(), lease=LEASE).epochs == {}
 
 
 def test_a_lease_that_ran_out_is_never_renewed(db: Database) -> None:
@@ -83,7 +83,7 @@ def test_a_lease_that_ran_out_is_never_renewed(db: Database) -> None:
     beat(db, "a")
     schedule(db)
     later = utcnow() + LEASE + timedelta(seconds=1)
-    assert leases.renew(db, "a", now=later, lease=LEASE) == {}
+    assert leases.renew(db, "a", now=later, lease=LEASE).epochs == {}
 
 
 def test_draining_moves_cameras_after_their_node_releases_them(db: Database) -> None:
@@ -93,7 +93,8 @@ def test_draining_moves_cameras_after_their_node_releases_them(db: Database) -> 
     beat(db, "b")
     nodes.set_draining(db, "a", True)
     assert schedule(db) == [], "revoked first, not granted twice"
-    assert leases.renew(db, "a", now=utcnow(), lease=LEASE) == {}, "a stops them"
+    held = leases.renew(db, "a", now=utcnow(), lease=LEASE)
+    assert held.revoked == set(cams) == set(held.epochs), "a stops them, still writable"
     for cam in cams:
         leases.release(db, "a", cam, 1)
     grants = schedule(db)
@@ -123,3 +124,18 @@ def test_fenced_index_writes_only_under_the_lease(db: Database) -> None:
         stale.gap_opened(cam, utcnow(), "stream ended")
     with pytest.raises(LeaseLost):
         DbSegmentIndex(db, "a", epoch_of=lambda _c: None).gap_opened(cam, utcnow(), "x")
+
+
+def test_a_disabled_cameras_lease_is_revoked_then_dropped_once_released(db: Database) -> None:
+    (cam,) = add_cameras(db, 1)
+    beat(db, "a")
+    (grant,) = schedule(db)
+    camera_store.update_camera(db, cam, enabled=False)
+    assert schedule(db) == []
+    held = leases.renew(db, "a", now=utcnow(), lease=LEASE)
+    assert held.revoked == {cam}, "stopped by its node, which may still close its segment"
+    index = DbSegmentIndex(db, "a", epoch_of=lambda _c: grant.epoch)
+    index.gap_opened(cam, utcnow(), "recording stopped")  # allowed until released
+    leases.release(db, "a", cam, grant.epoch)
+    schedule(db)
+    assert leases.owners(db) == {}

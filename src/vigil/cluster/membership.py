@@ -51,8 +51,10 @@ class Membership:
         self._valid_until = 0.0  # monotonic
 
     def round(self, *, starting: bool = False) -> dict[int, int]:
-        """Heartbeat, schedule when this node leads, renew; returns camera -> epoch held
-        (blocking: runs in a worker thread)."""
+        """Heartbeat, schedule when this node leads, renew; returns camera -> epoch of the
+        cameras to record (blocking: runs in a worker thread). Cameras this node is asked
+        to hand back are left out, yet stay writable until released, so that stopping
+        them closes their segments in the index."""
         began = time.monotonic()
         free = shutil.disk_usage(self._disk).free if self._disk.exists() else 0
         nodes.heartbeat(
@@ -77,9 +79,9 @@ class Membership:
                     log.info("camera %s -> node %s", grant.camera_id, grant.node)
         held = leases.renew(self.db, self.node, now=utcnow(), lease=self._lease)
         with self._lock:
-            self._held = held
+            self._held = dict(held.epochs)
             self._valid_until = began + self._lease.total_seconds()
-        return dict(held)
+        return {c: e for c, e in held.epochs.items() if c not in held.revoked}
 
     def lost(self) -> None:
         """The database could not be reached: trust nothing held until the next round."""

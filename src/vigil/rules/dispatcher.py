@@ -10,8 +10,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from vigil.bus.base import EventBus
 from vigil.config import AlarmSettings
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 
 IDLE_CHECK_S = 5.0  # look at the table at least this often (another server may have queued)
 ACTION_TIMEOUT_S = 300.0  # an executor that hangs longer counts as a failed attempt
+# A claimed run is this server's until then; if the server dies, another takes it after.
+CLAIM_HOLD = timedelta(seconds=ACTION_TIMEOUT_S + 60)
 ERROR_MAX = 1000  # characters of an error kept and shown
 
 
@@ -50,6 +55,8 @@ class Dispatcher:
         self._settings = settings
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        # Who claims runs: this server process, among any number of them.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._loop_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -74,7 +81,12 @@ class Dispatcher:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        claimed = list(self._in_flight)
         self._in_flight.clear()
+        with contextlib.suppress(Exception):  # the database may be away: claims run out
+            await asyncio.to_thread(
+                action_store.release_claims, self._db, claimed, owner=self._owner
+            )
 
     async def _run(self) -> None:
         limit = self._settings.action_concurrency
@@ -84,18 +96,19 @@ class Dispatcher:
             if free > 0:
                 try:
                     due = await asyncio.to_thread(
-                        action_store.due_runs,
+                        action_store.claim_due_runs,
                         self._db,
                         now=utcnow(),
-                        exclude=set(self._in_flight),
+                        owner=self._owner,
                         limit=free,
+                        hold=CLAIM_HOLD,
                     )
                     for run in due:
                         task = asyncio.create_task(self._attempt(run))
                         self._in_flight[run.id] = task
                         task.add_done_callback(functools.partial(self._finished, run.id))
                     next_at = await asyncio.to_thread(
-                        action_store.next_due_at, self._db, exclude=set(self._in_flight)
+                        action_store.next_due_at, self._db, now=utcnow()
                     )
                 except Exception:
                     log.exception("cannot read the action outbox; trying again")

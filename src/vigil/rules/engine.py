@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vigil.bus.base import Envelope, EventBus
+from vigil.bus.base import Delivery, EventBus
 from vigil.domain.alarms import AlarmChanged
 from vigil.domain.events import Event, camera_status_event_type
 from vigil.domain.messages import CamerasChanged, CameraStatusChanged
@@ -39,6 +39,10 @@ from vigil.store.types import utcnow
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500  # events written in one transaction at most
+# Durable consumers shared by every server: each event is handled by one of them.
+EVENTS_CONSUMER = "rules-events"
+STATUS_CONSUMER = "rules-camera-status"
+RETRY_DELAY_S = 2.0
 RECENT_IDS = 10_000  # ids of events this engine stored itself, so their echo is not redone
 
 
@@ -48,6 +52,8 @@ class _Item:
     manual_rule_id: int | None = None
     publish: bool = False  # made here (camera status, manual): put it on the bus afterwards
     done: asyncio.Future[Fired | None] | None = field(default=None)
+    # From a durable consumer: acknowledged once the batch is stored, refused if it failed.
+    delivery: Delivery | None = None
 
 
 @dataclass(slots=True)
@@ -87,12 +93,15 @@ class RulesEngine:
     # ----- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Subscribe to the bus and start working; returns once subscribed."""
-        patterns = (Event.SUBJECTS, "cameras.*.status", CamerasChanged.SUBJECT)
-        subscribed = [asyncio.Event() for _ in patterns]
-        for pattern, ready in zip(patterns, subscribed, strict=True):
-            self._tasks.append(asyncio.create_task(self._listen(pattern, ready)))
-        self._tasks.append(asyncio.create_task(self._work()))
+        """Consume events and camera status (durably, shared with the other servers),
+        follow camera changes, and start working; returns once subscribed."""
+        subscribed = [asyncio.Event() for _ in range(3)]
+        self._tasks = [
+            asyncio.create_task(self._consume(EVENTS_CONSUMER, Event.SUBJECTS, subscribed[0])),
+            asyncio.create_task(self._consume(STATUS_CONSUMER, "cameras.*.status", subscribed[1])),
+            asyncio.create_task(self._listen(CamerasChanged.SUBJECT, subscribed[2])),
+            asyncio.create_task(self._work()),
+        ]
         await asyncio.gather(*(s.wait() for s in subscribed))
 
     async def stop(self) -> None:
@@ -115,28 +124,42 @@ class RulesEngine:
         async with self._bus.subscribe(pattern) as messages:
             ready.set()
             async for envelope in messages:
-                try:
-                    self._accept(envelope)
-                except ValueError as exc:
-                    log.warning("ignoring a malformed %s message: %s", envelope.kind, exc)
+                if envelope.kind == CamerasChanged.kind:
+                    self.reload()
 
-    def _accept(self, envelope: Envelope) -> None:
+    async def _consume(self, durable: str, pattern: str, ready: asyncio.Event) -> None:
+        async with self._bus.consume(durable, pattern) as deliveries:
+            ready.set()
+            async for delivery in deliveries:
+                try:
+                    item = self._item(delivery)
+                except ValueError as exc:
+                    log.warning("ignoring a malformed %s message: %s", delivery.envelope.kind, exc)
+                    await delivery.ack()
+                    continue
+                if item is None:
+                    await delivery.ack()
+                else:
+                    self._queue.put_nowait(item)
+
+    def _item(self, delivery: Delivery) -> _Item | None:
+        envelope = delivery.envelope
         if envelope.kind == Event.kind:
             event = envelope.open(Event)
-            if event.id not in self._recent:
-                self._queue.put_nowait(_Item(event))
-        elif envelope.kind == CameraStatusChanged.kind:
+            return None if event.id in self._recent else _Item(event, delivery=delivery)
+        if envelope.kind == CameraStatusChanged.kind:
             status = envelope.open(CameraStatusChanged)
             event = Event(
+                # The message's id: delivered again (another server), it is the same event.
+                id=envelope.id,
                 type=camera_status_event_type(status.status.value),
                 at=status.at,
                 camera_id=status.camera_id,
                 attributes={"node": status.node, "error": status.error},
                 source=status.node,
             )
-            self._queue.put_nowait(_Item(event, publish=True))
-        elif envelope.kind == CamerasChanged.kind:
-            self.reload()
+            return _Item(event, publish=True, delivery=delivery)
+        return None
 
     async def fire_manual(self, rule_id: int, event: Event) -> Fired | None:
         """Fire a rule by hand (its trigger is manual): store the event, raise its alarm,
@@ -163,12 +186,19 @@ class RulesEngine:
             try:
                 results = await asyncio.to_thread(self._handle, batch)
             except Exception as exc:  # the database is away: say so, keep serving
-                log.exception("could not store %d event(s)", len(batch))
+                log.exception("could not store %d event(s); they come again", len(batch))
                 for item in batch:
                     if item.done is not None and not item.done.done():
                         item.done.set_exception(exc)
+                    if item.delivery is not None:
+                        with contextlib.suppress(Exception):
+                            await item.delivery.nak(RETRY_DELAY_S)
                 continue
             await self._announce(batch, results)
+            for item in batch:
+                if item.delivery is not None:
+                    with contextlib.suppress(Exception):  # unacked: handled again, as a no-op
+                        await item.delivery.ack()
 
     async def _announce(self, batch: list[_Item], results: list[_Outcome]) -> None:
         runs = 0
@@ -196,10 +226,11 @@ class RulesEngine:
         now = utcnow()
         results: list[_Outcome] = []
         with self._db.session() as s:
-            event_store.add_events(s, [i.event for i in batch if i.event is not None])
+            new = event_store.add_events(s, [i.event for i in batch if i.event is not None])
             for item in batch:
                 event = item.event
-                if event is None:
+                # Stored already: delivered again after a crash, or another server's echo.
+                if event is None or event.id not in new:
                     results.append(_Outcome())
                     continue
                 camera = cache.cameras.get(event.camera_id) if event.camera_id is not None else None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from vigil.store.db import Database
@@ -46,27 +46,57 @@ def add_run(
     return run
 
 
-def due_runs(
-    db: Database, *, now: datetime, exclude: Collection[int], limit: int
+def _unclaimed(now: datetime) -> ColumnElement[bool]:
+    return or_(ActionRun.claimed_until.is_(None), ActionRun.claimed_until <= now)
+
+
+def claim_due_runs(
+    db: Database, *, now: datetime, owner: str, limit: int, hold: timedelta
 ) -> Sequence[ActionRun]:
-    """Pending runs whose time has come, oldest first, leaving out those in flight."""
+    """Take pending runs whose time has come, oldest first, for ``hold``: whichever
+    server claims a run attempts it, no other (rows locked with SKIP LOCKED on PostgreSQL,
+    so servers claiming at once take different runs)."""
     query = (
         select(ActionRun)
-        .where(ActionRun.status == PENDING, ActionRun.next_attempt_at <= now)
+        .where(ActionRun.status == PENDING, ActionRun.next_attempt_at <= now, _unclaimed(now))
         .order_by(ActionRun.next_attempt_at, ActionRun.id)
-        .limit(limit + len(exclude))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     with db.session() as s:
-        return [r for r in s.scalars(query) if r.id not in exclude][:limit]
+        runs = list(s.scalars(query))
+        for run in runs:
+            run.claimed_by, run.claimed_until = owner, now + hold
+        return runs
 
 
-def next_due_at(db: Database, *, exclude: Collection[int] = ()) -> datetime | None:
-    """When the next pending run (not in flight) is due, or None when nothing is pending."""
-    query = select(func.min(ActionRun.next_attempt_at)).where(ActionRun.status == PENDING)
-    if exclude:
-        query = query.where(ActionRun.id.not_in(list(exclude)))
+def release_claims(db: Database, run_ids: Collection[int], *, owner: str) -> None:
+    """Give back runs this server claimed and did not finish (it is stopping)."""
+    if not run_ids:
+        return
     with db.session() as s:
-        return s.scalar(query)
+        s.execute(
+            update(ActionRun)
+            .where(ActionRun.id.in_(list(run_ids)), ActionRun.claimed_by == owner)
+            .values(claimed_by=None, claimed_until=None)
+        )
+
+
+def next_due_at(db: Database, *, now: datetime) -> datetime | None:
+    """When the next pending run is due (a claimed one: when its claim runs out), or None
+    when nothing is pending."""
+    with db.session() as s:
+        unclaimed = s.scalar(
+            select(func.min(ActionRun.next_attempt_at)).where(
+                ActionRun.status == PENDING, _unclaimed(now)
+            )
+        )
+        claimed = s.scalar(
+            select(func.min(ActionRun.claimed_until)).where(
+                ActionRun.status == PENDING, ActionRun.claimed_until > now
+            )
+        )
+    return min((t for t in (unclaimed, claimed) if t is not None), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +128,7 @@ def record_attempt(
         if run is None:
             return None
         run.status, run.attempts = status, attempts
+        run.claimed_by, run.claimed_until = None, None
         if error is not None:
             run.last_error = error
         if status == DONE:

@@ -53,16 +53,20 @@ def to_event(record: EventRecord) -> Event:
     )
 
 
-def add_events(session: Session, events: Sequence[Event]) -> None:
-    """Add the events not stored yet (an event may arrive twice), in the caller's transaction."""
+def add_events(session: Session, events: Sequence[Event]) -> set[str]:
+    """Add the events not stored yet (an event may arrive twice), in the caller's
+    transaction; returns the ids of those added now."""
     if not events:
-        return
+        return set()
     ids = [e.id for e in events]
     existing = set(session.scalars(select(EventRecord.id).where(EventRecord.id.in_(ids))))
+    added: set[str] = set()
     for event in events:
         if event.id not in existing:
             existing.add(event.id)
+            added.add(event.id)
             session.add(to_record(event))
+    return added
 
 
 def save_events(db: Database, events: Sequence[Event]) -> None:

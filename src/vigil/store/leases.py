@@ -58,7 +58,11 @@ def schedule(
         nodes = _node_views(s.scalars(select(Node)).all(), now - alive_within)
         enabled = {c.id for c in cameras}
         for camera_id in set(leases) - enabled:
-            s.delete(leases.pop(camera_id))
+            gone = leases.pop(camera_id)
+            if _holds(gone, now):
+                gone.revoked = True  # disabled: its node stops it cleanly, then releases
+            else:
+                s.delete(gone)
         views = []
         for camera_id, pinned in cameras:
             held = leases.get(camera_id)
@@ -136,10 +140,20 @@ def _close_left_open(
         s.add(Gap(camera_id=camera_id, start=end, reason=reason))
 
 
-def renew(db: Database, node: str, *, now: datetime, lease: timedelta) -> dict[int, int]:
-    """Extend this node's leases that are still in force and not revoked; returns the
-    cameras it holds now with their epochs. A lease that ran out is never renewed: a node
-    that was paused past it must stop, whoever records the camera now."""
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A node's leases after renewing: camera -> epoch, and which of them it is asked to
+    hand back (it may still write them, to close their segments, until it releases)."""
+
+    epochs: dict[int, int]
+    revoked: frozenset[int]
+
+
+def renew(db: Database, node: str, *, now: datetime, lease: timedelta) -> Held:
+    """Extend this node's leases that are in force and not revoked; returns what it holds.
+    A lease that ran out is never renewed: a node that was paused past it must stop,
+    whoever records the camera now. A revoked lease is not extended: the node releases it
+    once the camera is stopped, or it runs out."""
     with db.session() as s:
         s.execute(
             update(CameraLease)
@@ -151,13 +165,14 @@ def renew(db: Database, node: str, *, now: datetime, lease: timedelta) -> dict[i
             .values(expires_at=now + lease)
         )
         rows = s.execute(
-            select(CameraLease.camera_id, CameraLease.epoch).where(
-                CameraLease.node == node,
-                CameraLease.expires_at > now,
-                CameraLease.revoked.is_(False),
+            select(CameraLease.camera_id, CameraLease.epoch, CameraLease.revoked).where(
+                CameraLease.node == node, CameraLease.expires_at > now
             )
         ).all()
-        return {camera_id: epoch for camera_id, epoch in rows}
+        return Held(
+            epochs={camera_id: epoch for camera_id, epoch, _ in rows},
+            revoked=frozenset(camera_id for camera_id, _, revoked in rows if revoked),
+        )
 
 
 def release(db: Database, node: str, camera_id: int, epoch: int) -> None:

@@ -332,6 +332,10 @@ class ActionRun(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A server attempting it now (store/actions.claim_due_runs): no other takes it until
+    # then, and if that server dies the run is due again afterwards.
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Bookmark(Base):

@@ -1,4 +1,5 @@
-"""cluster: camera leases with fencing epochs, node capacity and draining, pinned cameras
+"""cluster: camera leases with fencing epochs, node capacity and draining, pinned cameras,
+claims on action runs
 
 Revision ID: 0010
 Revises: 0008
@@ -45,9 +46,15 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("cameras", schema=None) as batch_op:
         batch_op.add_column(sa.Column("pinned_node", sa.String(120), nullable=True))
+    with op.batch_alter_table("action_runs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("claimed_by", sa.String(120), nullable=True))
+        batch_op.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("action_runs", schema=None) as batch_op:
+        batch_op.drop_column("claimed_until")
+        batch_op.drop_column("claimed_by")
     with op.batch_alter_table("cameras", schema=None) as batch_op:
         batch_op.drop_column("pinned_node")
     with op.batch_alter_table("nodes", schema=None) as batch_op:
