@@ -94,6 +94,7 @@ class NatsBus:
         self._name = name
         self._outbox = Outbox(outbox_path)
         self._outbox_wake = asyncio.Event()
+        self._outbox_empty = asyncio.Event()
         self._nc: Client | None = None
         self._js: Any = None
         self._sender: asyncio.Task[None] | None = None
@@ -167,6 +168,10 @@ class NatsBus:
         """Whether the broker is reachable now."""
         return self._nc is not None and self._nc.is_connected
 
+    async def sent(self) -> None:
+        """Return once the broker has every durable message published so far."""
+        await self._outbox_empty.wait()
+
     @property
     def backlog(self) -> int:
         """Durable messages waiting for the broker."""
@@ -185,6 +190,7 @@ class NatsBus:
             dropped = self._outbox.put(envelope.id, self._wire(envelope.subject), data)
             if dropped:
                 log.error("bus outbox full: dropped the %d oldest message(s)", dropped)
+            self._outbox_empty.clear()
             self._outbox_wake.set()
             return
         nc = self._client()
@@ -199,6 +205,7 @@ class NatsBus:
             self._outbox_wake.clear()
             rows = self._outbox.peek(OUTBOX_BATCH)
             if not rows:
+                self._outbox_empty.set()
                 await self._outbox_wake.wait()
                 continue
             try:

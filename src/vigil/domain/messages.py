@@ -45,6 +45,15 @@ class CamerasChanged(BusMessage):
     SUBJECT: ClassVar[str] = "config.cameras"
 
 
+class RulesChanged(BusMessage):
+    """Rules, time profiles or camera groups changed on one server: every server's rules
+    engine reads them again."""
+
+    kind: ClassVar[str] = "rules.changed"
+
+    SUBJECT: ClassVar[str] = "config.rules"
+
+
 class AnalyticsConfigChanged(BusMessage):
     """A camera's analytics configuration was saved: its recorder restarts that camera's
     analytics pipeline (never its recording)."""

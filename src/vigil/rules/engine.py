@@ -22,7 +22,7 @@ from sqlalchemy import select
 from vigil.bus.base import Delivery, EventBus
 from vigil.domain.alarms import AlarmChanged
 from vigil.domain.events import Event, camera_status_event_type
-from vigil.domain.messages import CamerasChanged, CameraStatusChanged
+from vigil.domain.messages import CamerasChanged, CameraStatusChanged, RulesChanged
 from vigil.domain.rules import trigger_matches
 from vigil.domain.schedules import TimeProfileSpec
 from vigil.rules.clearing import clear_ended
@@ -89,17 +89,20 @@ class RulesEngine:
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._specs: dict[int, dict[str, Any]] = {}
         self._generation = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: set[asyncio.Future[None]] = set()
 
     # ----- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Consume events and camera status (durably, shared with the other servers),
         follow camera changes, and start working; returns once subscribed."""
+        self._loop = asyncio.get_running_loop()
         subscribed = [asyncio.Event() for _ in range(3)]
         self._tasks = [
             asyncio.create_task(self._consume(EVENTS_CONSUMER, Event.SUBJECTS, subscribed[0])),
             asyncio.create_task(self._consume(STATUS_CONSUMER, "cameras.*.status", subscribed[1])),
-            asyncio.create_task(self._listen(CamerasChanged.SUBJECT, subscribed[2])),
+            asyncio.create_task(self._listen("config.*", subscribed[2])),
             asyncio.create_task(self._work()),
         ]
         await asyncio.gather(*(s.wait() for s in subscribed))
@@ -114,9 +117,20 @@ class RulesEngine:
         self._tasks.clear()
 
     def reload(self) -> None:
-        """Rules, time profiles or groups changed: read them again before the next event."""
+        """Rules, time profiles or groups changed: read them again before the next event,
+        here and on every other server (any thread)."""
+        self._invalidate()
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._announce_reload)
+
+    def _invalidate(self) -> None:
         self._generation += 1
         self._cache = None
+
+    def _announce_reload(self) -> None:
+        task = asyncio.ensure_future(self._bus.publish(RulesChanged.SUBJECT, RulesChanged()))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     # ----- input ----------------------------------------------------------------------------
 
@@ -124,8 +138,8 @@ class RulesEngine:
         async with self._bus.subscribe(pattern) as messages:
             ready.set()
             async for envelope in messages:
-                if envelope.kind == CamerasChanged.kind:
-                    self.reload()
+                if envelope.kind in (CamerasChanged.kind, RulesChanged.kind):
+                    self._invalidate()
 
     async def _consume(self, durable: str, pattern: str, ready: asyncio.Event) -> None:
         async with self._bus.consume(durable, pattern) as deliveries:

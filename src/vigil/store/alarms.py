@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from vigil.domain.alarms import OPEN_STATES, AlarmChanged, AlarmState
@@ -22,12 +22,21 @@ REPEAT, CLEARED = "repeat", "cleared"
 
 
 def open_alarm_for(session: Session, rule_id: int, camera_id: int | None) -> Alarm | None:
-    """The rule's newest open alarm for this camera (or for no camera), if any."""
+    """The rule's newest open alarm for this camera (or for no camera), if any, locked
+    until the caller's transaction ends. On PostgreSQL firings of one rule for one camera
+    are serialised first, so that servers firing at once neither raise two alarms nor
+    lose a count."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:rule, :camera)"),
+            {"rule": rule_id, "camera": camera_id if camera_id is not None else 0},
+        )
     query = select(Alarm).where(Alarm.rule_id == rule_id, Alarm.state.in_(OPEN))
     query = query.where(
         Alarm.camera_id.is_(None) if camera_id is None else Alarm.camera_id == camera_id
     )
-    return session.scalars(query.order_by(Alarm.id.desc()).limit(1)).first()
+    return session.scalars(query.order_by(Alarm.id.desc()).limit(1).with_for_update()).first()
 
 
 def open_alarms_of_types(
