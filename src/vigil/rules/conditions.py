@@ -1,29 +1,31 @@
 """Conditions that need memory: counts within a window and cooldowns, per (rule, camera).
 
-Kept in memory by the one engine of the server: a restart forgets partial counts, which only
-delays a count-based firing by one window.
+Kept in the database (``rule_state``), read and written in the engine's transaction under a
+lock per (rule, camera): a restarted server, or another server taking the next event,
+continues the same count and honours the same cooldown.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
 
 from vigil.domain.rules import Conditions
 from vigil.domain.schedules import TimeProfileSpec, is_active
+from vigil.store.models import RuleState
 
 Key = tuple[int, int | None]  # (rule id, camera id)
+NO_CAMERA = -1  # the key's camera for events without one
 
 
 class ConditionState:
     """Counts and last firings; ``check`` says whether a matched event fires its rule."""
 
-    def __init__(self) -> None:
-        self._seen: dict[Key, deque[datetime]] = {}
-        self._fired: dict[Key, datetime] = {}
-
     def check(
         self,
+        session: Session,
         key: Key,
         conditions: Conditions,
         at: datetime,
@@ -38,25 +40,47 @@ class ConditionState:
             profile is None or not is_active(profile, at)
         ):
             return False
+        if conditions.count is None and not conditions.cooldown_s:
+            return True  # nothing to remember
+        state = _locked_state(session, key)
+        seen = [datetime.fromisoformat(t) for t in state.seen]
+        fires = True
         if conditions.count is not None:
-            seen = self._seen.setdefault(key, deque())
-            seen.append(at)
             horizon = at - timedelta(seconds=conditions.count.within_s)
-            while seen and seen[0] <= horizon:
-                seen.popleft()
-            if len(seen) < conditions.count.at_least:
-                return False
-        last = self._fired.get(key)
+            seen = [t for t in seen if t > horizon] + [at]
+            fires = len(seen) >= conditions.count.at_least
         cooldown = timedelta(seconds=conditions.cooldown_s)
-        if cooldown and last is not None and at - last < cooldown:
-            return False
-        self._fired[key] = at
-        if conditions.count is not None:
-            self._seen[key].clear()  # the next firing needs a full count again
-        return True
+        if fires and cooldown and state.fired_at is not None and at - state.fired_at < cooldown:
+            fires = False
+        if fires:
+            state.fired_at = at
+            seen = []  # the next firing needs a full count again
+        state.seen = [t.isoformat() for t in seen]
+        return fires
 
-    def forget(self, rule_ids: set[int]) -> None:
+    def forget(self, session: Session, rule_ids: set[int]) -> None:
         """Drop the state of rules that no longer exist or changed."""
-        for table in (self._seen, self._fired):
-            for key in [k for k in table if k[0] in rule_ids]:
-                del table[key]
+        if rule_ids:
+            session.execute(delete(RuleState).where(RuleState.rule_id.in_(rule_ids)))
+
+
+def _locked_state(session: Session, key: Key) -> RuleState:
+    rule_id, camera_id = key
+    camera = camera_id if camera_id is not None else NO_CAMERA
+    if session.get_bind().dialect.name == "postgresql":
+        # Firings of one rule for one camera, one server at a time (store/alarms.py takes
+        # the same lock: one transaction holds it once, whichever asks first).
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:rule, :camera)"),
+            {"rule": rule_id, "camera": camera_id if camera_id is not None else 0},
+        )
+    state = session.scalars(
+        select(RuleState)
+        .where(RuleState.rule_id == rule_id, RuleState.camera_key == camera)
+        .with_for_update()
+    ).first()
+    if state is None:
+        state = RuleState(rule_id=rule_id, camera_key=camera, seen=[], fired_at=None)
+        session.add(state)
+        session.flush()
+    return state

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vigil.bus.base import Delivery, EventBus
 from vigil.domain.alarms import AlarmChanged
@@ -250,11 +251,12 @@ class RulesEngine:
                 camera = cache.cameras.get(event.camera_id) if event.camera_id is not None else None
                 # The condition ends before rules react to its end (a "back online" rule).
                 cleared = clear_ended(s, event, now)
-                fired = [fire(s, r, event, camera, now) for r in self._matching(cache, item, event)]
+                matching = self._matching(s, cache, item, event)
+                fired = [fire(s, r, event, camera, now) for r in matching]
                 results.append(_Outcome(fired, cleared))
         return results
 
-    def _matching(self, cache: _Cache, item: _Item, event: Event) -> list[LoadedRule]:
+    def _matching(self, s: Session, cache: _Cache, item: _Item, event: Event) -> list[LoadedRule]:
         if item.manual_rule_id is not None:
             # An operator's press skips counts and cooldowns: it is a decision, not a signal.
             rule = cache.by_id.get(item.manual_rule_id)
@@ -270,7 +272,7 @@ class RulesEngine:
                 if conditions.time_profile_id is not None
                 else None
             )
-            if self._state.check((rule.id, event.camera_id), conditions, event.at, profile):
+            if self._state.check(s, (rule.id, event.camera_id), conditions, event.at, profile):
                 matched.append(rule)
         return matched
 
@@ -284,7 +286,10 @@ class RulesEngine:
             except ValueError as exc:
                 log.error("rule %r cannot be read and is skipped: %s", row.name, exc)
         # Counts and cooldowns of a changed or removed rule start again.
-        self._state.forget({i for i, spec in self._specs.items() if specs.get(i) != spec})
+        changed = {i for i, spec in self._specs.items() if specs.get(i) != spec}
+        if changed:
+            with self._db.session() as s:
+                self._state.forget(s, changed)
         self._specs = specs
         profiles = {}
         for p in rule_store.list_time_profiles(self._db):

@@ -167,6 +167,20 @@ class Node(Base):
     draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
+class RuleState(Base):
+    """What a rule's conditions remember for one camera (``rules/conditions.py``): the
+    matches counted in its window and when it last fired (for its cooldown)."""
+
+    __tablename__ = "rule_state"
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    camera_key: Mapped[int] = mapped_column(Integer, primary_key=True)  # -1: no camera
+    seen: Mapped[list[Any]] = mapped_column(JSON, default=list)  # ISO times in the window
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class CameraLease(Base):
     """Which node records a camera, until when, under which fencing epoch.
 

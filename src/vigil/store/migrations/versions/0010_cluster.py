@@ -1,5 +1,5 @@
 """cluster: camera leases with fencing epochs, node capacity and draining, pinned cameras,
-claims on action runs
+claims on action runs, rule condition state
 
 Revision ID: 0010
 Revises: 0008
@@ -33,6 +33,18 @@ def upgrade() -> None:
         sa.Column("revoked", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_camera_leases_node", "camera_leases", ["node"])
+    op.create_table(
+        "rule_state",
+        sa.Column(
+            "rule_id",
+            sa.Integer(),
+            sa.ForeignKey("rules.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("camera_key", sa.Integer(), primary_key=True),
+        sa.Column("seen", sa.JSON(), nullable=False),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
+    )
     with op.batch_alter_table("nodes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("capacity", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(
@@ -60,5 +72,6 @@ def downgrade() -> None:
     with op.batch_alter_table("nodes", schema=None) as batch_op:
         for column in ("draining", "free_disk_bytes", "cpu_count", "capacity"):
             batch_op.drop_column(column)
+    op.drop_table("rule_state")
     op.drop_index("ix_camera_leases_node", "camera_leases")
     op.drop_table("camera_leases")
