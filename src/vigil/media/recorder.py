@@ -11,15 +11,17 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from vigil.analytics.service import AnalyticsService, CameraTaps
 from vigil.bus.base import EventBus
+from vigil.cluster.membership import Membership
 from vigil.config import Settings
 from vigil.domain.cameras import CameraStatus, with_credentials
 from vigil.domain.messages import CamerasChanged, CameraStatusChanged
+from vigil.domain.timeline import CONTINUITY_TOLERANCE
 from vigil.media.ingest import CameraIngest
 from vigil.media.live import LiveFragmenter
 from vigil.media.privacy_live import CameraPrivacy, MaskedLive
@@ -27,7 +29,7 @@ from vigil.media.segments import SegmentRecorder
 from vigil.media.storage import DiskGuard, janitor_pass, repair_open_segments
 from vigil.security.secrets import SecretBox
 from vigil.store import cameras as camera_store
-from vigil.store import nodes
+from vigil.store import recordings
 from vigil.store.cameras import HealthReport
 from vigil.store.db import Database
 from vigil.store.models import Camera
@@ -36,6 +38,11 @@ from vigil.store.recordings import DbSegmentIndex
 from vigil.store.types import utcnow
 
 log = logging.getLogger(__name__)
+
+# A stopped recording's end may lie this far ahead of the clock at most (its last frame's
+# duration, and live frames are stamped up to ingest.FUTURE_TOLERANCE ahead): an end further
+# ahead means the clock was set back, and the camera starts at once rather than wait for it.
+MAX_END_AHEAD = timedelta(seconds=2)
 
 
 @dataclass(slots=True)
@@ -46,6 +53,8 @@ class CameraWorker:
     updated_at: datetime
     ingest: CameraIngest
     live: LiveFragmenter
+    # The lease's fencing epoch this worker records under (cluster/membership.py).
+    epoch: int
     # The sub-stream, when the camera has one: live view only (grids, phones), not recorded.
     sub_ingest: CameraIngest | None = None
     sub_live: LiveFragmenter | None = None
@@ -64,7 +73,7 @@ class CameraWorker:
 
 
 class RecorderService:
-    """Records every enabled camera and keeps their health current."""
+    """Records the enabled cameras this node holds leases for, and keeps their health."""
 
     def __init__(self, settings: Settings, db: Database, bus: EventBus) -> None:
         self.settings = settings
@@ -75,12 +84,23 @@ class RecorderService:
         self.workers: dict[int, CameraWorker] = {}
         self._secrets = SecretBox.for_data_dir(settings.data_dir)
         self._guard = DiskGuard(db, self.root, settings.storage)
-        self._index = DbSegmentIndex(db, self.node)
+        self.membership = Membership(
+            db,
+            self.node,
+            settings.recorder_url,
+            capacity=settings.recorder.max_cameras,
+            disk=self.root,
+        )
+        # Every index write is fenced by this node's lease on the camera.
+        self._index = DbSegmentIndex(db, self.node, epoch_of=self.membership.epoch_of)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         # Set from ingest threads when a camera cannot be written (disk full, write error).
         self._storage_errors: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set by request_stop(): the loop ends after its current round, never in the middle
+        # of one (a cancelled round could leave a health write running after the stop's).
+        self._stopping = False
         self.analytics: AnalyticsService | None = None
         # Privacy masks and masked live views, per enabled camera, kept across restarts of
         # its ingest (media/privacy_live.py).
@@ -109,22 +129,20 @@ class RecorderService:
         repaired = await asyncio.to_thread(repair_open_segments, self.db, self.root, self.node)
         if repaired:
             log.info("closed %d segments left open by the previous run", repaired)
-        nodes.heartbeat(self.db, self.node, self.settings.recorder_url, starting=True)
+        await asyncio.to_thread(self.membership.round, starting=True)
         listener = asyncio.create_task(self._listen_for_changes())
         self.analytics = AnalyticsService(self.settings, self.db, self.bus, self._loop)
         analytics_listener = asyncio.create_task(self.analytics.listen())
         janitor = asyncio.create_task(self._janitor())
         try:
-            while True:
+            while not self._stopping:
                 # Cleared before the round, not after: a change announced while the round
                 # runs wakes the next one at once instead of waiting out the interval.
                 self._wake.clear()
                 try:
-                    await self._sync_cameras()
+                    held = await asyncio.to_thread(self.membership.round)
+                    await self._sync_cameras(held)
                     await asyncio.to_thread(self._write_health)
-                    await asyncio.to_thread(
-                        nodes.heartbeat, self.db, self.node, self.settings.recorder_url
-                    )
                 except Exception:  # e.g. the database is briefly unavailable: try next round
                     log.exception("recorder housekeeping failed; retrying")
                 with contextlib.suppress(TimeoutError):
@@ -137,49 +155,93 @@ class RecorderService:
             analytics_listener.cancel()
             await self.stop()
 
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop every camera cleanly and return, after its current round."""
+        self._stopping = True
+        self._wake.set()
+
     async def stop(self) -> None:
-        """Stop every camera, closing their segments cleanly."""
+        """Stop every camera, closing their segments cleanly, and hand their leases back
+        so that another node can take them at once."""
         workers, self.workers = list(self.workers.values()), {}
         await asyncio.gather(*(asyncio.to_thread(w.stop) for w in workers))
+        for worker in workers:
+            with contextlib.suppress(Exception):  # the database may be gone: leases expire
+                await asyncio.to_thread(self.membership.release, worker.camera_id, worker.epoch)
         privacy, self.privacy = list(self.privacy.values()), {}
         for masked in privacy:
             masked.shutdown()
         if self.analytics is not None:
             await asyncio.to_thread(self.analytics.close)
         await asyncio.to_thread(self._write_health_for, workers, CameraStatus.DISABLED)
+        # The stopped ingests announced their cameras' new status: publish that before the
+        # bus closes, so that the server hears it now rather than from a stale health report.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _listen_for_changes(self) -> None:
         async with self.bus.subscribe(CamerasChanged.SUBJECT) as messages:
             async for _ in messages:
                 self._wake.set()
 
-    async def _sync_cameras(self) -> None:
-        wanted = {c.id: c for c in camera_store.list_cameras(self.db, enabled_only=True)}
+    async def _sync_cameras(self, held: dict[int, int]) -> None:
+        """Record exactly the enabled cameras this node holds (``held``: camera -> epoch)."""
+        enabled = {c.id: c for c in camera_store.list_cameras(self.db, enabled_only=True)}
+        wanted = {camera_id: c for camera_id, c in enabled.items() if camera_id in held}
         kept_live: dict[int, tuple[LiveFragmenter, LiveFragmenter | None]] = {}
         for camera_id, worker in list(self.workers.items()):
             camera = wanted.get(camera_id)
-            if camera is None or camera.updated_at != worker.updated_at:
+            moved = held.get(camera_id) != worker.epoch
+            if camera is None or camera.updated_at != worker.updated_at or moved:
                 del self.workers[camera_id]
                 if self.analytics is not None:
                     await asyncio.to_thread(self.analytics.stop, camera_id)
                 await asyncio.to_thread(worker.stop)
+                if camera is None or moved:
+                    # Handed over (drain, pin) or disabled: the lease is free for the next.
+                    await asyncio.to_thread(self.membership.release, camera_id, worker.epoch)
                 if camera is None:
-                    # Gone or disabled: its viewers learn it from the end of their stream.
+                    # Gone, disabled or moved to another node: its viewers learn it from the
+                    # end of their stream (and reconnect to wherever it is recorded now).
                     for view in worker.live_views():
                         if view is not None:
                             view.end_all()
                     if (privacy := self.privacy.pop(camera_id, None)) is not None:
                         privacy.shutdown()
-                    await asyncio.to_thread(self._write_health_for, [worker], CameraStatus.DISABLED)
+                    if camera_id not in enabled:  # a moved camera's health is its new node's
+                        await asyncio.to_thread(
+                            self._write_health_for, [worker], CameraStatus.DISABLED
+                        )
                 else:
                     kept_live[camera_id] = worker.live_views()
         for camera_id, camera in wanted.items():
             await self._apply_masks(camera)
             if camera_id not in self.workers:
+                await self._after_last_recording(camera_id)
                 worker = self.workers[camera_id] = self._start(
-                    camera, *kept_live.get(camera_id, (None, None))
+                    camera, held[camera_id], *kept_live.get(camera_id, (None, None))
                 )
                 await self._start_analytics(camera, worker)
+
+    async def _after_last_recording(self, camera_id: int) -> None:
+        """Return once the camera's last recording ended more than the timeline's continuity
+        tolerance ago, so that the one about to start follows a visible gap.
+
+        A stopped recording ends at its last frame's wall time plus the frame's duration,
+        and live frames are stamped up to ``FUTURE_TOLERANCE`` ahead of the clock: when a
+        camera restarts at once (disabled and enabled again, its settings changed), that end
+        can still lie ahead (~0.1 s), while the new recording starts at the clock. Started
+        right away, the two could overlap or meet, and the timeline would show one range
+        where recording stopped."""
+        end = await asyncio.to_thread(recordings.recorded_until, self.db, camera_id)
+        if end is None:
+            return
+        if end - utcnow() > MAX_END_AHEAD:
+            log.warning("camera %s: its last recording ends in the future (%s)", camera_id, end)
+            return
+        ahead = (end + CONTINUITY_TOLERANCE - utcnow()).total_seconds()
+        if ahead >= 0:
+            # A millisecond more: the loop sleeps by the monotonic clock, not the wall clock.
+            await asyncio.sleep(ahead + 0.001)
 
     async def _apply_masks(self, camera: Camera) -> None:
         """Bring a camera's privacy masks up to date; a change reaches masked live views at
@@ -205,7 +267,11 @@ class RecorderService:
         return self.analytics.snapshot(camera_id) if self.analytics is not None else None
 
     def _start(
-        self, camera: Camera, live: LiveFragmenter | None, sub_live: LiveFragmenter | None
+        self,
+        camera: Camera,
+        epoch: int,
+        live: LiveFragmenter | None,
+        sub_live: LiveFragmenter | None,
     ) -> CameraWorker:
         """Start a camera's ingest; a changed camera keeps its live view, so that its
         viewers get the new stream without reconnecting."""
@@ -224,6 +290,7 @@ class RecorderService:
             self._guard,
             segment_seconds=self.settings.storage.segment_seconds,
             on_status=partial(self._storage_changed, camera.id),
+            may_write=partial(self.membership.may_write, camera.id),
         )
         ingest = CameraIngest(
             camera.id,
@@ -237,7 +304,7 @@ class RecorderService:
             reconnect_max_s=self.settings.recorder.reconnect_max_s,
         )
         ingest.start()
-        worker = CameraWorker(camera.id, camera.updated_at, ingest, live, taps=taps)
+        worker = CameraWorker(camera.id, camera.updated_at, ingest, live, epoch, taps=taps)
         if camera.sub_url:
             sub_view = worker.sub_live = sub_live or LiveFragmenter(self._loop)
             worker.sub_ingest = CameraIngest(

@@ -149,6 +149,17 @@ def segment_files(
     return files
 
 
+def recorded_until(db: Database, camera_id: int) -> datetime | None:
+    """The end of a camera's latest segment; None without one, or while it is open."""
+    with db.session() as s:
+        return s.scalar(
+            select(Segment.end)
+            .where(Segment.camera_id == camera_id)
+            .order_by(Segment.start.desc())
+            .limit(1)
+        )
+
+
 def gaps_between(db: Database, camera_id: int, start: datetime, end: datetime) -> Sequence[Gap]:
     """Recorded gaps of a camera that overlap [start, end), oldest first."""
     with db.session() as s:
