@@ -177,6 +177,9 @@ class AuthSettings(BaseModel):
     lockout_minutes: float = Field(15.0, gt=0)
 
 
+SITE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
 class BusSettings(BaseModel):
     """The bus between Vigil's processes: in-process (through the server's hub) on one
     machine, NATS with JetStream for a cluster."""
@@ -198,6 +201,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIGIL_", env_nested_delimiter="__")
 
     data_dir: Path = Path("vigil-data")
+    # This installation's name among federated sites (a city centre, a ministry): it marks
+    # its cameras, events and tracks.
+    site: str = Field("local", pattern=SITE_PATTERN)
     database_url: str | None = None
     server: ServerSettings = ServerSettings()
     recorder: RecorderSettings = RecorderSettings()

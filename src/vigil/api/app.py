@@ -83,9 +83,9 @@ def create_app(settings: Settings) -> FastAPI:
         await integrations.start()
         executors = {**core_executors(db), **integrations.executors}
         dispatcher = Dispatcher(db, bus_, secrets, executors, settings.alarms)
-        engine = RulesEngine(db, bus_, on_actions=dispatcher.wake)
+        engine = RulesEngine(db, bus_, on_actions=dispatcher.wake, site=settings.site)
         alarm_manager = AlarmManager(db, bus_, settings.alarms)
-        track_writer = TrackWriter(db, bus_)  # tracks for search and heatmaps
+        track_writer = TrackWriter(db, bus_, site=settings.site)  # for search and heatmaps
         app.state.ctx = ServerContext(
             settings=settings,
             db=db,

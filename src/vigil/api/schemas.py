@@ -94,6 +94,8 @@ class CameraPublic(BaseModel):
     event_retention_days: float | None
     pinned_node: str | None = None
     node: str | None = Field(None, description="the recorder node recording it now")
+    site: str = Field("local", description="the installation it belongs to")
+    uid: str = Field(description="its id across federated sites")
     created_at: datetime
     updated_at: datetime
     health: HealthPublic

@@ -61,6 +61,7 @@ class Event(BusMessage):
         default_factory=list, description="the track's path: (seconds, x, y) in image fractions"
     )
     source: str = Field("vigil", description="what produced it: a node, a bridge, a user")
+    site: str | None = Field(None, description="the installation it happened at")
 
     def subject(self) -> str:
         """Bus subject: ``events.<camera id or _>.<type>``."""
@@ -120,6 +121,9 @@ class TrackEnded(BusMessage):
 
     kind: ClassVar[str] = "track.ended"
 
+    # Unique across nodes and sites (track_id is only the tracker's number on one camera).
+    uid: str = Field(default_factory=new_event_id)
+    site: str | None = None
     camera_id: int
     track_id: int
     class_name: str

@@ -78,9 +78,15 @@ class RulesEngine:
     """Events in; stored events, alarms and queued actions out."""
 
     def __init__(
-        self, db: Database, bus: EventBus, *, on_actions: Callable[[], None] | None = None
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        on_actions: Callable[[], None] | None = None,
+        site: str = "local",
     ) -> None:
         self._db = db
+        self._site = site
         self._bus = bus
         self._on_actions = on_actions
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -241,7 +247,8 @@ class RulesEngine:
         now = utcnow()
         results: list[_Outcome] = []
         with self._db.session() as s:
-            new = event_store.add_events(s, [i.event for i in batch if i.event is not None])
+            events = [i.event for i in batch if i.event is not None]
+            new = event_store.add_events(s, events, site=self._site)
             for item in batch:
                 event = item.event
                 # Stored already: delivered again after a crash, or another server's echo.

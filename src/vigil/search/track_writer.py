@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 
-from vigil.bus.base import EventBus
+from vigil.bus.base import Delivery, EventBus
 from vigil.domain.events import TrackEnded
 from vigil.store.db import Database
 from vigil.store.tracks import save_tracks
@@ -18,16 +18,19 @@ from vigil.store.tracks import save_tracks
 log = logging.getLogger(__name__)
 
 TRACKS_SUBJECTS = "analytics.*.tracks"
+CONSUMER = "track-writer"
+RETRY_DELAY_S = 2.0
 BATCH_MAX = 500  # tracks written in one statement at most
 
 
 class TrackWriter:
     """TrackEnded messages in; ``tracks`` rows out."""
 
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(self, db: Database, bus: EventBus, *, site: str = "local") -> None:
         self._db = db
         self._bus = bus
-        self._queue: asyncio.Queue[TrackEnded] = asyncio.Queue()
+        self._site = site
+        self._queue: asyncio.Queue[tuple[TrackEnded, Delivery]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -49,20 +52,31 @@ class TrackWriter:
         self._tasks.clear()
 
     async def _listen(self, subscribed: asyncio.Event) -> None:
-        async with self._bus.subscribe(TRACKS_SUBJECTS) as messages:
+        # A durable consumer shared by all servers: each track is stored once, and none is
+        # lost while no server runs.
+        async with self._bus.consume(CONSUMER, TRACKS_SUBJECTS) as deliveries:
             subscribed.set()
-            async for envelope in messages:
+            async for delivery in deliveries:
                 try:
-                    self._queue.put_nowait(envelope.open(TrackEnded))
+                    self._queue.put_nowait((delivery.envelope.open(TrackEnded), delivery))
                 except ValueError as exc:
-                    log.warning("ignoring a malformed %s message: %s", envelope.kind, exc)
+                    log.warning("ignoring a malformed %s message: %s", delivery.envelope.kind, exc)
+                    await delivery.ack()
 
     async def _work(self) -> None:
         while True:
             batch = [await self._queue.get()]
             while len(batch) < BATCH_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            tracks = [track for track, _ in batch]
             try:
-                await asyncio.to_thread(save_tracks, self._db, batch)
-            except Exception:  # the database is away: say so, keep serving
-                log.exception("could not store %d track(s)", len(batch))
+                await asyncio.to_thread(save_tracks, self._db, tracks, site=self._site)
+            except Exception:  # the database is away: say so, keep serving; they come again
+                log.exception("could not store %d track(s); they come again", len(batch))
+                for _, delivery in batch:
+                    with contextlib.suppress(Exception):
+                        await delivery.nak(RETRY_DELAY_S)
+                continue
+            for _, delivery in batch:
+                with contextlib.suppress(Exception):  # unacked: stored again, as a no-op
+                    await delivery.ack()

@@ -15,11 +15,13 @@ from vigil.store.models import EventRecord
 EVENTS_LIMIT_MAX = 1000
 
 
-def to_record(event: Event) -> EventRecord:
-    """The row for an event; the object's main fields get columns of their own for search."""
+def to_record(event: Event, *, site: str = "local") -> EventRecord:
+    """The row for an event; the object's main fields get columns of their own for search.
+    ``site``: where it happened when the event does not say (this installation)."""
     obj = event.object
     return EventRecord(
         id=event.id,
+        site=event.site or site,
         type=event.type,
         at=event.at,
         camera_id=event.camera_id,
@@ -40,6 +42,7 @@ def to_event(record: EventRecord) -> Event:
     """The event a row holds."""
     return Event(
         id=record.id,
+        site=record.site,
         type=record.type,
         at=record.at,
         camera_id=record.camera_id,
@@ -53,7 +56,7 @@ def to_event(record: EventRecord) -> Event:
     )
 
 
-def add_events(session: Session, events: Sequence[Event]) -> set[str]:
+def add_events(session: Session, events: Sequence[Event], *, site: str = "local") -> set[str]:
     """Add the events not stored yet (an event may arrive twice), in the caller's
     transaction; returns the ids of those added now."""
     if not events:
@@ -65,7 +68,7 @@ def add_events(session: Session, events: Sequence[Event]) -> set[str]:
         if event.id not in existing:
             existing.add(event.id)
             added.add(event.id)
-            session.add(to_record(event))
+            session.add(to_record(event, site=site))
     return added
 
 

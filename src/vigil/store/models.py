@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,9 @@ class Camera(Base):
     privacy_masks: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     # The recorder node an administrator pinned the camera to (domain/placement.py).
     pinned_node: Mapped[str | None] = mapped_column(String(120))
+    # Which installation it belongs to, and an id unique across sites (federation).
+    site: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -251,6 +255,7 @@ class EventRecord(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     snapshot: Mapped[str | None] = mapped_column(String(1000))
     track: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    site: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
     source: Mapped[str] = mapped_column(String(200), default="vigil")
 
 
@@ -438,6 +443,8 @@ class TrackRecord(Base):
     zones: Mapped[list[str]] = mapped_column(JSON, default=list)
     thumbnail: Mapped[str | None] = mapped_column(String(1000))  # under the data dir
     node: Mapped[str] = mapped_column(String(120))
+    uid: Mapped[str | None] = mapped_column(String(32), unique=True)  # across nodes and sites
+    site: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
 
 
 # Users, roles, sessions, API tokens, audit (issue 5; migration 0006) ----------------------

@@ -14,9 +14,11 @@ from vigil.store.db import Database
 from vigil.store.models import TrackRecord
 
 
-def track_row(track: TrackEnded) -> dict[str, Any]:
+def track_row(track: TrackEnded, *, site: str = "local") -> dict[str, Any]:
     """The ``tracks`` row of an ended track, as column values."""
     return {
+        "uid": track.uid,
+        "site": track.site or site,
         "camera_id": track.camera_id,
         "track_id": track.track_id,
         "object_class": track.class_name,
@@ -31,16 +33,20 @@ def track_row(track: TrackEnded) -> dict[str, Any]:
     }
 
 
-def add_tracks(session: Session, tracks: Sequence[TrackEnded]) -> None:
-    """Insert ended tracks in one statement, in the caller's transaction."""
-    if tracks:
-        session.execute(insert(TrackRecord), [track_row(t) for t in tracks])
+def add_tracks(session: Session, tracks: Sequence[TrackEnded], *, site: str = "local") -> None:
+    """Insert the ended tracks not stored yet (a track may be delivered twice) in one
+    statement, in the caller's transaction."""
+    uids = {t.uid for t in tracks}
+    stored = set(session.scalars(select(TrackRecord.uid).where(TrackRecord.uid.in_(uids))))
+    fresh = {t.uid: t for t in tracks if t.uid not in stored}  # once each, in order
+    if fresh:
+        session.execute(insert(TrackRecord), [track_row(t, site=site) for t in fresh.values()])
 
 
-def save_tracks(db: Database, tracks: Sequence[TrackEnded]) -> None:
+def save_tracks(db: Database, tracks: Sequence[TrackEnded], *, site: str = "local") -> None:
     """Store ended tracks in one transaction."""
     with db.session() as s:
-        add_tracks(s, tracks)
+        add_tracks(s, tracks, site=site)
 
 
 def get_track(db: Database, track_row_id: int) -> TrackRecord | None:

@@ -60,6 +60,8 @@ def to_public(camera: Camera, health: CameraHealth | None, node: str | None = No
         event_retention_days=camera.event_retention_days,
         pinned_node=camera.pinned_node,
         node=node,
+        site=camera.site,
+        uid=camera.uid,
         created_at=camera.created_at,
         updated_at=camera.updated_at,
         health=health_public,
@@ -91,6 +93,7 @@ async def create_camera(
 ) -> CameraPublic:
     """Add a camera; its recorder starts recording it within seconds."""
     fields = body.model_dump(exclude={"password"})
+    fields["site"] = ctx.settings.site
     if body.password is not None:
         fields["password_encrypted"] = ctx.secrets.encrypt(body.password.get_secret_value())
     try:

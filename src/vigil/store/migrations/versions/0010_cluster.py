@@ -1,11 +1,12 @@
 """cluster: camera leases with fencing epochs, node capacity and draining, pinned cameras,
-claims on action runs, rule condition state
+claims on action runs, rule condition state; sites and ids unique across them
 
 Revision ID: 0010
 Revises: 0008
 Create Date: 2026-12-06
 """
 
+import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -58,15 +59,51 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("cameras", schema=None) as batch_op:
         batch_op.add_column(sa.Column("pinned_node", sa.String(120), nullable=True))
+    _sites_and_uids()
     with op.batch_alter_table("action_runs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claimed_by", sa.String(120), nullable=True))
         batch_op.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
+
+
+def _sites_and_uids() -> None:
+    """Every camera, event and track gets a site; cameras and tracks an id unique across
+    sites (existing cameras a fresh one; existing tracks keep none, they are local)."""
+
+    def site() -> sa.Column[str]:
+        return sa.Column("site", sa.String(64), nullable=False, server_default="local")
+
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.add_column(site())
+        batch_op.add_column(sa.Column("uid", sa.String(32), nullable=True))
+    cameras = sa.table("cameras", sa.column("id", sa.Integer), sa.column("uid", sa.String))
+    bind = op.get_bind()
+    for (camera_id,) in bind.execute(sa.select(cameras.c.id)).all():
+        bind.execute(cameras.update().where(cameras.c.id == camera_id).values(uid=uuid.uuid4().hex))
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.alter_column("uid", existing_type=sa.String(32), nullable=False)
+        batch_op.create_unique_constraint("uq_cameras_uid", ["uid"])
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.add_column(site())
+    with op.batch_alter_table("tracks", schema=None) as batch_op:
+        batch_op.add_column(site())
+        batch_op.add_column(sa.Column("uid", sa.String(32), nullable=True))
+        batch_op.create_unique_constraint("uq_tracks_uid", ["uid"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("action_runs", schema=None) as batch_op:
         batch_op.drop_column("claimed_until")
         batch_op.drop_column("claimed_by")
+    with op.batch_alter_table("tracks", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_tracks_uid", type_="unique")
+        batch_op.drop_column("uid")
+        batch_op.drop_column("site")
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_column("site")
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_cameras_uid", type_="unique")
+        batch_op.drop_column("uid")
+        batch_op.drop_column("site")
     with op.batch_alter_table("cameras", schema=None) as batch_op:
         batch_op.drop_column("pinned_node")
     with op.batch_alter_table("nodes", schema=None) as batch_op:
