@@ -140,3 +140,65 @@ def admin_headers(db_url: str) -> dict[str, str]:
     finally:
         db.dispose()
     return {"Authorization": f"Bearer {token}"}
+
+
+# A log line's level as Vigil (``%(levelname)s``), uvicorn and GStreamer write it.
+_ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|^Exception (in thread|ignored in)")
+_WARNING_LINE = re.compile(r"\bWARN(ING)?\b")
+_LOG_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
+
+
+class LogWatch:
+    """Error and warning counts of a log file that is still being written, reading only
+    what was added since the last ``update``. Errors are lines at level ERROR or CRITICAL
+    and exceptions no handler logged (Python's "Exception in thread ..."); the first few
+    distinct ones are kept, without their timestamps, to show what they were."""
+
+    KEEP = 5
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.errors = 0
+        self.warnings = 0
+        self.first_errors: list[str] = []
+        self._offset = 0
+        self._partial = ""
+
+    def update(self) -> None:
+        """Count the lines added since the last call."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return
+        self._offset += len(data)
+        lines = (self._partial + data.decode(errors="replace")).split("\n")
+        self._partial = lines.pop()  # a line still being written
+        for line in lines:
+            if _ERROR_LINE.search(line):
+                self.errors += 1
+                text = _LOG_TIME.sub("", line).strip()[:200]
+                if len(self.first_errors) < self.KEEP and text not in self.first_errors:
+                    self.first_errors.append(text)
+            elif _WARNING_LINE.search(line):
+                self.warnings += 1
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database named ``<prefix>_<random>`` for one run, dropped
+    afterwards (connections still open are closed by force); yields its URL. ``admin_url``
+    is a database URL that may create databases (``postgresql://postgres@host/postgres``)."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

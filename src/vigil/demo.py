@@ -174,10 +174,9 @@ def _run_demo(*, port: int, data_dir: Path, rtsp_port: int) -> None:
     with ExitStack() as stack:
         stack.callback(db.dispose)
         ensure_demo_admin(db, data_dir)
-        with _deaf_to_ctrl_c():
-            sim = stack.enter_context(
-                Simulator(clips, port=rtsp_port, cache_dir=data_dir / "simulator-cache")
-            )
+        sim = stack.enter_context(
+            Simulator(clips, port=rtsp_port, cache_dir=data_dir / "simulator-cache")
+        )
         stack.callback(_stop_roles, roles)
         base = _start_roles(roles, _role_env(data_dir, port), port)
         with setup_token(db) as auth, httpx.Client(base_url=base, headers=auth, timeout=10) as api:
@@ -216,22 +215,6 @@ def _stopped_by_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-@contextmanager
-def _deaf_to_ctrl_c() -> Iterator[None]:
-    """Processes started inside keep SIGINT blocked (a blocked signal is inherited across
-    fork and exec); meanwhile a Ctrl-C waits, and then stops the demo.
-
-    For the simulator, which `Simulator` starts in the terminal's process group: the Ctrl-C
-    meant for the demo would otherwise end the cameras' streams before the recorder has
-    closed its segments ("stream broke off"). The demo stops it last, with SIGTERM.
-    """
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _role_env(data_dir: Path, port: int) -> dict[str, str]:

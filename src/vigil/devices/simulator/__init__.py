@@ -198,7 +198,8 @@ class Simulator:
     ...     sim.url_for("cam1")  # 'rtsp://127.0.0.1:40123/cam1'
 
     `port=0` picks a free port (see `.port`). Clients should use RTSP over TCP
-    (`rtsp_transport=tcp`); several clients may watch one mount at once.
+    (`rtsp_transport=tcp`); several clients may watch one mount at once. The server's
+    stderr goes to `log` when given (else to a temporary file), and `.stderr()` shows it.
     """
 
     def __init__(
@@ -209,12 +210,16 @@ class Simulator:
         host: str = "127.0.0.1",
         cache_dir: Path | None = None,
         start_timeout: float = 30.0,
+        log: Path | None = None,
     ) -> None:
         self.mounts = prepare_media(files, cache_dir or default_cache_dir())
         self.port = port
         self.urls: dict[str, str] = {}
-        # The server's stderr, kept for error messages; closed by stop().
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        # The server's stderr, kept for error messages; closed by stop(). In ``log`` when
+        # given, so that all of it can be read (a benchmark counts its warnings).
+        self._log: IO[bytes] = (
+            log.open("w+b") if log is not None else tempfile.TemporaryFile()  # noqa: SIM115
+        )
         try:
             self._proc = self._start(host, port, start_timeout)
         except BaseException:
@@ -239,9 +244,15 @@ class Simulator:
         ]
         cmd += [f"{m.name}={m.path}" for m in self.mounts]
         # stdin stays open and unused: when this process dies, the server sees EOF and exits.
-        # stderr goes to a file, so a chatty server never blocks on a full pipe.
+        # stderr goes to a file, so a chatty server never blocks on a full pipe. Its own
+        # process group: a Ctrl-C meant for its owner must not end the cameras before the
+        # owner has stopped recording them (the owner stops it, last).
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            process_group=0,
         )
         assert proc.stdout is not None
         deadline = time.monotonic() + timeout
@@ -275,6 +286,11 @@ class Simulator:
         self._log.seek(0)
         text = self._log.read().decode(errors="replace").strip()
         return text[-4000:] or "(nothing)"
+
+    @property
+    def pid(self) -> int:
+        """The process id of the RTSP server (for measuring its CPU and memory)."""
+        return self._proc.pid
 
     def url_for(self, name: str) -> str:
         """The RTSP URL of a mount (a file's stem, or a name given in a mapping)."""
