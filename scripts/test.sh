@@ -7,5 +7,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check
 .venv/bin/ruff format --check
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 # One worker per core; a file's tests stay together (module fixtures such as the browser).
 exec .venv/bin/pytest -q -p no:cacheprovider -n auto --dist loadfile "$@"
