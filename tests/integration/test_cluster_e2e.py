@@ -17,11 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.bus.conftest import NATS_URL
-from tests.conftest import POSTGRES_ADMIN_URL, Stack, free_port, require_service, wait_until
+from tests.conftest import Stack, free_port, fresh_postgres, wait_until
 from vigil.devices.simulator import Simulator
 from vigil.store.db import Database
 from vigil.store.models import Segment
@@ -81,22 +80,14 @@ class Cluster(Stack):
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    name = f"vigil_cluster_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        require_service("PostgreSQL", str(exc).strip())
-    namespace = f"t{uuid.uuid4().hex[:12]}"
-    c = Cluster(tmp_path / "data", f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}", namespace)
-    c.data_dir.mkdir(parents=True)
-    try:
-        c.start_server()
-        yield c
-    finally:
-        c.stop()
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres("vigil_cluster") as url:
+        c = Cluster(tmp_path / "data", url, f"t{uuid.uuid4().hex[:12]}")
+        c.data_dir.mkdir(parents=True)
+        try:
+            c.start_server()
+            yield c
+        finally:
+            c.stop()
 
 
 def segments_of(cluster: Cluster) -> dict[int, list[Segment]]:

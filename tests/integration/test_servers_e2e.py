@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import func, select
 
 from tests.bus.conftest import NATS_URL, nats_bus
-from tests.conftest import POSTGRES_ADMIN_URL, Stack, free_port, require_service, wait_until
+from tests.conftest import Stack, free_port, fresh_postgres, wait_until
 from vigil.domain.events import Event
 from vigil.store.db import Database
 from vigil.store.models import Alarm, EventRecord
@@ -58,14 +57,12 @@ class Receiver:
 
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[Stack, subprocess.Popen[bytes], str]]:
-    name = f"vigil_servers_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        require_service("PostgreSQL", str(exc).strip())
+    with fresh_postgres("vigil_servers") as url:
+        yield from _two_servers(tmp_path, url)
+
+
+def _two_servers(tmp_path: Path, url: str) -> Iterator[tuple[Stack, subprocess.Popen[bytes], str]]:
     namespace = f"t{uuid.uuid4().hex[:12]}"
-    url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     env = {"VIGIL_BUS__URL": NATS_URL, "VIGIL_BUS__NAMESPACE": namespace}
     first = Stack(tmp_path / "data", url, env=env)
     first.data_dir.mkdir(parents=True)
@@ -86,8 +83,6 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[Stack, subprocess.Popen[bytes]
         second.terminate()
         second.wait(20)
         first.stop()
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def publish_events(namespace: str, camera_id: int, tmp_path: Path) -> list[str]:
