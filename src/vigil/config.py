@@ -40,7 +40,8 @@ class RecorderSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8081
     public_url: str | None = None
-    reconnect_min_s: float = 1.0
+    # Not below 0.2 s: a restart must follow the last recording's end (a frame ahead).
+    reconnect_min_s: float = Field(1.0, ge=0.2)
     reconnect_max_s: float = 30.0
     config_poll_s: float = 2.0
     health_interval_s: float = 2.0

@@ -3,11 +3,13 @@ and export over HTTP, the CLI, and the same on PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +194,71 @@ def test_playback_and_export_across_a_gap(
     assert len(audited(stack, "camera.playback")) == 2, "each playback that was served"
     (export,) = audited(stack, "camera.export")
     assert export["camera_id"] == cam["id"] and export["target"].endswith(".mp4")
+
+
+def recorded_rows(stack: Stack, camera_id: int) -> tuple[list[Any], list[Any]]:
+    """A camera's segments and gaps as the recorder stored them, oldest first."""
+    from vigil.store import recordings
+    from vigil.store.db import Database
+
+    db = Database(stack.db_url)
+    try:
+        now = datetime.now(UTC)
+        window = (now - timedelta(hours=1), now + timedelta(hours=1))
+        segments = list(recordings.segments_between(db, camera_id, *window))
+        return segments, list(recordings.gaps_between(db, camera_id, *window))
+    finally:
+        db.dispose()
+
+
+def test_a_stop_and_restart_leave_a_visible_gap_never_an_overlap(
+    stack: Stack, simulator: Simulator
+) -> None:
+    """A stopped recording ends a frame's duration after its last frame, and live frames
+    are timed up to a little ahead of the clock: so that end can still lie ahead when the
+    camera starts again at once, while the new recording starts at the clock. It must
+    begin after that end, by more than the timeline joins (``CONTINUITY_TOLERANCE``)."""
+    from vigil.domain.timeline import CONTINUITY_TOLERANCE
+    from vigil.store.db import Database
+    from vigil.store.models import Gap, Segment
+
+    cam = stack.add_camera("restarts", simulator.url_for("pattern"), enabled=False)
+    # What a stop leaves that ends ahead (a 1 fps camera stopped just after a frame): a
+    # last segment that ends a second from now, and the gap "recording stopped" from there.
+    stopped = datetime.now(UTC) + timedelta(seconds=1)
+    db = Database(stack.db_url)
+    try:
+        with db.session() as s:
+            start, end = stopped - timedelta(seconds=2), stopped
+            s.add(Segment(camera_id=cam["id"], node="x", path="x.mp4", start=start, end=end))
+            s.add(Gap(camera_id=cam["id"], start=stopped, reason="recording stopped"))
+    finally:
+        db.dispose()
+    log = stack.data_dir / "recorder.log"
+
+    def restarted(times: int) -> bool:
+        """Started ``times`` times, and recording (no gap left open)."""
+        started = log.read_text(errors="replace").count("(restarts): recording started")
+        _, gaps = recorded_rows(stack, cam["id"])
+        return started == times and all(g.end is not None for g in gaps)
+
+    stack.client.patch(f"/api/cameras/{cam['id']}", json={"enabled": True})
+    wait_until(lambda: restarted(1), 30, "recording after the stop", stack.logs)
+    # And stopped and started again at once, as fast as the recorder goes.
+    for times in range(2, 6):
+        stack.client.patch(f"/api/cameras/{cam['id']}", json={"enabled": False})
+        stack.client.patch(f"/api/cameras/{cam['id']}", json={"enabled": True})
+        wait_until(partial(restarted, times), 30, f"restart {times}", stack.logs)
+
+    segments, gaps = recorded_rows(stack, cam["id"])
+    for before, after in itertools.pairwise(segments):
+        assert before.end is not None and before.end <= after.start, "ranges overlap"
+    # (a loaded machine may break the stream too: a stop then leaves that gap's reason)
+    stops = [(g.start, g.end) for g in gaps if g.reason == "recording stopped"]
+    assert stops[0][0] == stopped and len(stops) >= 2, stops
+    assert all(end - start > CONTINUITY_TOLERANCE for start, end in stops), stops
+    shown = stack.timeline(cam["id"])["gaps"]
+    assert sum(g["reason"] == "recording stopped" for g in shown) == len(stops), (shown, stops)
 
 
 def test_mjpeg_camera_is_recorded_at_its_real_pace(stack: Stack) -> None:

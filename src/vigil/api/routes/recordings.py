@@ -31,6 +31,8 @@ from vigil.store.types import utcnow
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["recordings"])
 
 MAX_TIMELINE = timedelta(days=31)
+# A segment is closed this long before the next one opens, at most (a keyframe cut).
+ROTATION_WINDOW = timedelta(seconds=5)
 MAX_EXPORT = timedelta(hours=24)
 # Redaction decodes, analyses and re-encodes every frame (~2.3 s per second of 640x360 video
 # on a small CPU, more for larger frames): a redacted export is held in one request, so
@@ -76,10 +78,16 @@ def timeline(
     if end - start > MAX_TIMELINE:
         raise HTTPException(422, f"a timeline spans at most {MAX_TIMELINE.days} days")
     segments = recordings.segments_between(ctx.db, camera.id, start, end)
-    recording = any(s.end is None for s in segments)
     spans = [Span(max(s.start, start), min(s.end or now, end)) for s in segments]
     built = build_timeline(spans)
     reasons = recordings.gaps_between(ctx.db, camera.id, start, end)
+    # A segment is closed a moment before the next one opens (each keyframe cut is two
+    # writes): recording has stopped only once a gap has opened after the last segment.
+    recording = any(s.end is None for s in segments) or (
+        bool(segments)
+        and not any(g.end is None for g in reasons)
+        and max(s.end for s in segments if s.end is not None) >= now - ROTATION_WINDOW
+    )
 
     def reason_for(gap: Span) -> str | None:
         for g in reasons:
