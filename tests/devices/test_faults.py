@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import pytest
 
-from vigil.devices.rtsp import RtspContainer
+from vigil.devices.rtsp import RtspSession
 from vigil.devices.simulator import Simulator, generate_test_clip, gstreamer_missing
 from vigil.devices.simulator.faults import (
     MAX_HEAD_BYTES,
@@ -27,6 +27,7 @@ from vigil.devices.simulator.faults import (
     message_end,
     restamp,
 )
+from vigil.media.rtp import H264Assembler
 
 FRAME_S = 0.01
 TICKS = 3600
@@ -334,21 +335,34 @@ def test_the_simulator_tells_its_process_and_logs_to_a_file(
 
 
 def test_splice_changes_the_resolution_in_band(simulator: Simulator) -> None:
+    """What the client gets decodes, at the other size from the keyframe of the switch.
+
+    Read with the client's session and an assembler that takes new parameter sets as they
+    come: ``RtspContainer`` ends the session there (``tests/devices/test_rtsp_faults.py``).
+    """
     with FaultProxy(simulator.port) as proxy:
-        container = RtspContainer(proxy.url_for("cam"))
+        session = RtspSession(proxy.url_for("cam"))
         try:
-            video = container.streams.video[0]
+            session.start()
+            assembler = H264Assembler()
             decoder = av.CodecContext.create("h264", "r")
             sizes: list[tuple[int, int]] = []
             started = time.monotonic()
-            for packet in container.demux():
+            for buf, batch in session.rtp():
                 if time.monotonic() - started > 1 and proxy.route_of("cam") == "cam":
                     assert proxy.splice("cam", "small") == 1
-                if packet.stream is video:
-                    sizes += [(f.width, f.height) for f in decoder.decode(packet)]
+                for channel, start, end in batch:
+                    if channel != 0:
+                        continue
+                    payload = start + 12 + 4 * (buf[start] & 0x0F)
+                    ts = int.from_bytes(buf[start + 4 : start + 8], "big")
+                    marker = bool(buf[start + 1] & 0x80)
+                    for unit in assembler.push_from(buf, payload, end, ts, marker):
+                        frames = decoder.decode(av.Packet(unit.data))
+                        sizes += [(f.width, f.height) for f in frames]
                 if (320, 240) in sizes[-5:] or time.monotonic() - started > 6:
                     break
         finally:
-            container.close()
+            session.close()
     assert sizes[0] == (640, 360)
     assert sizes[-1] == (320, 240), "the new parameter sets decode"

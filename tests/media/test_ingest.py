@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
+from av.video.frame import PictureType
 
 from tests.conftest import free_port, require_service, wait_until
 from vigil.devices.simulator import Simulator, gstreamer_missing
 from vigil.domain.cameras import CameraStatus
-from vigil.media.ingest import STATS_MAX_FRAMES, CameraIngest, IngestStats
+from vigil.media.ingest import STALE_AFTER_S, STATS_MAX_FRAMES, CameraIngest, IngestStats
 from vigil.media.packets import StreamInfo
 
 FPS = 25
@@ -235,15 +237,75 @@ def test_a_camera_that_was_online_and_goes_away_is_offline(
     assert all(error for _, error in statuses.seen[1:-1]), "each says why"
 
 
+def test_online_without_frames_for_the_read_timeout_is_reported_offline() -> None:
+    stats = IngestStats(state=CameraStatus.ONLINE, last_frame_at=datetime.now(UTC))
+    assert stats.last_frame_at is not None
+    soon = stats.last_frame_at + timedelta(seconds=STALE_AFTER_S - 1)
+    late = stats.last_frame_at + timedelta(seconds=STALE_AFTER_S + 3)
+    assert stats.reported(soon) == (CameraStatus.ONLINE, None)
+    assert stats.reported(late) == (
+        CameraStatus.OFFLINE,
+        f"no frames for {STALE_AFTER_S + 3:.0f} s",
+    )
+    stats.state, stats.error = CameraStatus.CONNECTING, "refused"
+    assert stats.reported(late) == (CameraStatus.CONNECTING, "refused"), "only online goes stale"
+
+
+class Hanging(Recorded):
+    """A sink whose writes block while ``hang`` is set, until ``release`` (a disk or a
+    database that hangs the ingest's thread, where no read timeout reaches)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang, self.release = threading.Event(), threading.Event()
+
+    def write(self, packet: av.Packet[Any], wall: datetime) -> None:
+        if self.hang.is_set():
+            self.release.wait()
+
+
+def test_an_ingest_hung_while_online_is_reported_offline_until_it_moves(
+    running: list[CameraIngest], simulator: Simulator
+) -> None:
+    sink = Hanging()
+    ingest, statuses = start(running, simulator.url_for("pattern"), sinks=(sink,))
+    try:
+        wait_until(lambda: ingest.stats.status == CameraStatus.ONLINE, 30, "online")
+        sink.hang.set()
+        wait_until(lambda: ingest.stats.status == CameraStatus.OFFLINE, 30, "reported offline")
+        assert re.fullmatch(r"no frames for \d+ s", ingest.stats.last_error or ""), "says why"
+        sink.hang.clear()
+    finally:
+        sink.release.set()
+    wait_until(lambda: ingest.stats.status == CameraStatus.ONLINE, 30, "online again")
+    assert statuses.kinds() == [CameraStatus.ONLINE], "the ingest itself never said otherwise"
+
+
 # B-frames found only mid-stream -------------------------------------------------------------
 @pytest.fixture(scope="session")
 def late_bframe_clip(clip_dir: Path) -> Path:
-    """4 s without B-frames, then 4 s with: more than the RTSP client reads ahead."""
-    first = encode_clip(clip_dir / "late-b-1.ts", seconds=4, b_frames=0)
-    second = encode_clip(clip_dir / "late-b-2.ts", seconds=4, b_frames=2, offset_s=4)
-    joined = clip_dir / "late-bframes.ts"
-    joined.write_bytes(first.read_bytes() + second.read_bytes())
-    return joined
+    """4 s without B-frames, then 4 s with (more than the RTSP client reads ahead), from one
+    encoder, so with one SPS that allows them throughout: two encodings joined would differ
+    in their SPS, which the client takes for a changed stream."""
+    path = clip_dir / "late-bframes.ts"
+    options = {"preset": "veryfast", "profile": "high", "g": str(FPS), "keyint_min": str(FPS)}
+    options |= {"sc_threshold": "0", "bf": "2", "b_strategy": "0", "b": "300k"}
+    with (
+        av.open(f"testsrc2=size=320x180:rate={FPS}", format="lavfi") as source,
+        av.open(str(path), "w", format="mpegts") as out,
+    ):
+        stream = out.add_stream("libx264", rate=FPS, options=options)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for n, frame in enumerate(source.decode(video=0)):
+            if n == 8 * FPS:
+                break
+            if n < 4 * FPS:  # types forced as an encoder that starts its B-frames late
+                frame.pict_type = PictureType.I if n % FPS == 0 else PictureType.P
+            else:
+                frame.pict_type = PictureType.NONE  # the encoder's choice
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
 
 
 def test_b_frames_found_mid_stream_switch_to_ffmpeg_cleanly(

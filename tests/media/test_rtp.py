@@ -1,9 +1,12 @@
-"""RTP payloads to frames: H.264 (single NAL, STAP-A, FU-A) and AAC-hbr."""
+"""RTP payloads to frames: H.264 (single NAL, STAP-A, FU-A) and AAC-hbr; H.264 headers (B
+slices, picture size) and parameter sets that change in the stream."""
 
 from __future__ import annotations
 
 import io
+import os
 import subprocess
+from fractions import Fraction
 
 import av
 import pytest
@@ -11,11 +14,16 @@ import pytest
 from vigil.media.rtp import (
     START_CODE,
     H264Assembler,
+    ParameterSetWatch,
+    StreamChanged,
     TimestampUnwrapper,
     aac_frames,
     adts_header,
     has_b_slices,
     may_reorder,
+    nal_units,
+    parameter_sets,
+    sps_resolution,
 )
 
 SPS = bytes([0x67, 0x42, 0xC0, 0x1E, 0xDA])
@@ -154,3 +162,122 @@ def test_the_profile_tells_whether_b_frames_may_come() -> None:
 def test_a_slice_header_cut_short_is_not_taken_for_b() -> None:
     assert has_b_slices(START_CODE + bytes([0x41])) is False
     assert has_b_slices(START_CODE + bytes([0x41, 0x00, 0x00])) is False
+
+
+def encoded_sps(width: int, height: int, pix_fmt: str = "yuv420p", **options: str) -> bytes:
+    """The SPS libx264 writes for one ``width`` x ``height`` frame with ``options``."""
+    ctx = av.CodecContext.create("libx264", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+    ctx.time_base = Fraction(1, 25)
+    ctx.options = {"preset": "ultrafast", **options}
+    frame = av.VideoFrame(width, height, pix_fmt)
+    frame.pts = 0
+    data = b"".join(bytes(p) for p in [*ctx.encode(frame), *ctx.encode(None)])
+    return next(nal for nal in nal_units(data) if nal[0] & 0x1F == 7).rstrip(b"\x00")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "pix_fmt", "options"),
+    [
+        (640, 360, "yuv420p", {}),  # cropped: 23 rows of macroblocks are 368 lines
+        (1920, 1080, "yuv420p", {}),
+        (320, 240, "yuv420p", {"profile": "baseline"}),
+        (322, 182, "yuv420p", {}),  # cropped in both directions
+        (320, 181, "yuv422p", {}),  # High 4:2:2: cropped by single lines
+        (321, 181, "yuv444p", {}),  # High 4:4:4
+        (640, 360, "gray", {}),  # 4:0:0
+        (640, 360, "yuv420p", {"x264-params": "interlaced=1"}),  # fields: map units of 32 lines
+        (1280, 720, "yuv420p", {"x264-params": "cqm=jvt"}),  # High with scaling matrices
+    ],
+)
+def test_the_sps_tells_the_picture_size(
+    width: int, height: int, pix_fmt: str, options: dict[str, str]
+) -> None:
+    assert sps_resolution(encoded_sps(width, height, pix_fmt, **options)) == (width, height)
+
+
+@pytest.mark.parametrize("data", [b"\x67", b"\x67\x42\xc0", bytes(40), os.urandom(64)])
+def test_an_sps_cut_short_or_garbled_has_no_size_and_raises_nothing(data: bytes) -> None:
+    size = sps_resolution(data)
+    assert size is None or all(isinstance(n, int) for n in size)
+
+
+SMALL_SPS = encoded_sps(320, 240)
+BIG_SPS = encoded_sps(640, 360)
+
+
+def test_a_locked_assembler_refuses_other_parameter_sets() -> None:
+    asm = H264Assembler()
+    asm.push(stap_a(BIG_SPS, PPS), 1000, False)
+    asm.push(IDR, 1000, True)
+    asm.locked = True  # the stream is open now
+    asm.push(stap_a(BIG_SPS + b"\x00", PPS), 2000, False)  # the same, with a zero after it
+    [key] = asm.push(IDR, 2000, True)
+    assert key.keyframe
+    with pytest.raises(
+        StreamChanged, match=r"^the camera changed its stream \(new SPS: 320x240\)$"
+    ):
+        asm.push(stap_a(SMALL_SPS, PPS), 3000, False)
+    with pytest.raises(StreamChanged, match=r"\(new PPS\)$"):
+        asm.push(stap_a(BIG_SPS, bytes([0x68, 0xEE, 0x3C, 0x80])), 4000, False)
+
+
+def test_an_unlocked_assembler_takes_new_parameter_sets() -> None:
+    asm = H264Assembler(sps=BIG_SPS, pps=PPS)
+    asm.push(stap_a(SMALL_SPS, PPS), 1000, False)
+    [key] = asm.push(IDR, 1000, True)
+    assert asm.sps == SMALL_SPS and key.data.startswith(START_CODE + SMALL_SPS)
+
+
+def annexb(*nals: bytes) -> bytes:
+    return b"".join(START_CODE + nal for nal in nals)
+
+
+def test_parameter_sets_are_found_in_an_access_unit() -> None:
+    assert parameter_sets(annexb(bytes([0x09, 0xF0]), BIG_SPS, PPS, IDR)) == [BIG_SPS, PPS]
+    assert parameter_sets(annexb(SLICE)) == []
+
+
+def test_the_watch_compares_keyframes_with_the_first() -> None:
+    watch = ParameterSetWatch()
+    watch.check(annexb(BIG_SPS, PPS, IDR))
+    watch.check(annexb(IDR))  # a keyframe without parameter sets changes nothing
+    watch.check(annexb(BIG_SPS, PPS, IDR))
+    with pytest.raises(StreamChanged, match=r"\(new SPS: 320x240\)$"):
+        watch.check(annexb(SMALL_SPS, PPS, IDR))
+
+
+def test_the_watch_starts_from_the_extradata_when_keyframes_carry_none() -> None:
+    watch = ParameterSetWatch(annexb(BIG_SPS, PPS))
+    watch.check(annexb(IDR))
+    with pytest.raises(StreamChanged, match=r"\(new SPS: 320x240\)$"):
+        watch.check(annexb(SMALL_SPS, PPS, IDR))
+
+
+OTHER_BIG_SPS = encoded_sps(640, 360, "yuv420p", **{"x264-params": "cqm=jvt"})  # High, same size
+
+
+def test_parameter_sets_known_only_from_the_description_give_way_to_the_streams_own() -> None:
+    assert OTHER_BIG_SPS != BIG_SPS
+    asm = H264Assembler(sps=BIG_SPS, pps=PPS)  # from sprop-parameter-sets, as the SDP said
+    asm.push(IDR, 1000, True)
+    asm.locked = True
+    asm.push(stap_a(OTHER_BIG_SPS, PPS), 2000, False)  # the camera's own, the same size
+    [key] = asm.push(IDR, 2000, True)
+    assert asm.sps == OTHER_BIG_SPS and key.keyframe
+    with pytest.raises(StreamChanged, match=r"\(new SPS: 640x360\)$"):
+        asm.push(stap_a(BIG_SPS, PPS), 3000, False)  # seen in-band: any change is one now
+
+
+def test_a_new_size_is_a_change_even_against_the_description() -> None:
+    asm = H264Assembler(sps=BIG_SPS, pps=PPS, locked=True)
+    with pytest.raises(StreamChanged, match=r"\(new SPS: 320x240\)$"):
+        asm.push(stap_a(SMALL_SPS, PPS), 1000, False)
+
+
+def test_the_watch_lets_the_streams_own_sets_replace_the_extradatas_once() -> None:
+    watch = ParameterSetWatch(annexb(BIG_SPS, PPS))
+    watch.check(annexb(IDR))
+    watch.check(annexb(OTHER_BIG_SPS, PPS, IDR))
+    with pytest.raises(StreamChanged, match=r"\(new SPS: 640x360\)$"):
+        watch.check(annexb(BIG_SPS, PPS, IDR))

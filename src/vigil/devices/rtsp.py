@@ -9,6 +9,11 @@ mux. It looks like the part of a PyAV input container that the ingest uses (``st
 :class:`RtspUnsupported`, and the ingest reads that camera with FFmpeg instead: found
 while opening (codec, transport, B-frames in the frames read ahead) wherever it can, so
 that the switch happens before the first packet is handed out.
+
+What arrives is checked as it is parsed, within fixed bounds: bytes that are neither an
+interleaved frame nor an RTSP message end the session (:class:`RtspError`, "garbage in the
+stream"), and so do new parameter sets in-band (:class:`RtspStreamChanged`), as what was
+opened no longer describes the stream; the ingest then opens it again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from vigil.media.rtp import (
     START_CODE,
     AccessUnit,
     H264Assembler,
+    StreamChanged,
     TimestampUnwrapper,
     aac_frames,
     adts_header,
@@ -60,6 +66,14 @@ AUDIO_PROBE_FRAMES = 50  # video frames to wait for the first audio frame
 DRAIN_BYTES = 4 * 1024 * 1024  # more than a socket buffer holds
 # Why a stream with B-frames is refused: the ingest logs it once as it switches to FFmpeg.
 REORDERED = "frames out of order (B-frames)"
+# Bounds of an RTSP message among the RTP: past them, what arrived is not RTSP.
+MAX_START_LINE_BYTES = 512
+MAX_HEAD_BYTES = 16 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+# A response's status line (an HTTP one too: its status is an answer), or a request the
+# camera sends its client (RFC 2326 10).
+_START_LINE = re.compile(rb"[A-Z]{4}/\d\.\d (\d{3})(?: [^\r\n]*)?|[A-Z][A-Z_]* \S+ RTSP/1\.\d")
+_RTP_VERSION = 0x80  # the top two bits of every RTP and RTCP packet's first byte (2)
 
 
 class RtspError(OSError):
@@ -68,6 +82,16 @@ class RtspError(OSError):
 
 class RtspUnsupported(RtspError):
     """A stream this client does not handle; FFmpeg's demuxer is used instead."""
+
+
+class RtspStreamChanged(RtspError):
+    """The camera sent new parameter sets (SPS/PPS) in the session: another resolution or
+    encoder configuration, which the stream as opened does not describe."""
+
+
+def _garbage(data: bytes | bytearray) -> RtspError:
+    preview = bytes(data[:8]).hex(" ")
+    return RtspError(f"garbage in the stream: {preview} ... is neither RTP nor RTSP")
 
 
 @dataclass(slots=True)
@@ -221,7 +245,10 @@ class RtspSession:
         self._buffer += data
 
     def _read_response(self) -> tuple[int, dict[str, str], str] | None:
-        """The next RTSP response; RTP arriving before it is skipped."""
+        """The next RTSP response; RTP arriving before it is skipped, and so is a request
+        from the camera (None). Raises :class:`RtspError` for anything else: bytes that
+        neither start an interleaved frame nor an RTSP message whose start line parses,
+        whose head ends within ``MAX_HEAD_BYTES`` and whose body is not too long."""
         while True:
             if self._buffer[:1] == b"$":
                 if len(self._buffer) >= 4:
@@ -231,22 +258,40 @@ class RtspSession:
                         continue
                 self._fill()
                 continue
-            end = self._buffer.find(b"\r\n\r\n")
+            if self._buffer and not self._buffer[:1].isupper():
+                raise _garbage(self._buffer)  # neither "RTSP/1.0" nor a method
+            line_end = self._buffer.find(b"\r\n", 0, MAX_START_LINE_BYTES)
+            if line_end < 0:
+                if len(self._buffer) >= MAX_START_LINE_BYTES:
+                    raise _garbage(self._buffer)
+                self._fill()
+                continue
+            start_line = _START_LINE.fullmatch(self._buffer, 0, line_end)
+            if start_line is None:
+                raise _garbage(self._buffer)
+            status_code = start_line.group(1)  # a copy: the buffer changes below
+            end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES)
             if end < 0:
+                if len(self._buffer) >= MAX_HEAD_BYTES:
+                    raise _garbage(self._buffer)
                 self._fill()
                 continue
             head_text = self._buffer[:end].decode("latin-1")
-            lines = head_text.split("\r\n")
             head = {}
-            for line in lines[1:]:
+            for line in head_text.split("\r\n")[1:]:
                 key, _, value = line.partition(":")
                 head[key.strip().lower()] = value.strip()
-            length = int(head.get("content-length", "0"))
+            length_text = head.get("content-length", "0")
+            if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+                raise RtspError(f"unreadable RTSP message: Content-Length {length_text!r}")
+            length = int(length_text)
             while len(self._buffer) < end + 4 + length:
                 self._fill()
             body = self._buffer[end + 4 : end + 4 + length].decode("utf-8", "replace")
             del self._buffer[: end + 4 + length]
-            status = int(lines[0].split()[1])
+            if status_code is None:
+                return None  # a request from the camera (ANNOUNCE ...): not for this client
+            status = int(status_code)
             if "session" in head and status < 300:
                 self._session = head["session"].split(";")[0]
             return status, head, body
@@ -255,7 +300,10 @@ class RtspSession:
         """DESCRIBE, SETUP every H.264/AAC track on interleaved channels, PLAY."""
         head, sdp = self.request("DESCRIBE", self.url, {"Accept": "application/sdp"})
         base = head.get("content-base", self.url).rstrip("/") + "/"
-        media = [m for m in parse_sdp(sdp) if m.kind in ("video", "audio")]
+        try:
+            media = [m for m in parse_sdp(sdp) if m.kind in ("video", "audio")]
+        except (ValueError, IndexError) as exc:
+            raise RtspError(f"unreadable session description: {exc}") from exc
         video = [m for m in media if m.kind == "video"]
         if not video or video[0].codec != "H264":
             found = video[0].codec if video else "no video"
@@ -295,6 +343,10 @@ class RtspSession:
                 end = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
                 if end > len(buf):
                     break
+                if end > pos + 4 and buf[pos + 4] & 0xC0 != _RTP_VERSION:
+                    if batch:
+                        break  # hand over what is before it first
+                    raise _garbage(buf[pos:end])  # framed, but neither RTP nor RTCP
                 batch.append((buf[pos + 1], pos + 4, end))
                 pos = end
             if batch:
@@ -372,6 +424,14 @@ class RtspSession:
         self._sock = None
 
 
+def _base64(text: str) -> bytes:
+    """A parameter set of ``sprop-parameter-sets``."""
+    try:
+        return base64.b64decode(text + "==")
+    except ValueError as exc:
+        raise RtspError(f"unreadable sprop-parameter-sets: {exc}") from exc
+
+
 class RtspContainer:
     """An RTSP camera read by :class:`RtspSession`, shaped like a PyAV input container."""
 
@@ -386,16 +446,21 @@ class RtspContainer:
             self._video_track = self._tracks[0]
             self._assembler = H264Assembler()
             if sprops := self._video_track.fmtp.get("sprop-parameter-sets"):
-                sets = [base64.b64decode(s + "==") for s in sprops.split(",") if s]
+                sets = [_base64(s) for s in sprops.split(",") if s]
                 self._assembler.sps = next((s for s in sets if s and s[0] & 0x1F == 7), None)
                 self._assembler.pps = next((s for s in sets if s and s[0] & 0x1F == 8), None)
             self._unwrap = [TimestampUnwrapper() for _ in self._tracks]  # video: assembler's
             self._pending: list[tuple[int, AccessUnit]] = []
             first = self._first_keyframe()
+            # What the stream is opened with: different parameter sets end it from now on.
+            self._assembler.locked = True
             self._refuse_reordering(first)
             video = self._template_video(first)
             first_audio = self._first_audio() if len(self._tracks) > 1 else None
             audio = self._template_audio(first_audio) if first_audio else None
+        except (ValueError, IndexError, KeyError) as exc:  # a description that does not parse
+            self.close()
+            raise RtspError(f"unreadable stream: {exc}") from exc
         except BaseException:
             self.close()
             raise
@@ -408,23 +473,28 @@ class RtspContainer:
         tracks = len(self._tracks)
         push_video = self._assembler.push_from
         audio_unwrap = self._unwrap[-1]
-        for buf, batch in self._packets:
-            for channel, start, end in batch:
-                if channel & 1 or channel >> 1 >= tracks or end - start < 12:
-                    continue  # RTCP, or a track we did not ask for
-                first = buf[start]
-                header = start + 12 + 4 * (first & 0x0F)
-                if first & 0x10 and end >= header + 4:  # extension header
-                    header += 4 + 4 * ((buf[header + 2] << 8) | buf[header + 3])
-                if first & 0x20:
-                    end -= buf[end - 1]  # padding
-                ts = int.from_bytes(buf[start + 4 : start + 8], "big")
-                if channel == 0:
-                    for unit in push_video(buf, header, end, ts, bool(buf[start + 1] & 0x80)):
-                        yield 0, unit
-                else:
-                    for unit in aac_frames(bytes(buf[header:end]), audio_unwrap(ts)):
-                        yield 1, unit
+        try:
+            for buf, batch in self._packets:
+                for channel, start, end in batch:
+                    if channel & 1 or channel >> 1 >= tracks or end - start < 12:
+                        continue  # RTCP, or a track we did not ask for
+                    first = buf[start]
+                    header = start + 12 + 4 * (first & 0x0F)
+                    if first & 0x10 and end >= header + 4:  # extension header
+                        header += 4 + 4 * ((buf[header + 2] << 8) | buf[header + 3])
+                    if first & 0x20:
+                        end -= buf[end - 1]  # padding
+                    ts = int.from_bytes(buf[start + 4 : start + 8], "big")
+                    if channel == 0:
+                        for unit in push_video(buf, header, end, ts, bool(buf[start + 1] & 0x80)):
+                            yield 0, unit
+                    else:
+                        for unit in aac_frames(bytes(buf[header:end]), audio_unwrap(ts)):
+                            yield 1, unit
+        except StreamChanged as exc:
+            raise RtspStreamChanged(str(exc)) from exc
+        except (ValueError, IndexError) as exc:  # whatever else a parser trips on is garbage
+            raise RtspError(f"unreadable stream: {exc}") from exc
 
     def _first_keyframe(self) -> AccessUnit:
         """Read up to the first keyframe with parameter sets; the frames before it cannot be

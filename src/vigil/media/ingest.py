@@ -2,7 +2,10 @@
 
 Runs in its own thread (PyAV's I/O blocks). Errors of the stream map to a few outcomes:
 the camera is unreachable or broke off (retry with backoff), or it sent something Vigil
-cannot record (reported with the reason, and retried too, as cameras get fixed).
+cannot record (reported with the reason, and retried too, as cameras get fixed). A live
+stream that ends by itself, stalls, or changes its parameter sets in-band ends the
+connection with that reason (the gap in the recording says it), and the camera is read
+again.
 """
 
 from __future__ import annotations
@@ -19,15 +22,25 @@ from typing import Any
 import av
 import av.error
 
-from vigil.devices.rtsp import RtspContainer, RtspUnsupported
+from vigil.devices.rtsp import RtspContainer, RtspStreamChanged, RtspUnsupported
 from vigil.domain.cameras import CameraStatus, redact
 from vigil.media.packets import PacketSink, StreamInfo
+from vigil.media.rtp import ParameterSetWatch, StreamChanged
 from vigil.named_thread import NamedThread
 
 log = logging.getLogger(__name__)
 
 OPEN_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 5.0
+# A live stream whose next video frame took longer than this to come stalled: the
+# connection ends there (a gap), rather than going on with a hole that no gap shows.
+# FFmpeg's RTSP demuxer reads on past its own read timeout (see ``_pump``).
+STALL_S = READ_TIMEOUT_S
+# An ingest that reports online but has handed out no video frame for this long is
+# reported offline (``IngestStats.status``): hung somewhere no timeout reaches.
+STALE_AFTER_S = READ_TIMEOUT_S
+# Why a live stream ended when nobody asked it to stop (FFmpeg reads a reset so).
+CLOSED_BY_CAMERA = "the camera closed the stream"
 # Audio codecs an MP4 holds as they are; anything else (G.711 ...) is left out of recordings.
 MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "opus"})
 # Camera and local clocks drift apart; beyond this the wall clock is re-anchored to now.
@@ -49,10 +62,16 @@ class IngestStats:
     Rates are measured on the stream's decode clock (frames arrive in batches, their
     timestamps do not; decode time, unlike presentation time, never goes back with
     B-frames), over a window of one connection that is bounded in time and in count.
+
+    ``state`` and ``error`` are what the ingest last said of itself; ``status`` and
+    ``last_error``, what is reported: the same, except that an ingest that says it is
+    online but has handed out no video frame for ``STALE_AFTER_S`` is offline with
+    "no frames for N s" (a defence for a reader hung where no timeout reaches; judged
+    where the health is read, so it costs no thread).
     """
 
-    status: CameraStatus = CameraStatus.CONNECTING
-    last_error: str | None = None
+    state: CameraStatus = CameraStatus.CONNECTING
+    error: str | None = None
     last_frame_at: datetime | None = None
     video_codec: str | None = None
     width: int | None = None
@@ -61,6 +80,25 @@ class IngestStats:
         default_factory=lambda: deque(maxlen=STATS_MAX_FRAMES)
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def status(self) -> CameraStatus:
+        """The status to report."""
+        return self.reported()[0]
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the camera is not online (None when it is)."""
+        return self.reported()[1]
+
+    def reported(self, now: datetime | None = None) -> tuple[CameraStatus, str | None]:
+        """Status and error to report at ``now`` (default: the current time)."""
+        state, error, last_frame = self.state, self.error, self.last_frame_at
+        if state == CameraStatus.ONLINE and last_frame is not None:
+            idle_s = ((now or datetime.now(UTC)) - last_frame).total_seconds()
+            if idle_s > STALE_AFTER_S:
+                return CameraStatus.OFFLINE, f"no frames for {idle_s:.0f} s"
+        return state, error
 
     def restart(self) -> None:
         """A new connection: its clock has nothing to do with the last one's."""
@@ -125,9 +163,10 @@ class CameraIngest:
         self._stop = threading.Event()
         # Vigil's RTSP client reads H.264 cameras; FFmpeg reads everything else.
         self._use_ffmpeg = False
-        # The connection just ended found a stream Vigil's client does not read: reconnect
-        # with FFmpeg at once, as the same camera still online (not a failure).
-        self._switched_reader = False
+        # The connection just ended found a stream to read another way: one Vigil's client
+        # does not read (reconnect with FFmpeg), or one whose parameters changed in-band
+        # (open it again). At once, as the same camera still online (not a failure).
+        self._reconnect_at_once = False
         self._thread: threading.Thread | None = None
         self.stats = IngestStats()
 
@@ -150,10 +189,10 @@ class CameraIngest:
             error = self._read_once() or "stream ended"
             if self._stop.is_set():
                 break
-            if self._switched_reader:
-                self._switched_reader = False
+            if self._reconnect_at_once:
+                self._reconnect_at_once = False
                 log.info("camera %s: %s", self.camera_id, error)
-                continue  # the same camera, read another way: at once, and still online
+                continue  # the same camera, read anew: at once, and still online
             delay = self._note_failure(error, delay, give_up_at)
             self._stop.wait(delay)
         self._set_status(CameraStatus.DISABLED, None)
@@ -164,11 +203,11 @@ class CameraIngest:
         A camera is offline once it was online, or when it has not come within the connect
         timeout; until then it is connecting, and ``last_error`` says why the attempt failed.
         """
-        was_online = self.stats.status == CameraStatus.ONLINE
+        was_online = self.stats.state == CameraStatus.ONLINE
         # A camera that was up gets a quick retry; one that keeps failing, less often.
         delay = self._backoff[0] if was_online else min(delay * 2, self._backoff[1])
         now = time.monotonic()
-        if self.stats.status == CameraStatus.CONNECTING and now < give_up_at:
+        if self.stats.state == CameraStatus.CONNECTING and now < give_up_at:
             self._set_status(CameraStatus.CONNECTING, error)
             # The next attempt comes by the connect timeout, which is judged when it is due.
             delay = max(min(delay, give_up_at - now), self._backoff[0])
@@ -179,8 +218,8 @@ class CameraIngest:
         return delay
 
     def _set_status(self, status: CameraStatus, error: str | None) -> None:
-        changed = status != self.stats.status or error != self.stats.last_error
-        self.stats.status, self.stats.last_error = status, error
+        changed = status != self.stats.state or error != self.stats.error
+        self.stats.state, self.stats.error = status, error
         if changed and self._on_status:
             self._on_status(status, error)
 
@@ -229,25 +268,57 @@ class CameraIngest:
             container.close()
 
     def _pump(self, container: Any, info: StreamInfo, *, by_arrival: bool) -> str | None:
-        """Hand every packet to the sinks, from the first video keyframe on."""
+        """Hand every packet to the sinks, from the first video keyframe on.
+
+        Returns why the stream ended, which the sinks' gap says too: None only when asked
+        to stop, or at the end of a file; a live stream that ends by itself was closed by
+        the camera. A live stream also ends here when it stalled (a video frame came after
+        waiting longer than ``STALL_S``) or, read by FFmpeg, when a keyframe brings other
+        parameter sets than the stream was opened with (Vigil's client finds both itself).
+        """
         streams = [info.video] + ([info.audio] if info.audio else [])
         clock: _WallClock | None = None
         error: str | None = None
         # Vigil's RTSP client can drain on stop and read with less delay when watched.
         rtsp = container if isinstance(container, RtspContainer) else None
+        live = not self._is_file
+        watch = (
+            ParameterSetWatch(info.video.codec_context.extradata)
+            if rtsp is None and info.video_codec == "h264" and self._url.startswith("rtsp")
+            else None
+        )
+        # Time spent waiting for the stream since the last video frame (not the time the
+        # sinks took): FFmpeg's RTSP demuxer hands out what its parser held when its read
+        # timeout passes, then reads on, so only this shows that the camera paused.
+        waited_s = 0.0
+        packets = container.demux(streams)
         try:
-            for packet in container.demux(streams):
+            while True:
+                asked = time.monotonic()
+                packet = next(packets, None)
+                waited_s += time.monotonic() - asked
+                if packet is None:
+                    if live and not self._stop.is_set():
+                        error = CLOSED_BY_CAMERA
+                    break
                 if self._stop.is_set():
                     if rtsp is None:
                         break
                     rtsp.drain()  # ends once what arrived is recorded
                 is_video = packet.stream is info.video
+                if is_video:
+                    if clock is not None and live and waited_s > STALL_S:
+                        error = f"stream stalled for {waited_s:.0f} s"
+                        break
+                    waited_s = 0.0
                 if by_arrival and clock is not None:
                     clock.stamp_by_arrival(packet)
                 if packet.dts is None or packet.size == 0:
                     continue
                 if packet.pts is None:
                     packet.pts = packet.dts
+                if watch is not None and is_video and packet.is_keyframe:
+                    watch.check(bytes(packet))
                 if clock is None:
                     if not (is_video and packet.is_keyframe):
                         continue  # a recording must start where it can be decoded
@@ -257,6 +328,7 @@ class CameraIngest:
                     for sink in self._sinks:
                         sink.open(info)
                     self.stats.restart()
+                    self.stats.last_frame_at = datetime.now(UTC)  # before it reads online
                     self._set_status(CameraStatus.ONLINE, None)
                 wall = clock.wall(packet, is_video)
                 if is_video:
@@ -268,10 +340,13 @@ class CameraIngest:
                         self._stop.wait(clock.ahead_s(packet))
                 for sink in self._sinks:
                     sink.write(packet, wall)
+        except (RtspStreamChanged, StreamChanged) as exc:  # a new SPS/PPS in-band
+            self._reconnect_at_once = True
+            error = self._describe(exc)
         except RtspUnsupported as exc:  # found only now (the read-ahead missed it)
-            self._use_ffmpeg = self._switched_reader = True
+            self._use_ffmpeg = self._reconnect_at_once = True
             error = f"switching to FFmpeg: {self._describe(exc)}"
-        except (av.error.FFmpegError, OSError) as exc:
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
             error = f"stream broke off: {self._describe(exc)}"
         finally:
             if clock is not None:

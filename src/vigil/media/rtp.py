@@ -2,11 +2,14 @@
 
 Pure functions and small stateful assemblers, no I/O: the RTSP client feeds them the
 payloads of one stream in order, they hand back whole frames with their 64-bit timestamp.
-Two header readers tell whether an H.264 stream may reorder frames (B-frames).
+Two header readers tell whether an H.264 stream may reorder frames (B-frames); an SPS
+reader tells the picture size, and parameter sets that differ from those a stream was
+opened with raise :class:`StreamChanged` (a camera reconfigured in the same session).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 START_CODE = b"\x00\x00\x00\x01"
@@ -20,6 +23,8 @@ NAL_SLICE = 1
 # profile_idc of Baseline (and Constrained Baseline): no B slices allowed.
 PROFILE_BASELINE = 66
 SLICE_TYPE_B = 1  # slice_type modulo 5 (H.264 7.4.3)
+# profile_idc values whose SPS carries chroma format, bit depths and scaling matrices.
+_HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
 # Header bytes enough for first_mb_in_slice and slice_type (two Exp-Golomb codes).
 _SLICE_HEADER_BYTES = 16
 
@@ -51,12 +56,57 @@ class TimestampUnwrapper:
         return ts + self._offset
 
 
+class StreamChanged(ValueError):
+    """An SPS or PPS that differs from the one the stream was opened with: the encoder was
+    reconfigured (resolution, profile ...) in the same session, so what was opened (a
+    recording's stream header, its index) no longer describes the frames."""
+
+    def __init__(self, nal: bytes) -> None:
+        self.nal = nal
+        super().__init__(f"the camera changed its stream ({describe_parameter_set(nal)})")
+
+
+def same_parameter_set(a: bytes, b: bytes) -> bool:
+    """Whether two SPS (or PPS) NAL units are the same. Zero bytes after a NAL unit's stop
+    bit belong to the byte stream, not to it: a 4-byte start code leaves one behind."""
+    return a.rstrip(b"\x00") == b.rstrip(b"\x00")
+
+
+def changes_stream(nal: bytes, known: bytes, *, described: bool) -> bool:
+    """Whether an SPS or PPS that arrived in-band changes a stream opened with ``known``.
+
+    ``described``: ``known`` came only from the session description (SDP, extradata),
+    which cameras do not always keep in step with their stream in what does not matter to
+    a recording. The first one in-band is then the stream's own unless it tells another
+    picture size; from then on any difference is a change.
+    """
+    if same_parameter_set(nal, known):
+        return False
+    if not described:
+        return True
+    return nal[0] & 0x1F == NAL_SPS and sps_resolution(nal) != sps_resolution(known)
+
+
+def describe_parameter_set(nal: bytes) -> str:
+    """``new SPS: 640x360`` (or ``new PPS``) for a log line or a gap's reason."""
+    if nal and nal[0] & 0x1F == NAL_SPS:
+        size = sps_resolution(nal)
+        return f"new SPS: {size[0]}x{size[1]}" if size else "new SPS"
+    return "new PPS"
+
+
 @dataclass(slots=True)
 class H264Assembler:
-    """Collects the NAL units of one frame (same timestamp, until the marker bit)."""
+    """Collects the NAL units of one frame (same timestamp, until the marker bit).
+
+    Once ``locked`` (the stream was opened with ``sps`` and ``pps``), a different SPS or
+    PPS raises :class:`StreamChanged` instead of replacing them (see :func:`changes_stream`
+    for those known only from the session description)."""
 
     sps: bytes | None = None
     pps: bytes | None = None
+    locked: bool = False
+    _inband: set[int] = field(default_factory=set)  # NAL types of the sets seen in-band
     _nals: list[bytes] = field(default_factory=list)
     _fragment: bytearray | None = None
     _timestamp: int | None = None
@@ -106,10 +156,16 @@ class H264Assembler:
         if not nal:
             return
         kind = nal[0] & 0x1F
-        if kind == NAL_SPS:
-            self.sps = nal
-        elif kind == NAL_PPS:
-            self.pps = nal
+        if kind in (NAL_SPS, NAL_PPS):
+            known = self.sps if kind == NAL_SPS else self.pps
+            described = kind not in self._inband
+            if self.locked and known and changes_stream(nal, known, described=described):
+                raise StreamChanged(nal)
+            self._inband.add(kind)
+            if kind == NAL_SPS:
+                self.sps = nal
+            else:
+                self.pps = nal
         self._nals.append(nal)
 
     def _finish(self) -> list[AccessUnit]:
@@ -125,6 +181,125 @@ class H264Assembler:
             nals = [self.sps, self.pps, *nals]
         data = b"".join(START_CODE + n for n in nals)
         return [AccessUnit(self._unwrap(self._timestamp), data, keyframe)]
+
+
+class ParameterSetWatch:
+    """The SPS and PPS a stream was opened with, checked against every keyframe after.
+
+    For streams that another demuxer (FFmpeg) assembles into Annex-B access units: the
+    parameter sets are those of the first keyframe (or, where it carries none, of the
+    codec's extradata); :meth:`check` raises :class:`StreamChanged` for a later one that
+    differs.
+
+    >>> watch = ParameterSetWatch()
+    >>> watch.check(bytes.fromhex("00000001 6742c01e 00000001 68ce3c80 00000001 6588"))
+    >>> watch.check(bytes.fromhex("00000001 6742c01e 00000001 68ce3c80 00000001 6588"))
+    >>> watch.check(bytes.fromhex("00000001 6742c028 00000001 68ce3c80 00000001 6588"))
+    Traceback (most recent call last):
+    vigil.media.rtp.StreamChanged: the camera changed its stream (new SPS)
+    """
+
+    def __init__(self, extradata: bytes | None = None) -> None:
+        self._sets: dict[int, bytes] = {n[0] & 0x1F: n for n in parameter_sets(extradata or b"")}
+        self._inband: set[int] = set()
+        self._started = False
+
+    def check(self, annexb: bytes) -> None:
+        """Note a keyframe's parameter sets (the first time), or compare them."""
+        for nal in parameter_sets(annexb):
+            kind = nal[0] & 0x1F
+            known, described = self._sets.get(kind), kind not in self._inband
+            if self._started and known and changes_stream(nal, known, described=described):
+                raise StreamChanged(nal)
+            self._sets[kind] = nal
+            self._inband.add(kind)
+        self._started = True
+
+
+def nal_units(annexb: bytes) -> Iterator[bytes]:
+    """The NAL units of Annex-B data (a trailing zero of a 4-byte start code included)."""
+    pos = annexb.find(_SHORT_START_CODE)
+    while pos >= 0:
+        start = pos + len(_SHORT_START_CODE)
+        pos = annexb.find(_SHORT_START_CODE, start)
+        nal = annexb[start:] if pos < 0 else annexb[start:pos]
+        if nal:
+            yield nal
+
+
+def parameter_sets(annexb: bytes) -> list[bytes]:
+    """The SPS and PPS NAL units in Annex-B data (an access unit, or extradata), without
+    the zero bytes that may follow them in the byte stream.
+
+    >>> parameter_sets(bytes.fromhex("00000001 6742c01e 00000001 68ce3c80 000001 6588"))
+    [b'gB\\xc0\\x1e', b'h\\xce<\\x80']
+    """
+    return [nal.rstrip(b"\x00") for nal in nal_units(annexb) if nal[0] & 0x1F in (NAL_SPS, NAL_PPS)]
+
+
+def sps_resolution(sps: bytes) -> tuple[int, int] | None:
+    """Width and height of the pictures an SPS (NAL unit, header byte first) describes,
+    after cropping (H.264 7.3.2.1.1); None if it is cut short.
+
+    >>> sps_resolution(bytes.fromhex("6742c01eda0280bfe5c044000003000400000300ca3c58ba80"))
+    (640, 360)
+    """
+    bits = _ExpGolomb(sps[1:].replace(b"\x00\x00\x03", b"\x00\x00"))
+    try:
+        profile = bits.u(8)
+        bits.u(16)  # constraint flags, level_idc
+        bits.ue()  # seq_parameter_set_id
+        chroma_format = 1
+        separate_planes = False
+        if profile in _HIGH_PROFILES:
+            chroma_format = bits.ue()
+            if chroma_format == 3:
+                separate_planes = bool(bits.u(1))
+            bits.ue()  # bit_depth_luma_minus8
+            bits.ue()  # bit_depth_chroma_minus8
+            bits.u(1)  # qpprime_y_zero_transform_bypass_flag
+            if bits.u(1):  # seq_scaling_matrix_present_flag
+                for i in range(8 if chroma_format != 3 else 12):
+                    if bits.u(1):
+                        _skip_scaling_list(bits, 16 if i < 6 else 64)
+        bits.ue()  # log2_max_frame_num_minus4
+        poc_type = bits.ue()
+        if poc_type == 0:
+            bits.ue()  # log2_max_pic_order_cnt_lsb_minus4
+        elif poc_type == 1:
+            bits.u(1)  # delta_pic_order_always_zero_flag
+            bits.se()  # offset_for_non_ref_pic
+            bits.se()  # offset_for_top_to_bottom_field
+            for _ in range(bits.ue()):
+                bits.se()  # offset_for_ref_frame
+        bits.ue()  # max_num_ref_frames
+        bits.u(1)  # gaps_in_frame_num_value_allowed_flag
+        width_mbs = bits.ue() + 1
+        height_units = bits.ue() + 1
+        frame_mbs_only = bits.u(1)
+        if not frame_mbs_only:
+            bits.u(1)  # mb_adaptive_frame_field_flag
+        bits.u(1)  # direct_8x8_inference_flag
+        crop = [bits.ue() for _ in range(4)] if bits.u(1) else [0, 0, 0, 0]
+    except IndexError:
+        return None
+    field_factor = 2 - frame_mbs_only
+    if chroma_format == 0 or separate_planes:
+        unit_x, unit_y = 1, field_factor
+    else:  # 4:2:0 halves both directions, 4:2:2 only the width, 4:4:4 neither
+        unit_x = 1 if chroma_format == 3 else 2
+        unit_y = (2 if chroma_format == 1 else 1) * field_factor
+    width = width_mbs * 16 - unit_x * (crop[0] + crop[1])
+    height = height_units * 16 * field_factor - unit_y * (crop[2] + crop[3])
+    return width, height
+
+
+def _skip_scaling_list(bits: _ExpGolomb, size: int) -> None:
+    last = next_scale = 8
+    for _ in range(size):
+        if next_scale:
+            next_scale = (last + bits.se() + 256) % 256
+        last = next_scale or last
 
 
 def may_reorder(sps: bytes) -> bool:
@@ -175,14 +350,23 @@ class _ExpGolomb:
         self._pos += 1
         return bit
 
+    def u(self, count: int) -> int:
+        value = 0
+        for _ in range(count):
+            value = (value << 1) | self._bit()
+        return value
+
     def ue(self) -> int:
         zeros = 0
         while self._bit() == 0:
             zeros += 1
-        value = 0
-        for _ in range(zeros):
-            value = (value << 1) | self._bit()
-        return (1 << zeros) - 1 + value
+            if zeros > 32:
+                raise IndexError("not an Exp-Golomb code")  # garbage: no end of zeros
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        code = self.ue()
+        return (code + 1) // 2 if code & 1 else -(code // 2)
 
 
 def aac_frames(payload: bytes, timestamp: int, frame_samples: int = 1024) -> list[AccessUnit]:
