@@ -4,7 +4,6 @@ escalated afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -30,21 +29,6 @@ OFFLINE_RULE = {
     "trigger": {"kind": "camera_status", "statuses": ["offline", "storage_full"]},
     "actions": [{"type": "raise_alarm", "priority": 3, "escalate_after_min": 10}],
 }
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[InProcessBus]:
-    b = InProcessBus()
-    yield b
-    await b.close()
-
-
-@pytest.fixture
-async def engine(db: Database, bus: InProcessBus) -> AsyncIterator[RulesEngine]:
-    e = RulesEngine(db, bus)
-    await e.start()
-    yield e
-    await e.stop()
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@ alarms raised (and de-duplicated), actions queued in the alarm's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from tests.rules.helpers import BASE, add_camera, add_rule, alarm_changes, at
@@ -20,21 +18,6 @@ from vigil.store import groups as group_store
 from vigil.store import rules as rule_store
 from vigil.store.db import Database
 from vigil.store.models import ActionRun, Alarm, AlarmNote, EventRecord
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[InProcessBus]:
-    b = InProcessBus()
-    yield b
-    await b.close()
-
-
-@pytest.fixture
-async def engine(db: Database, bus: InProcessBus) -> AsyncIterator[RulesEngine]:
-    e = RulesEngine(db, bus)
-    await e.start()
-    yield e
-    await e.stop()
 
 
 def _event(camera_id: int | None, seconds: float = 0, type: str = "intrusion", **kw: Any) -> Event:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vigil.domain.rules import Conditions
 from vigil.domain.schedules import TimeProfileSpec, is_active
+from vigil.store.db import lock_rule_camera
 from vigil.store.models import RuleState
 
 Key = tuple[int, int | None]  # (rule id, camera id)
@@ -67,13 +68,8 @@ class ConditionState:
 def _locked_state(session: Session, key: Key) -> RuleState:
     rule_id, camera_id = key
     camera = camera_id if camera_id is not None else NO_CAMERA
-    if session.get_bind().dialect.name == "postgresql":
-        # Firings of one rule for one camera, one server at a time (store/alarms.py takes
-        # the same lock: one transaction holds it once, whichever asks first).
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:rule, :camera)"),
-            {"rule": rule_id, "camera": camera_id if camera_id is not None else 0},
-        )
+    # The same lock as store/alarms.open_alarm_for: one transaction holds it once.
+    lock_rule_camera(session, rule_id, camera_id)
     state = session.scalars(
         select(RuleState)
         .where(RuleState.rule_id == rule_id, RuleState.camera_key == camera)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, or_, select, text
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.domain.alarms import OPEN_STATES, AlarmChanged, AlarmState
 from vigil.store.actions import failed_counts
-from vigil.store.db import Database
+from vigil.store.db import Database, lock_rule_camera
 from vigil.store.models import Alarm, AlarmNote, Camera
 from vigil.store.types import utcnow
 
@@ -26,12 +26,7 @@ def open_alarm_for(session: Session, rule_id: int, camera_id: int | None) -> Ala
     until the caller's transaction ends. On PostgreSQL firings of one rule for one camera
     are serialised first, so that servers firing at once neither raise two alarms nor
     lose a count."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:rule, :camera)"),
-            {"rule": rule_id, "camera": camera_id if camera_id is not None else 0},
-        )
+    lock_rule_camera(session, rule_id, camera_id)
     query = select(Alarm).where(Alarm.rule_id == rule_id, Alarm.state.in_(OPEN))
     query = query.where(
         Alarm.camera_id.is_(None) if camera_id is None else Alarm.camera_id == camera_id

@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -47,6 +47,22 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     command.upgrade(cfg, "head")
+
+
+def advisory_lock(session: Session, *keys: int) -> None:
+    """Serialise this transaction with every other taking the same key(s) (1 or 2 ints),
+    until it ends: a PostgreSQL advisory lock. SQLite serialises writers by itself."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = ", ".join(f":k{i}" for i in range(len(keys)))
+    session.execute(
+        text(f"SELECT pg_advisory_xact_lock({names})"), {f"k{i}": k for i, k in enumerate(keys)}
+    )
+
+
+def lock_rule_camera(session: Session, rule_id: int, camera_id: int | None) -> None:
+    """Firings of one rule for one camera, one transaction at a time across servers."""
+    advisory_lock(session, rule_id, camera_id if camera_id is not None else 0)
 
 
 class Database:

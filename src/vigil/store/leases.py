@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, select, text, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from vigil.domain.placement import CameraView, NodeView, place
-from vigil.store.db import Database
+from vigil.store.db import Database, advisory_lock
 from vigil.store.models import Camera, CameraLease, Gap, Node, Segment
 
 # The key of PostgreSQL's advisory lock that serialises scheduling passes.
@@ -33,12 +33,6 @@ class Grant:
     reason: str | None  # why it moved, for the timeline's gap
 
 
-def _lock(session: Session) -> None:
-    """One scheduling pass at a time across all nodes (SQLite serialises writers itself)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEDULE_LOCK_KEY})
-
-
 def schedule(
     db: Database, *, now: datetime, lease: timedelta, alive_within: timedelta
 ) -> list[Grant]:
@@ -50,7 +44,7 @@ def schedule(
     disabled or removed cameras are dropped. Returns the grants made.
     """
     with db.session() as s:
-        _lock(s)
+        advisory_lock(s, SCHEDULE_LOCK_KEY)  # one scheduling pass at a time, across nodes
         cameras = s.execute(
             select(Camera.id, Camera.pinned_node).where(Camera.enabled.is_(True))
         ).all()
