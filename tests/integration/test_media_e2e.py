@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import Stack, wait_until
+from tests.conftest import Stack, fresh_postgres, wait_until
 from tests.integration.test_recording_e2e import recorded_seconds
 from tests.mjpeg_server import mjpeg_camera
 from vigil.devices.simulator import Simulator
@@ -322,29 +322,23 @@ def test_cli_manages_cameras_through_the_api(stack: Stack) -> None:
     assert gone.returncode == 2 and "cannot reach the Vigil server" in gone.stdout
 
 
-def test_recording_on_postgresql(tmp_path: Path, postgres_url: str, simulator: Simulator) -> None:
-    from vigil.store.db import Database, migrate
-    from vigil.store.models import Base
-
-    migrate(postgres_url)
-    db = Database(postgres_url)
-    with db.session() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(table.delete())
-    db.dispose()
-    stack = Stack(tmp_path / "data", postgres_url)
-    stack.data_dir.mkdir(parents=True)
-    try:
-        stack.start_server()
-        stack.start_recorder()
-        cam = stack.add_camera("pg", simulator.url_for("pattern"))
-        stack.wait_status(cam["id"], "online")
-        wait_until(
-            lambda: recorded_seconds(stack.timeline(cam["id"])) >= 5, 30, "5 s on PostgreSQL"
-        )
-        assert stack.timeline(cam["id"])["gaps"] == []
-    finally:
-        stack.stop()
+def test_recording_on_postgresql(tmp_path: Path, simulator: Simulator) -> None:
+    # Its own database: the worker's shared one is emptied after each test that asks for it,
+    # and a server writing there would leave rows (an admin, a camera) for the next test.
+    with fresh_postgres("vigil_media") as url:
+        stack = Stack(tmp_path / "data", url)
+        stack.data_dir.mkdir(parents=True)
+        try:
+            stack.start_server()
+            stack.start_recorder()
+            cam = stack.add_camera("pg", simulator.url_for("pattern"))
+            stack.wait_status(cam["id"], "online")
+            wait_until(
+                lambda: recorded_seconds(stack.timeline(cam["id"])) >= 5, 30, "5 s on PostgreSQL"
+            )
+            assert stack.timeline(cam["id"])["gaps"] == []
+        finally:
+            stack.stop()
 
 
 def first_live_frame(stack: Stack, url: str, tmp_path: Path) -> av.VideoFrame:
