@@ -6,10 +6,10 @@ CPU of each process (server, recorder, simulator, and this benchmark with its fa
 gaps from the timeline API with their reasons, error and warning counts of each process's
 log, reconnects, events and alarms (the samples also go to `samples.csv` in the run's log
 folder: seconds, process, RSS, PSS, CPU seconds); then a verdict line per bar: memory flat
-(growth under 5 % after the first 10 minutes), no error logs, no gaps other than the
-injected faults', and each fault ended in a recorded gap with its reason and a clean
-resume. It is a benchmark: the exit code is 0 whatever the figures (1 only when it could
-not run).
+for the server and the recorder (growth under 5 % after the first 10 minutes; the
+simulator's, test equipment, is shown), no error logs, no gaps other than the injected
+faults', and each fault ended in a recorded gap with its reason and a clean resume. It is
+a benchmark: the exit code is 0 whatever the figures (1 only when it could not run).
 
 Memory is judged on RSS (the median of three samples at the settled mark against the last
 three); PSS is printed too, but it moves with whatever else maps the same libraries (other
@@ -113,7 +113,11 @@ ANALYTICS_ELSE = {
 ONLINE_TIMEOUT_S = 90.0
 MB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
-JUDGED = ("server", "recorder", "simulator")
+# Vigil's own processes are held to the memory bar. The simulator is test equipment
+# (GStreamer's RTSP server, whose buffer pools grow with the clients it has served): its
+# figure is printed beside the verdict, not judged.
+JUDGED = ("server", "recorder")
+SHOWN = ("simulator",)
 
 # Reports are wide: keep them whole when the output goes to a file.
 console = Console(width=None if sys.stdout.isatty() else 132)
@@ -515,10 +519,13 @@ class Soak:
         else:
             worst = max(rss for rss, _ in growth.values())
             figures = ", ".join(f"{n} RSS {r:+.1%} PSS {p:+.1%}" for n, (r, p) in growth.items())
+            shown = {n: g for n in SHOWN if (g := self.series[n].growth(self.settle))}
+            unjudged = ", ".join(f"{n} RSS {r:+.1%}" for n, (r, _) in shown.items())
             say(
                 worst < MAX_MEMORY_GROWTH,
                 f"memory flat after {self.settle / 60:.0f} min: {figures} "
                 f"(bar: RSS < {MAX_MEMORY_GROWTH:.0%})"
+                + (f"; not judged: {unjudged}" if unjudged else "")
                 + (" [indicative only: a short run]" if self.settle < SETTLE_S else ""),
             )
         errors = {n: log.errors for n, log in self.logs.items()}
