@@ -16,6 +16,7 @@ from rich.table import Table
 
 from vigil.config import Settings
 from vigil.domain.cameras import RecordingMode
+from vigil.federation.cli import app as sites_app
 from vigil.security.tls import (
     SERVER_CIPHERS,
     CertificateFiles,
@@ -27,6 +28,7 @@ from vigil.security.tls import (
 app = typer.Typer(help="Vigil: open video management system.", no_args_is_help=True)
 cameras_app = typer.Typer(help="Add, list, change and remove cameras (through the server's API).")
 app.add_typer(cameras_app, name="cameras")
+app.add_typer(sites_app, name="sites")
 console = Console()
 
 ServerOpt = Annotated[str | None, typer.Option(help="server URL (default from settings)")]

@@ -196,6 +196,14 @@ class BusSettings(BaseModel):
     connect_timeout_s: float = Field(30.0, gt=0, description="waiting for NATS at start")
 
 
+class FederationSettings(BaseModel):
+    """Links of this server to the sites it registered (``vigil sites add``)."""
+
+    poll_s: float = Field(2.0, gt=0, le=3600, description="how often each site is asked")
+    lease_s: float = Field(30.0, gt=0, description="one server links a site; another after this")
+    timeout_s: float = Field(10.0, gt=0, description="one request to a site")
+
+
 class Settings(BaseSettings):
     """All settings of one Vigil installation."""
 
@@ -216,6 +224,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = AnalyticsSettings()
     auth: AuthSettings = AuthSettings()
     bus: BusSettings = BusSettings()
+    federation: FederationSettings = FederationSettings()
     log_level: str = "INFO"
 
     @cached_property

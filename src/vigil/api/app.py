@@ -44,6 +44,7 @@ from vigil.api.routes import (
     recordings,
     rules,
     search,
+    sites,
     subject_requests,
     system,
     time_profiles,
@@ -56,6 +57,7 @@ from vigil.api.security_headers import SecurityHeaders
 from vigil.bus.connect import server_bus
 from vigil.config import Settings
 from vigil.domain.errors import Conflict, NotFound
+from vigil.federation.link import FederationService
 from vigil.integrations import Integrations
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
@@ -86,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = RulesEngine(db, bus_, on_actions=dispatcher.wake, site=settings.site)
         alarm_manager = AlarmManager(db, bus_, settings.alarms)
         track_writer = TrackWriter(db, bus_, site=settings.site)  # for search and heatmaps
+        federation = FederationService(db, bus_, secrets, settings.federation)  # linked sites
         app.state.ctx = ServerContext(
             settings=settings,
             db=db,
@@ -110,8 +113,10 @@ def create_app(settings: Settings) -> FastAPI:
         await alarm_manager.start()
         await track_writer.start()
         await app.state.ctx.analytics_status.start()
+        await federation.start()
         log.info("server ready on %s", settings.server_url)
         yield
+        await federation.stop()
         await track_writer.stop()
         await app.state.ctx.analytics_status.stop()
         await alarm_manager.stop()
@@ -152,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
     modules += [evidence, evidence_locks, auth_routes, user_routes, token_routes, audit_routes]
     modules += [subject_requests]
     modules += [privacy]
+    modules += [sites]
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)

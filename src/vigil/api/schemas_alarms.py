@@ -9,32 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.domain.alarms import AlarmState
 from vigil.domain.events import Event
-from vigil.domain.rules import (
-    Bookmark,
-    Conditions,
-    Email,
-    MqttPublish,
-    RaiseAlarm,
-    Record,
-    Signage,
-    Trigger,
-    Webhook,
-    WebPush,
-)
+from vigil.domain.rules import Conditions, Trigger
 from vigil.domain.schedules import TimeProfileSpec
 
 Operator = Annotated[str, Field(min_length=1, max_length=120)]
 
 
-class WebhookPublic(Webhook):
-    """A webhook action as shown: ``secret`` is always null; ``has_secret`` says if one is set."""
-
-    has_secret: bool = False
-
-
 ActionPublic = Annotated[
-    RaiseAlarm | Record | Bookmark | MqttPublish | WebhookPublic | Email | WebPush | Signage,
-    Field(discriminator="type"),
+    dict[str, Any],
+    Field(
+        description="an action, as its type's schema says (GET /api/rules/actions/schema); "
+        "each secret (writeOnly) is null, with has_<field> saying whether one is set"
+    ),
 ]
 
 
@@ -135,6 +121,8 @@ class AlarmPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     failed_actions: int
+    site: str = Field("local", description="the site it was raised at (federation)")
+    uid: str | None = Field(None, description="its id, unique across sites")
 
 
 class AlarmPage(BaseModel):

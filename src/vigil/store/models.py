@@ -257,6 +257,8 @@ class EventRecord(Base):
     track: Mapped[list[Any]] = mapped_column(JSON, default=list)
     site: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
     source: Mapped[str] = mapped_column(String(200), default="vigil")
+    # When this database stored it (a late event has an old ``at``): federated catch-up.
+    stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TimeProfile(Base):
@@ -315,6 +317,10 @@ class Alarm(Base):
     closing_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Raised here ("local"), or a registered site's mirrored here (federation/); unique ids
+    # across sites, so that a site catching up stores each alarm once.
+    site: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
 
 
 class AlarmNote(Base):

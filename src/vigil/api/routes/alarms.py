@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.api.auth import Principal, audit_action, ensure_camera, require, visible_for
 from vigil.api.deps import ContextDep, ServerContext
 from vigil.api.routes.events import event_public, snapshot_file
+from vigil.api.routes.sites import forwarded
 from vigil.api.schemas_alarms import (
     AlarmDetail,
     AlarmPage,
@@ -44,10 +45,12 @@ VIDEO_AROUND = timedelta(seconds=30)  # footage linked before and after the even
 STATE_FILTERS = ("open", "closed", "all", *(s.value for s in AlarmState))
 
 
-def to_public(row: AlarmRow) -> AlarmPublic:
-    """An alarm as the queue shows it."""
+def to_public(row: AlarmRow, local_site: str = "local") -> AlarmPublic:
+    """An alarm as the queue shows it (``local_site``: this installation's name)."""
     a = row.alarm
     return AlarmPublic(
+        site=local_site if a.site == "local" else a.site,
+        uid=a.uid,
         id=a.id,
         rule_id=a.rule_id,
         rule_name=a.rule_name,
@@ -89,7 +92,7 @@ def _detail(ctx: ServerContext, alarm_id: int) -> AlarmDetail:
         at = event.at if event else alarm.first_at
         video = VideoLink(camera_id=alarm.camera_id, start=at - VIDEO_AROUND, end=at + VIDEO_AROUND)
     return AlarmDetail(
-        **to_public(row).model_dump(),
+        **to_public(row, ctx.settings.site).model_dump(),
         notes=[NotePublic.model_validate(n) for n in alarm_store.notes_of(ctx.db, alarm_id)],
         actions=[
             RunSummary.model_validate(r) for r in action_store.runs_of_alarm(ctx.db, alarm_id)
@@ -118,7 +121,7 @@ def list_alarms(
     cameras = None if visible.all else visible.camera_ids
     f = AlarmFilter(state, priority, category, camera_id, since, until, cameras)
     total, rows = alarm_store.list_alarms(ctx.db, f, limit=limit, offset=offset)
-    return AlarmPage(total=total, items=[to_public(r) for r in rows])
+    return AlarmPage(total=total, items=[to_public(r, ctx.settings.site) for r in rows])
 
 
 @router.get("/stats", response_model=AlarmStats)
@@ -198,7 +201,10 @@ async def transition(
 ) -> AlarmDetail:
     """Move an alarm: acknowledge, work on, hold, close (with a reason)."""
     await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
-    await ctx.alarms.transition(alarm_id, body.state, operator=user.username, reason=body.reason)
+    if not await forwarded(ctx, alarm_id, "transition", body):  # a linked site's alarm
+        await ctx.alarms.transition(
+            alarm_id, body.state, operator=user.username, reason=body.reason
+        )
     return await _worked(ctx, request, user, alarm_id, "transition", state=body.state)
 
 
@@ -208,7 +214,8 @@ async def assign(
 ) -> AlarmDetail:
     """Give the alarm to an operator."""
     await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
-    await ctx.alarms.assign(alarm_id, owner=body.owner, operator=user.username)
+    if not await forwarded(ctx, alarm_id, "assign", body):
+        await ctx.alarms.assign(alarm_id, owner=body.owner, operator=user.username)
     return await _worked(ctx, request, user, alarm_id, "assign", owner=body.owner)
 
 
@@ -218,7 +225,8 @@ async def comment(
 ) -> AlarmDetail:
     """Add a comment."""
     await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
-    await ctx.alarms.comment(alarm_id, author=user.username, text=body.text)
+    if not await forwarded(ctx, alarm_id, "comments", body):
+        await ctx.alarms.comment(alarm_id, author=user.username, text=body.text)
     return await _worked(ctx, request, user, alarm_id, "comment")
 
 
@@ -233,5 +241,6 @@ async def check_sop(
 ) -> AlarmDetail:
     """Tick or untick one item of the alarm's checklist (0 = the first)."""
     await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
-    await ctx.alarms.check_sop(alarm_id, index, done=body.done, operator=user.username)
+    if not await forwarded(ctx, alarm_id, f"sop/{index}", body):
+        await ctx.alarms.check_sop(alarm_id, index, done=body.done, operator=user.username)
     return await _worked(ctx, request, user, alarm_id, "sop", item=index, done=body.done)
