@@ -1,4 +1,5 @@
-"""The recorder's media API: live view of the cameras it records, its health, metrics.
+"""The recorder's media API: live view of the cameras it records, the segment files it
+recorded, its health.
 
 The server proxies browsers to it; in a multi-node installation each node answers for
 the cameras it owns.
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Response, WebSocket
+from fastapi.responses import FileResponse
 
 from vigil import __version__
 from vigil.api.guard import ServiceGate
@@ -20,11 +22,14 @@ from vigil.api.security_headers import SecurityHeaders
 from vigil.api.ws import push_until_gone
 from vigil.bus.connect import recorder_bus
 from vigil.config import Settings
+from vigil.media.footage import SEGMENT_PATH
 from vigil.media.live import LiveEnded, LiveFragment, LiveInit, LiveItem
 from vigil.media.privacy import mask_jpeg
 from vigil.media.privacy_live import masked_items
 from vigil.media.recorder import RecorderService
 from vigil.store.db import open_database
+from vigil.store.paths import confined_file
+from vigil.store.recordings import get_segment
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,28 @@ def create_recorder_app(settings: Settings) -> FastAPI:
         if masked and privacy is not None and privacy.masker.masks:
             jpeg = await asyncio.to_thread(mask_jpeg, jpeg, privacy.masker.masks)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get(SEGMENT_PATH, response_class=FileResponse)
+    async def segment(segment_id: int) -> Response:
+        """One segment file that this node recorded, for the server (``media/footage.py``);
+        Range requests are answered. A segment still being written is sent as it is now."""
+        service: RecorderService = app.state.service
+        seg = await asyncio.to_thread(get_segment, service.db, segment_id)
+        if seg is None:
+            raise HTTPException(404, f"segment {segment_id} is not in the index (deleted?)")
+        if seg.node != service.node:
+            raise HTTPException(
+                404, f"segment {segment_id} was recorded by node {seg.node}, not {service.node}"
+            )
+        path = confined_file(settings.recordings_dir, seg.path)
+        if path is None:
+            raise HTTPException(
+                404, f"segment {segment_id}'s file is no longer on node {service.node}"
+            )
+        if seg.end is None:  # growing: a length announced now would be wrong when sent
+            data = await asyncio.to_thread(path.read_bytes)
+            return Response(data, media_type="video/mp4", headers={"Cache-Control": "no-store"})
+        return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "no-store"})
 
     @app.websocket(LIVE_PATH)
     async def live(

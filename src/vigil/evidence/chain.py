@@ -67,6 +67,7 @@ def verify_camera_chain(
     end: datetime,
     *,
     progress: Progress | None = None,
+    locate: Callable[[Segment], Path | None] | None = None,
 ) -> ChainReport:
     """Verify the segments of a camera overlapping [start, end) (reads every file).
 
@@ -77,6 +78,8 @@ def verify_camera_chain(
         start: Start of the range (UTC-aware).
         end: End of the range.
         progress: Called with (segments done, segments in all) after each segment.
+        locate: Where a segment's file is read (``media/footage.py``: also from other
+            recorder nodes); None: under ``root``.
     """
     segments = recordings.segments_between(db, camera_id, start, end)
     closed = [s for s in segments if s.end is not None]
@@ -89,7 +92,7 @@ def verify_camera_chain(
         if seg.sha256 is None or seg.chain_hash is None:
             unhashed += 1
         else:
-            found = _check_segment(root, seg)
+            found = _check_segment(root, seg, locate)
             if previous is not None:
                 link = _check_link(db, seg, previous)
                 if isinstance(link, ChainProblem):
@@ -123,11 +126,13 @@ def _problem(seg: Segment, kind: ProblemKind, detail: str) -> ChainProblem:
     return ChainProblem(segment_id=seg.id, start=seg.start, end=seg.end, kind=kind, detail=detail)
 
 
-def _check_segment(root: Path, seg: Segment) -> list[ChainProblem]:
+def _check_segment(
+    root: Path, seg: Segment, locate: Callable[[Segment], Path | None] | None
+) -> list[ChainProblem]:
     """The file against its noted SHA-256, and the row against its chain hash."""
     assert seg.sha256 is not None and seg.end is not None
     found: list[ChainProblem] = []
-    path = confined(root, seg.path)
+    path = confined(root, seg.path) if locate is None else locate(seg)
     if path is None:
         found.append(_problem(seg, "index_altered", f"index path {seg.path!r} leaves the root"))
     else:

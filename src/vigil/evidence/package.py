@@ -27,6 +27,7 @@ from vigil import __version__
 from vigil.domain.privacy import PrivacyMask, dump_masks
 from vigil.evidence.chain import verify_camera_chain
 from vigil.evidence.hashing import file_sha256, iso_utc
+from vigil.media.footage import Footage
 from vigil.media.playback import ExportResult, export_mp4
 from vigil.media.privacy import export_masked_mp4
 from vigil.security.signing import fingerprint, load_signing_key, public_pem, sign
@@ -68,11 +69,11 @@ def build_package(
 
     Raises:
         NoFootageError: Nothing recorded in the range.
+        FootageUnavailable: Part of it is on a recorder node that cannot serve it now.
     """
     camera = request.camera
-    files = recordings.segment_files(
-        db, recordings_dir, camera.id, request.start - SEGMENT_LOOKBACK, request.end
-    )
+    footage = Footage(db, recordings_dir=recordings_dir, data_dir=data_dir)
+    files = footage.segment_files(camera.id, request.start - SEGMENT_LOOKBACK, request.end)
     work = out.with_name(f".{out.name}.parts")
     work.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
@@ -82,7 +83,7 @@ def build_package(
             video = export_masked_mp4(files, request.start, request.end, work / VIDEO, masks)
         else:
             video = export_mp4(files, request.start, request.end, work / VIDEO)
-        metadata = _metadata(db, recordings_dir, request, video)
+        metadata = _metadata(db, footage, request, video)
         metadata["privacy_masks"] = {
             "applied": bool(request.privacy_masks),
             "masks": dump_masks(request.privacy_masks),
@@ -141,7 +142,7 @@ def write_signed_zip(
 
 
 def _metadata(
-    db: Database, root: Path, request: EvidenceRequest, video: ExportResult
+    db: Database, footage: Footage, request: EvidenceRequest, video: ExportResult
 ) -> dict[str, Any]:
     camera = request.camera
     used = [
@@ -149,7 +150,9 @@ def _metadata(
         for s in recordings.segments_between(db, camera.id, video.start, video.end)
         if s.end is not None
     ]
-    chain = verify_camera_chain(db, root, camera.id, video.start, video.end)
+    chain = verify_camera_chain(
+        db, footage.root, camera.id, video.start, video.end, locate=footage.locate
+    )
     return {
         "format": FORMAT,
         "camera": {"id": camera.id, "name": camera.name, "location": camera.location},

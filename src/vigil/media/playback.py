@@ -30,7 +30,7 @@ import logging
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -65,11 +65,18 @@ class NoFootageError(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class SegmentFile:
-    """One recorded segment: fragmented MP4 at ``path``; ``end`` is None while still open."""
+    """One recorded segment: fragmented MP4 at ``path``; ``end`` is None while still open.
+
+    ``fetch``, for a file kept elsewhere (another recorder node, ``media/footage.py``):
+    called when the file is opened, it brings the file here and returns where it is (None:
+    it is gone). Its errors propagate: footage that cannot be reached is not skipped
+    silently.
+    """
 
     path: Path
     start: datetime
     end: datetime | None
+    fetch: Callable[[], Path | None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +250,7 @@ class _Remux:
     def run(self) -> Iterator[float]:
         """Mux everything; yields the out time (seconds) after each video packet."""
         for index, seg in enumerate(self.plan.segments):
-            with _open(seg.path) as src:
+            with _open(_file_of(seg)) as src:
                 if src is None:
                     continue
                 video, audio = _streams(src)
@@ -388,7 +395,7 @@ class _Remux:
 def _keyframe_at_or_before(seg: SegmentFile, start: datetime) -> tuple[Fraction, datetime] | None:
     """Media time and wall time of the last keyframe at or before ``start`` in ``seg``
     (its first keyframe when ``start`` precedes it); None when it holds no readable video."""
-    with _open(seg.path) as src:
+    with _open(_file_of(seg)) as src:
         if src is None:
             return None
         video, _ = _streams(src)
@@ -407,9 +414,23 @@ def _keyframe_at_or_before(seg: SegmentFile, start: datetime) -> tuple[Fraction,
         return found
 
 
+def _file_of(seg: SegmentFile) -> Path | None:
+    """The segment's file here (fetched first when kept elsewhere); None when it is gone."""
+    if seg.fetch is None:
+        return seg.path
+    path = seg.fetch()
+    if path is None:
+        log.warning("segment %s is gone from the node that recorded it", seg.path)
+    return path
+
+
 @contextmanager
-def _open(path: Path) -> Iterator[InputContainer | None]:
-    """Open ``path`` as a plain file demuxed as MP4; None (logged) when that fails."""
+def _open(path: Path | None) -> Iterator[InputContainer | None]:
+    """Open ``path`` as a plain file demuxed as MP4; None (logged) when that fails or
+    there is no file."""
+    if path is None:
+        yield None
+        return
     try:
         file = path.open("rb")
     except OSError as exc:

@@ -38,12 +38,12 @@ from vigil.domain.subject_requests import (
 )
 from vigil.evidence.hashing import file_sha256, iso_utc
 from vigil.evidence.package import SEGMENT_LOOKBACK, write_signed_zip
+from vigil.media.footage import Footage, FootageUnavailable
 from vigil.media.playback import NoFootageError, export_mp4
 from vigil.media.privacy import export_masked_mp4
 from vigil.privacy.files import PRIVACY_DIR, remove_files
 from vigil.privacy.jobs import run_job
 from vigil.security import audit
-from vigil.store import recordings
 from vigil.store import subject_requests as store
 from vigil.store.cameras import get_camera
 from vigil.store.db import Database
@@ -176,23 +176,25 @@ def run_export(
             raise ExportCancelled
 
     clips: list[dict[str, Any]] = []
+    footage = Footage(db, recordings_dir=recordings_dir, data_dir=data_dir)
     try:
         for index, r in enumerate(ranges):
             progress(index, 0.0)
             name = f"clips/{index + 1:03d}_camera{r.camera_id}_{r.start:%Y%m%dT%H%M%SZ}.mp4"
             plain = work / f"{index}.plain.mp4"
             clip = work / f"{index}.mp4"
-            files = recordings.segment_files(
-                db, recordings_dir, r.camera_id, r.start - SEGMENT_LOOKBACK, r.end
-            )
             masks = get_masks(db, r.camera_id) or []
             try:
+                files = footage.segment_files(r.camera_id, r.start - SEGMENT_LOOKBACK, r.end)
                 if masks:
                     exported = export_masked_mp4(files, r.start, r.end, plain, masks)
                 else:
                     exported = export_mp4(files, r.start, r.end, plain)
             except NoFootageError:
                 detail["missing"].append({**_range_json(r), "reason": "no footage recorded"})
+                continue
+            except FootageUnavailable as exc:  # the other ranges are still exported
+                detail["missing"].append({**_range_json(r), "reason": str(exc)})
                 continue
             report = redact_clip(
                 plain,

@@ -74,6 +74,11 @@ def media_url_for_camera(db: Database, camera_id: int) -> str | None:
         )
 
 
+def is_alive(node: Node) -> bool:
+    """Whether a node has said something within ``NODE_TIMEOUT``."""
+    return node.heartbeat_at >= utcnow() - NODE_TIMEOUT
+
+
 def get_node(db: Database, name: str) -> Node | None:
     """One node, or None."""
     with db.session() as s:

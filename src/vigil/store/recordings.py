@@ -135,11 +135,18 @@ def segments_between(
         return s.scalars(_overlapping(Segment, camera_id, start, end)).all()
 
 
+def get_segment(db: Database, segment_id: int) -> Segment | None:
+    """One segment, or None."""
+    with db.session() as s:
+        return s.get(Segment, segment_id)
+
+
 def segment_files(
     db: Database, root: Path, camera_id: int, start: datetime, end: datetime
 ) -> list[SegmentFile]:
-    """The camera's segment files overlapping [start, end), confined to the recordings root
-    (for playback and export)."""
+    """The camera's segment files overlapping [start, end) that are on this machine, confined
+    to the recordings root. The server reads footage through ``media/footage.py``, which
+    also reaches the files other recorder nodes keep."""
     files = []
     for seg in segments_between(db, camera_id, start, end):
         path = confined_file(root, seg.path)

@@ -16,10 +16,12 @@ from vigil.api.auth import Principal, audit_action, require
 from vigil.api.deps import CameraDep, ContextDep
 from vigil.api.errors import FieldError
 from vigil.api.routes.privacy import masks_for
+from vigil.api.routes.recordings import UNAVAILABLE, footage_of, footage_unavailable
 from vigil.api.schemas_evidence import EvidenceExportCreate
 from vigil.domain.permissions import Permission
 from vigil.evidence.chain import ChainReport, verify_camera_chain
 from vigil.evidence.package import EvidenceRequest, build_package
+from vigil.media.footage import FootageUnavailable
 from vigil.media.playback import NoFootageError
 from vigil.store.types import utcnow
 
@@ -34,6 +36,7 @@ When = Annotated[datetime | None, Query(description="ISO 8601 time with a timezo
 @router.get(
     "/integrity",
     response_model=ChainReport,
+    responses=UNAVAILABLE,
     dependencies=[Depends(require(Permission.PLAYBACK, Permission.EXPORT, Permission.AUDIT))],
 )
 async def integrity(
@@ -50,12 +53,22 @@ async def integrity(
         raise FieldError("end", "'end' must be after 'start'")
     if end - start > MAX_VERIFY:
         raise FieldError("end", f"a verification spans at most {MAX_VERIFY.days} days")
-    return await asyncio.to_thread(
-        verify_camera_chain, ctx.db, ctx.settings.recordings_dir, camera.id, start, end
-    )
+    footage = footage_of(ctx)
+    try:
+        return await asyncio.to_thread(
+            verify_camera_chain,
+            ctx.db,
+            footage.root,
+            camera.id,
+            start,
+            end,
+            locate=footage.locate,
+        )
+    except FootageUnavailable as exc:
+        raise footage_unavailable(exc) from None
 
 
-@router.post("/evidence-export", response_class=FileResponse)
+@router.post("/evidence-export", response_class=FileResponse, responses=UNAVAILABLE)
 async def evidence_export(
     user: Annotated[Principal, Depends(require(Permission.EXPORT))],
     camera: CameraDep,
@@ -92,6 +105,8 @@ async def evidence_export(
             f"no recording of camera {camera.id} between {body.start.isoformat()} and "
             f"{body.end.isoformat()}",
         ) from None
+    except FootageUnavailable as exc:
+        raise footage_unavailable(exc) from None
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", camera.name)
     start, end = body.start.astimezone(UTC), body.end.astimezone(UTC)
     await run_in_threadpool(

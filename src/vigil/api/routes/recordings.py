@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,12 +23,14 @@ from vigil.api.routes.privacy import MASKED_HEADER, masks_for
 from vigil.api.schemas import GapPublic, SpanPublic, TimelinePublic
 from vigil.domain.permissions import Permission
 from vigil.domain.timeline import Span, build_timeline
+from vigil.media.footage import Footage, FootageUnavailable
 from vigil.media.playback import NoFootageError, export_mp4, plan_playback, stream_plan
 from vigil.media.privacy import export_masked_mp4, stream_masked
 from vigil.media.redaction import RedactionError, redact_clip, shared_object_detector
 from vigil.store import recordings
-from vigil.store.recordings import segment_files
 from vigil.store.types import utcnow
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/cameras/{camera_id}", tags=["recordings"])
 
@@ -42,6 +46,11 @@ MAX_REDACTED_EXPORT = timedelta(minutes=15)
 PLAYBACK_WINDOW = timedelta(hours=6)
 # Segments start at most this long before a moment they contain.
 SEGMENT_LOOKBACK = timedelta(minutes=5)
+ONE_DAY = timedelta(days=1)
+# Documented on every route that reads recorded files (``media/footage.py``).
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "the footage is on a recorder node that is down or not answering"}
+}
 
 When = Annotated[datetime, Query(description="ISO 8601 time with a timezone")]
 PlaybackUser = Annotated[Principal, Depends(require(Permission.PLAYBACK))]
@@ -106,7 +115,7 @@ def timeline(
     )
 
 
-@router.get("/playback.mp4", response_class=StreamingResponse)
+@router.get("/playback.mp4", response_class=StreamingResponse, responses=UNAVAILABLE)
 def playback(
     user: PlaybackUser, camera: CameraDep, ctx: ContextDep, request: Request, start: When
 ) -> StreamingResponse:
@@ -115,26 +124,30 @@ def playback(
     The ``X-Vigil-Start`` header gives the wall-clock time of the first frame.
     """
     start = _aware(start, "start")
-    files = segment_files(
-        ctx.db,
-        ctx.settings.recordings_dir,
-        camera.id,
-        start - timedelta(minutes=5),
-        utcnow() + timedelta(days=1),
-    )
+    # Footage on a node that is down is left out: what is reachable still plays.
+    found = footage_of(ctx).resolve(camera.id, start - SEGMENT_LOOKBACK, utcnow() + ONE_DAY)
     try:
-        plan = plan_playback(files, start)
+        plan = plan_playback(found.files, start)
+    except FootageUnavailable as exc:
+        raise footage_unavailable(exc) from None
     except NoFootageError as exc:
+        if found.unavailable:
+            raise footage_unavailable(found.unavailable[0]) from None
         raise HTTPException(
             404, f"no recording of camera {camera.id} at {start.isoformat()}: {exc}"
         ) from None
+    # Not silently later than asked: the footage at ``start`` itself is unavailable.
+    for gone in found.unavailable:
+        if gone.start < plan.first_wall and gone.end > start:
+            raise footage_unavailable(gone)
     # Without the unmask permission, the camera's privacy masks are filled into every frame.
     masks = masks_for(request, user, camera)
     audit_action(
         request, user, "camera.playback", camera_id=camera.id, start=start, masked=bool(masks)
     )
+    chunks = _until_unavailable(stream_plan(plan))
     return StreamingResponse(
-        stream_masked(stream_plan(plan), masks) if masks else stream_plan(plan),
+        stream_masked(chunks, masks) if masks else chunks,
         media_type="video/mp4",
         headers={
             "X-Vigil-Start": plan.first_wall.isoformat(),
@@ -142,6 +155,27 @@ def playback(
             **({MASKED_HEADER: "1"} if masks else {}),
         },
     )
+
+
+def footage_of(ctx: ContextDep) -> Footage:
+    """Recorded files of this installation, read where they live (``media/footage.py``)."""
+    return Footage(
+        ctx.db, recordings_dir=ctx.settings.recordings_dir, data_dir=ctx.settings.data_dir
+    )
+
+
+def footage_unavailable(exc: FootageUnavailable) -> HTTPException:
+    """503: the footage exists but its recorder node cannot serve it now."""
+    return HTTPException(503, str(exc))
+
+
+def _until_unavailable(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The stream, ended cleanly (as at the end of the footage) when a node that holds a
+    later part stops answering: the player asks again from where it got to."""
+    try:
+        yield from chunks
+    except FootageUnavailable as exc:
+        log.warning("playback ends early: %s", exc)
 
 
 def _redact(ctx: ContextDep, src: Path, kinds: list[str]) -> tuple[Path, dict[str, Any]]:
@@ -170,7 +204,7 @@ def _redact(ctx: ContextDep, src: Path, kinds: list[str]) -> tuple[Path, dict[st
     }
 
 
-@router.get("/export", response_class=FileResponse)
+@router.get("/export", response_class=FileResponse, responses=UNAVAILABLE)
 async def export(
     user: ExportUser,
     camera: CameraDep,
@@ -193,9 +227,13 @@ async def export(
         raise HTTPException(422, "an export spans at most 24 hours; export in parts")
     if kinds and end - start > MAX_REDACTED_EXPORT:
         raise HTTPException(422, "a redacted export spans at most 15 minutes; export in parts")
-    files = segment_files(
-        ctx.db, ctx.settings.recordings_dir, camera.id, start - timedelta(minutes=5), end
-    )
+    footage = footage_of(ctx)
+    try:
+        files = await run_in_threadpool(
+            footage.segment_files, camera.id, start - SEGMENT_LOOKBACK, end
+        )
+    except FootageUnavailable as exc:
+        raise footage_unavailable(exc) from None
     out_dir = ctx.settings.data_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
     # No leading dot: a download named ".._x.mp4" would be hidden on the investigator's disk.
@@ -215,6 +253,9 @@ async def export(
             404,
             f"no recording of camera {camera.id} between {start.isoformat()} and {end.isoformat()}",
         ) from None
+    except FootageUnavailable as exc:  # its node went away while it was being fetched
+        out.unlink(missing_ok=True)
+        raise footage_unavailable(exc) from None
     redaction: dict[str, Any] = {}
     if kinds:
         out, redaction = await asyncio.to_thread(_redact, ctx, out, kinds)
