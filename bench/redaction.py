@@ -41,7 +41,7 @@ from vigil.analytics.boxes import Box
 from vigil.analytics.detectors import Detector
 from vigil.analytics.faces import SAME_PERSON_DISTANCE, describe_face, face_distance, find_faces
 from vigil.analytics.plates import find_and_read_plates, plates_match, read_plate
-from vigil.media.redaction import load_object_detector, redact_clip
+from vigil.privacy.redaction import load_object_detector, redact_clip
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FACES = SHARED / "media" / "face_recognition-examples" / "examples"

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vigil.evidence.hashing import file_sha256
+from vigil.domain.hashing import file_sha256
 
 
 def main() -> None:

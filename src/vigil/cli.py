@@ -450,7 +450,7 @@ def redact_cmd(
 
     from vigil.analytics.faces import FacesUnavailable
     from vigil.analytics.plates import PlatesUnavailable
-    from vigil.media.redaction import RedactionError, load_object_detector, redact_clip
+    from vigil.privacy.redaction import RedactionError, load_object_detector, redact_clip
 
     if source.resolve() == target.resolve():
         console.print("[red]the redacted copy must not overwrite its source: name another[/red]")

@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import pytest
 
+from vigil.devices.rtp import H264Assembler
 from vigil.devices.rtsp import RtspSession
 from vigil.devices.simulator import Simulator, generate_test_clip, gstreamer_missing
 from vigil.devices.simulator.faults import (
@@ -27,7 +28,6 @@ from vigil.devices.simulator.faults import (
     message_end,
     restamp,
 )
-from vigil.media.rtp import H264Assembler
 
 FRAME_S = 0.01
 TICKS = 3600

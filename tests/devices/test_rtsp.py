@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import require_service
 from tests.media.test_ingest import encode_clip
+from vigil.devices.rtp import AccessUnit
 from vigil.devices.rtsp import (
     REORDER_PROBE_FRAMES,
     RtspContainer,
@@ -23,7 +24,6 @@ from vigil.devices.rtsp import (
 )
 from vigil.devices.simulator import Simulator, gstreamer_missing
 from vigil.media.ingest import CameraIngest
-from vigil.media.rtp import AccessUnit
 
 SDP = "\n".join(
     [

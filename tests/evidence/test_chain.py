@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from tests.media.test_recording import record_file, segments_of
 from vigil.cli import app
 from vigil.config import Settings
+from vigil.domain.hashing import file_sha256
 from vigil.evidence.chain import ChainReport, verify_camera_chain
-from vigil.evidence.hashing import file_sha256
 from vigil.media.storage import enforce_retention, remove_segments, repair_open_segments
 from vigil.store import recordings
 from vigil.store.db import Database

@@ -24,7 +24,7 @@ from vigil.analytics.boxes import Box
 from vigil.analytics.faces import find_faces
 from vigil.cli import app as cli
 from vigil.config import Settings
-from vigil.media.redaction import (
+from vigil.privacy.redaction import (
     MAX_MISSES,
     RedactionError,
     RedactionReport,

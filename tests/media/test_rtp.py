@@ -11,7 +11,7 @@ from fractions import Fraction
 import av
 import pytest
 
-from vigil.media.rtp import (
+from vigil.devices.rtp import (
     START_CODE,
     H264Assembler,
     ParameterSetWatch,

@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import av
 
-from vigil.media.rtp import (
+from vigil.devices.rtp import (
     START_CODE,
     AccessUnit,
     H264Assembler,

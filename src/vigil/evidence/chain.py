@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from vigil.evidence.hashing import chain_hash, file_sha256
+from vigil.domain.hashing import chain_hash, file_sha256
 from vigil.store import recordings
 from vigil.store.db import Database
 from vigil.store.models import Segment, SegmentTombstone

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from vigil import __version__
+from vigil.domain.hashing import file_sha256, iso_utc
 from vigil.domain.privacy import PrivacyMask, dump_masks
 from vigil.evidence.chain import verify_camera_chain
-from vigil.evidence.hashing import file_sha256, iso_utc
 from vigil.media.footage import Footage
 from vigil.media.playback import ExportResult, export_mp4
 from vigil.media.privacy import export_masked_mp4

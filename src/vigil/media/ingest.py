@@ -22,10 +22,10 @@ from typing import Any
 import av
 import av.error
 
+from vigil.devices.rtp import ParameterSetWatch, StreamChanged
 from vigil.devices.rtsp import RtspContainer, RtspStreamChanged, RtspUnsupported
 from vigil.domain.cameras import CameraStatus, redact
 from vigil.media.packets import PacketSink, StreamInfo
-from vigil.media.rtp import ParameterSetWatch, StreamChanged
 from vigil.named_thread import NamedThread
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from av.stream import Stream
 
 from vigil.domain.cameras import CameraStatus
 from vigil.domain.errors import LeaseLost
-from vigil.evidence.hashing import file_sha256
+from vigil.domain.hashing import file_sha256
 from vigil.media.packets import StreamInfo, muxing_as
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class SegmentIndex(Protocol):
         self, segment_id: int, end: datetime, size: int, sha256: str | None = None
     ) -> None:
         """A segment file is complete; ``sha256`` of the file as written links it into the
-        camera's hash chain (``evidence/hashing.py``)."""
+        camera's hash chain (``domain/hashing.py``)."""
         ...
 
     def gap_opened(self, camera_id: int, start: datetime, reason: str) -> None:

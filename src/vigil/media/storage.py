@@ -16,7 +16,7 @@ import av
 
 from vigil.config import StorageSettings
 from vigil.domain.cameras import RecordingMode
-from vigil.evidence.hashing import file_sha256
+from vigil.domain.hashing import file_sha256
 from vigil.media.mp4 import iter_boxes
 from vigil.store import cameras as camera_store
 from vigil.store import evidence_locks, recording_requests, recordings

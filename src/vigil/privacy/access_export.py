@@ -1,6 +1,6 @@
 """Access export of a data-subject request: the footage of the confirmed hits (each with some
 seconds either side, merged per camera), with the camera's privacy masks filled in and every
-face and plate redacted (``media/redaction.py``), in one ZIP signed like an evidence
+face and plate redacted (``privacy/redaction.py``), in one ZIP signed like an evidence
 package, so ``vigil verify`` checks it offline::
 
     clips/<n>_camera<id>_<start>.mp4   one clip per range, redacted
@@ -31,12 +31,12 @@ from pydantic import BaseModel
 
 from vigil import __version__
 from vigil.domain.errors import Conflict
+from vigil.domain.hashing import file_sha256, iso_utc
 from vigil.domain.subject_requests import (
     RequestKind,
     TimeRange,
     appearance_ranges,
 )
-from vigil.evidence.hashing import file_sha256, iso_utc
 from vigil.evidence.package import SEGMENT_LOOKBACK, write_signed_zip
 from vigil.media.footage import Footage, FootageUnavailable
 from vigil.media.playback import NoFootageError, export_mp4
@@ -155,7 +155,7 @@ def run_export(
 ) -> SubjectRequest:
     """Export, mask, redact, describe, hash and sign the ranges; end the request's job."""
     # Decoders and models: loaded only when exporting.
-    from vigil.media.redaction import load_object_detector, redact_clip
+    from vigil.privacy.redaction import load_object_detector, redact_clip
 
     row = store.get_request(db, request_id)
     # People whose faces are too small for the face detector are found by the object

@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from vigil.domain.errors import LeaseLost
-from vigil.evidence.hashing import chain_hash
+from vigil.domain.hashing import chain_hash
 from vigil.media.packets import StreamInfo
 from vigil.media.playback import SegmentFile
 from vigil.store import leases

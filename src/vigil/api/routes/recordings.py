@@ -26,7 +26,7 @@ from vigil.domain.timeline import Span, build_timeline
 from vigil.media.footage import Footage, FootageUnavailable
 from vigil.media.playback import NoFootageError, export_mp4, plan_playback, stream_plan
 from vigil.media.privacy import export_masked_mp4, stream_masked
-from vigil.media.redaction import RedactionError, redact_clip, shared_object_detector
+from vigil.privacy.redaction import RedactionError, redact_clip, shared_object_detector
 from vigil.store import recordings
 from vigil.store.types import utcnow
 
@@ -217,7 +217,7 @@ async def export(
     """One MP4 of [start, end] across segments and gaps, by stream copy, as a download.
 
     With ``redact`` (``faces``, ``plates``) the export is re-encoded with those blurred
-    (`vigil.media.redaction`) and its file name ends in ``_redacted``.
+    (`vigil.privacy.redaction`) and its file name ends in ``_redacted``.
     """
     start, end = _aware(start, "start"), _aware(end, "end")
     kinds: list[str] = sorted(set(redact or []))

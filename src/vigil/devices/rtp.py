@@ -196,7 +196,7 @@ class ParameterSetWatch:
     >>> watch.check(bytes.fromhex("00000001 6742c01e 00000001 68ce3c80 00000001 6588"))
     >>> watch.check(bytes.fromhex("00000001 6742c028 00000001 68ce3c80 00000001 6588"))
     Traceback (most recent call last):
-    vigil.media.rtp.StreamChanged: the camera changed its stream (new SPS)
+    vigil.devices.rtp.StreamChanged: the camera changed its stream (new SPS)
     """
 
     def __init__(self, extradata: bytes | None = None) -> None:
