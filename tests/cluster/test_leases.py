@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 
 from vigil.domain.errors import LeaseLost
+from vigil.media.segment_index import DbSegmentIndex
 from vigil.store import cameras as camera_store
 from vigil.store import leases, nodes
 from vigil.store.db import Database
 from vigil.store.models import Gap, Node, Segment
-from vigil.store.recordings import DbSegmentIndex
 from vigil.store.types import utcnow
 
 LEASE = timedelta(seconds=6)

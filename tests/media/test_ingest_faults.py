@@ -26,6 +26,7 @@ from vigil.devices.simulator import Simulator, generate_test_clip, gstreamer_mis
 from vigil.devices.simulator.faults import FaultProxy
 from vigil.domain.cameras import CameraStatus
 from vigil.media.ingest import CLOSED_BY_CAMERA, READ_TIMEOUT_S, CameraIngest
+from vigil.media.segment_index import DbSegmentIndex
 from vigil.media.segments import SegmentRecorder
 from vigil.media.storage import DiskGuard
 from vigil.store import cameras as camera_store
@@ -110,7 +111,7 @@ def record(tmp_path: Path) -> Iterator[Callable[[str], Recording]]:
         sink = SegmentRecorder(
             camera.id,
             root,
-            recordings.DbSegmentIndex(db, "test-node"),
+            DbSegmentIndex(db, "test-node"),
             DiskGuard(db, root, StorageSettings(min_free_bytes=0)),
             segment_seconds=1.0,
         )

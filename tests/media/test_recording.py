@@ -13,16 +13,17 @@ import pytest
 from tests.media.test_ingest import encode_clip
 from vigil.config import Settings, StorageSettings
 from vigil.domain.cameras import CameraStatus
+from vigil.media.footage import local_segment_files
 from vigil.media.ingest import CameraIngest
 from vigil.media.packets import StreamInfo
 from vigil.media.playback import export_mp4
+from vigil.media.segment_index import DbSegmentIndex
 from vigil.media.segments import SegmentRecorder
 from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segments
 from vigil.store import cameras as camera_store
 from vigil.store import recordings
 from vigil.store.db import Database
 from vigil.store.models import Gap, Segment
-from vigil.store.recordings import DbSegmentIndex
 from vigil.store.types import utcnow
 
 
@@ -293,7 +294,7 @@ def test_the_segment_being_written_plays_up_to_its_last_second(
                 shown_s = max(shown_s, pts_s)
             (segment,) = segments_of(db, camera.id)
             assert segment.end is None, "still being written"
-            files = recordings.segment_files(db, root, camera.id, t0, t0 + timedelta(minutes=1))
+            files = local_segment_files(db, root, camera.id, t0, t0 + timedelta(minutes=1))
             export = export_mp4(files, t0, t0 + timedelta(minutes=1), tmp_path / "export.mp4")
         finally:
             sink.close(None)

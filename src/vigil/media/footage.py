@@ -294,3 +294,18 @@ def _unavailable(
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def local_segment_files(
+    db: Database, root: Path, camera_id: int, start: datetime, end: datetime
+) -> list[SegmentFile]:
+    """The camera's segment files overlapping [start, end) that are on this machine, confined
+    to the recordings root (a node's own files; the server reads through :class:`Footage`,
+    which also reaches the files other recorder nodes keep)."""
+    files = []
+    for seg in recordings.segments_between(db, camera_id, start, end):
+        path = confined_file(root, seg.path)
+        if path is None:
+            continue  # deleted by retention meanwhile, or an index entry pointing outside
+        files.append(SegmentFile(path=path, start=seg.start, end=seg.end))
+    return files

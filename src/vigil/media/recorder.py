@@ -25,6 +25,7 @@ from vigil.domain.timeline import CONTINUITY_TOLERANCE
 from vigil.media.ingest import CameraIngest
 from vigil.media.live import LiveFragmenter
 from vigil.media.privacy_live import CameraPrivacy, MaskedLive
+from vigil.media.segment_index import DbSegmentIndex
 from vigil.media.segments import SegmentRecorder
 from vigil.media.storage import DiskGuard, janitor_pass, repair_open_segments
 from vigil.security.secrets import SecretBox
@@ -34,7 +35,6 @@ from vigil.store.cameras import HealthReport
 from vigil.store.db import Database
 from vigil.store.models import Camera
 from vigil.store.privacy import masks_of
-from vigil.store.recordings import DbSegmentIndex
 from vigil.store.types import utcnow
 
 log = logging.getLogger(__name__)

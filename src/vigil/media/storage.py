@@ -18,6 +18,7 @@ from vigil.config import StorageSettings
 from vigil.domain.cameras import RecordingMode
 from vigil.domain.hashing import file_sha256
 from vigil.media.mp4 import iter_boxes
+from vigil.media.segment_index import DbSegmentIndex
 from vigil.store import cameras as camera_store
 from vigil.store import evidence_locks, recording_requests, recordings
 from vigil.store.db import Database
@@ -201,7 +202,7 @@ def repair_open_segments(db: Database, root: Path, node: str) -> int:
     end time is the start plus the last readable frame. Unreadable files are dropped.
     """
     repaired = 0
-    index = recordings.DbSegmentIndex(db, node)
+    index = DbSegmentIndex(db, node)
     for seg in recordings.open_segments(db, node):
         path = root / seg.path
         if path.exists():
