@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
 import pytest
 
-from tests.conftest import require_service
+from tests.conftest import free_port, require_service
 from vigil.bus.base import EventBus
 from vigil.bus.jetstream import BusUnavailable, NatsBus
 from vigil.bus.memory import InProcessBus
@@ -67,3 +70,39 @@ async def bus_factory(
     for bus in made:
         await bus.close()
     await shared.close()
+
+
+class PrivateNats:
+    """nats-server with JetStream on a port and folder of its own, so that a test can stop
+    and restart it without touching anybody else's broker."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        if not Path(binary).exists():
+            require_service("nats-server", "the nats-server binary is not installed")
+        self.binary, self.folder, self.port = binary, folder, free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it (again: same port, same JetStream folder, so the streams are kept)."""
+        log = (self.folder / "nats.log").open("ab")
+        cmd = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js"]
+        cmd += ["-sd", str(self.folder / "js")]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop it: SIGTERM shuts it down in order, SIGKILL is a crash."""
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[PrivateNats]:
+    """A private nats-server for this test, stopped afterwards."""
+    server = PrivateNats(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -7,52 +7,15 @@ a JetStream folder in the test's directory), so restarting it touches nobody els
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import free_port, require_service
+from tests.bus.conftest import PrivateNats
 from vigil.bus.jetstream import NatsBus
 from vigil.domain.events import Event
 from vigil.store.types import utcnow
 
 EVENTS = 300
-
-
-class PrivateNats:
-    """nats-server with JetStream on a port and folder of its own."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        if not Path(binary).exists():
-            require_service("nats-server", "the nats-server binary is not installed")
-        self.binary, self.folder, self.port = binary, folder, free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = (self.folder / "nats.log").open("ab")
-        cmd = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js"]
-        cmd += ["-sd", str(self.folder / "js")]
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[PrivateNats]:
-    server = PrivateNats(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_events_survive_a_broker_restart(nats_server: PrivateNats, tmp_path: Path) -> None:

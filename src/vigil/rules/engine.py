@@ -44,6 +44,8 @@ BATCH_MAX = 500  # events written in one transaction at most
 EVENTS_CONSUMER = "rules-events"
 STATUS_CONSUMER = "rules-camera-status"
 RETRY_DELAY_S = 2.0
+# Longest pause between two tries while the database is away (below the bus's ack wait).
+RETRY_MAX_S = 10.0
 RECENT_IDS = 10_000  # ids of events this engine stored itself, so their echo is not redone
 
 
@@ -200,6 +202,7 @@ class RulesEngine:
     # ----- work -----------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        failures = 0  # batches failed in a row: the database is away
         while True:
             batch = [await self._queue.get()]
             while len(batch) < BATCH_MAX and not self._queue.empty():
@@ -207,19 +210,34 @@ class RulesEngine:
             try:
                 results = await asyncio.to_thread(self._handle, batch)
             except Exception as exc:  # the database is away: say so, keep serving
-                log.exception("could not store %d event(s); they come again", len(batch))
-                for item in batch:
-                    if item.done is not None and not item.done.done():
-                        item.done.set_exception(exc)
-                    if item.delivery is not None:
-                        with contextlib.suppress(Exception):
-                            await item.delivery.nak(RETRY_DELAY_S)
+                failures += 1
+                await self._refuse(batch, exc, failures)
+                # Let what arrives meanwhile gather into one batch for the next try, rather
+                # than failing event by event (each retried by the bus anyway).
+                await asyncio.sleep(min(RETRY_DELAY_S * failures, RETRY_MAX_S))
                 continue
+            if failures:
+                log.info("events are stored again after %d failed batch(es)", failures)
+                failures = 0
             await self._announce(batch, results)
             for item in batch:
                 if item.delivery is not None:
                     with contextlib.suppress(Exception):  # unacked: handled again, as a no-op
                         await item.delivery.ack()
+
+    async def _refuse(self, batch: list[_Item], exc: Exception, failures: int) -> None:
+        """A batch could not be stored: its events come again from the bus (after the
+        delay), manual firings fail with the error."""
+        if failures == 1:
+            log.exception("could not store %d event(s); they come again", len(batch))
+        else:  # the same outage: one line each, not a traceback each
+            log.warning("still cannot store events (%d batches): %s", failures, exc)
+        for item in batch:
+            if item.done is not None and not item.done.done():
+                item.done.set_exception(exc)
+            if item.delivery is not None:
+                with contextlib.suppress(Exception):
+                    await item.delivery.nak(RETRY_DELAY_S)
 
     async def _announce(self, batch: list[_Item], results: list[_Outcome]) -> None:
         runs = 0
@@ -251,10 +269,12 @@ class RulesEngine:
             new = event_store.add_events(s, events, site=self._site)
             for item in batch:
                 event = item.event
-                # Stored already: delivered again after a crash, or another server's echo.
+                # Stored already: delivered again after a crash, or another server's echo; or
+                # a second copy in this batch (delivered again before the first was handled).
                 if event is None or event.id not in new:
                     results.append(_Outcome())
                     continue
+                new.discard(event.id)
                 camera = cache.cameras.get(event.camera_id) if event.camera_id is not None else None
                 # The condition ends before rules react to its end (a "back online" rule).
                 cleared = clear_ended(s, event, now)
