@@ -18,6 +18,7 @@ from vigil.alarms.manager import AlarmManager
 from vigil.analytics.status_board import AnalyticsStatusBoard
 from vigil.api.deps import ServerContext
 from vigil.api.errors import (
+    DatabaseUnavailable,
     FieldError,
     domain_error_handler,
     field_error_handler,
@@ -170,6 +171,8 @@ def create_app(settings: Settings) -> FastAPI:
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html")
 
+    # Around the auth gate, which reads sessions: the database away answers 503.
+    app.add_middleware(DatabaseUnavailable)
     # Added last, so outermost: the auth gate's refusals carry the headers too.
     app.add_middleware(SecurityHeaders)
     return app

@@ -1,14 +1,19 @@
-"""Errors the routes raise that answer like request validation: 422 naming the field."""
+"""Errors the routes raise that answer like request validation (422 naming the field), and
+faults of the moment (the database away) that answer 503."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil.domain.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 
 class FieldError(Exception):
@@ -63,6 +68,43 @@ async def unstorable_value_handler(request: Request, exc: Exception) -> JSONResp
     return JSONResponse(
         {"detail": message, "errors": [{"field": "body", "message": message}]}, status_code=422
     )
+
+
+class DatabaseUnavailable:
+    """The database away (restarting, unreachable, SQLite locked past its wait) is a passing
+    condition: 503 with Retry-After rather than a 500 with a traceback; nothing of the
+    request was stored (its transaction rolled back). Outermost, so that the faults of the
+    authentication middleware, which reads sessions, answer the same."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except (OperationalError, InterfaceError) as exc:
+            if started:  # a stream cut short: nothing else can be said now
+                raise
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            log.warning(
+                "%s %s: the database is unavailable: %s", scope["method"], scope["path"], reason
+            )
+            response = JSONResponse(
+                {"detail": f"the database is unavailable ({reason}); try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+            await response(scope, receive, send)
 
 
 # What every 422 carries (request validation and FieldError alike). FastAPI's spec would
