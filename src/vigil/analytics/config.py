@@ -6,16 +6,20 @@ and edited in the web client, where zones and lines are drawn on a live snapshot
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, model_validator
 
-from vigil.analytics.geometry import CrossingLine, Direction, ZonePolygon
+from vigil.analytics.behaviours.registry import (
+    BEHAVIOURS,
+    NAME_PATTERN,
+    BehaviourOptions,
+    ZoneName,
+    behaviour_label,
+)
+from vigil.analytics.geometry import CrossingLine, ZonePolygon
 
 Strict = ConfigDict(extra="forbid")
-NAME_PATTERN = r"^[A-Za-z0-9 _.\-]{1,60}$"
-ZoneName = Annotated[str, Field(pattern=NAME_PATTERN)]
 DEFAULT_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 DEFAULT_ANALYSIS_FPS = 5.0
 
@@ -81,93 +85,11 @@ class MotionGate(BaseModel):
 
 
 # ----- behaviours ---------------------------------------------------------------------------
+# Each behaviour's options are declared in its own module (vigil.analytics.behaviours.*) and
+# registered there; a configuration's behaviours are validated with the model their type names.
 
-
-class _Behaviour(BaseModel):
-    model_config = Strict
-    name: ZoneName | None = Field(None, description="shown in events; defaults to the type")
-    classes: list[str] = Field(default_factory=list, description="empty: the type's default")
-    time_profile_id: int | None = Field(None, description="only while this profile is active")
-
-
-class LineCrossing(_Behaviour):
-    """Objects crossing a line, with direction and per-class counts."""
-
-    type: Literal["line_crossing"] = "line_crossing"
-    line: ZoneName
-    directions: list[Direction] = Field(default_factory=lambda: [Direction.IN, Direction.OUT])
-
-
-class Intrusion(_Behaviour):
-    """An object entering a restricted zone (by class, on a schedule)."""
-
-    type: Literal["intrusion"] = "intrusion"
-    zone: ZoneName
-    min_s: float = Field(0.0, ge=0, le=3600, description="inside at least this long")
-
-
-class Loitering(_Behaviour):
-    """An object staying in a zone longer than ``dwell_s``."""
-
-    type: Literal["loitering"] = "loitering"
-    zone: ZoneName
-    dwell_s: float = Field(60.0, gt=0, le=86400)
-
-
-class Running(_Behaviour):
-    """A person moving faster than ``min_heights_per_s`` of their own height per second."""
-
-    type: Literal["running"] = "running"
-    zone: ZoneName | None = None
-    min_heights_per_s: float = Field(1.5, gt=0, le=50)
-    min_s: float = Field(0.6, ge=0, le=60, description="sustained this long")
-
-
-class Crowding(_Behaviour):
-    """At least ``min_count`` objects in a zone (occupancy is also counted over time)."""
-
-    type: Literal["crowding"] = "crowding"
-    zone: ZoneName
-    min_count: int = Field(10, ge=1, le=10_000)
-    min_s: float = Field(5.0, ge=0, le=3600)
-
-
-class LeftObject(_Behaviour):
-    """A bag or suitcase that stays still for ``still_s`` with nobody within ``near``."""
-
-    type: Literal["left_object"] = "left_object"
-    zone: ZoneName | None = None
-    still_s: float = Field(60.0, gt=0, le=86400)
-    near: float = Field(2.0, gt=0, le=50, description="nobody within this many object heights")
-
-
-class IllegalDumping(_Behaviour):
-    """An object left in a zone after the person or vehicle that brought it has gone."""
-
-    type: Literal["illegal_dumping"] = "illegal_dumping"
-    zone: ZoneName
-    still_s: float = Field(30.0, gt=0, le=86400)
-
-
-class ParkedVehicle(_Behaviour):
-    """A vehicle stopped in a zone longer than ``max_s`` (evidence for a parking fine)."""
-
-    type: Literal["parked_vehicle"] = "parked_vehicle"
-    zone: ZoneName
-    max_s: float = Field(300.0, gt=0, le=7 * 86400)
-
-
-Behaviour = Annotated[
-    LineCrossing
-    | Intrusion
-    | Loitering
-    | Running
-    | Crowding
-    | LeftObject
-    | IllegalDumping
-    | ParkedVehicle,
-    Field(discriminator="type"),
-]
+Behaviour = Annotated[SerializeAsAny[BehaviourOptions], BeforeValidator(BEHAVIOURS.parse)]
+"""One configured behaviour: validated with the options model its ``type`` names."""
 
 
 class CameraAnalyticsConfig(BaseModel):
@@ -203,13 +125,14 @@ class CameraAnalyticsConfig(BaseModel):
             if len(set(names)) != len(names):
                 raise ValueError(f"two {kind}s have the same name; give each its own")
         for i, b in enumerate(self.behaviours):
-            zone = getattr(b, "zone", None)
+            refs = b.references()
+            zone = refs.get("zone")
             if zone is not None and zone not in zones:
                 raise ValueError(
                     f"behaviours.{i} ({b.type}) names zone {zone!r}, which is not drawn; "
                     f"zones: {', '.join(zones) or 'none'}"
                 )
-            line = getattr(b, "line", None)
+            line = refs.get("line")
             if line is not None and line not in lines:
                 raise ValueError(
                     f"behaviours.{i} ({b.type}) names line {line!r}, which is not drawn; "
@@ -218,6 +141,13 @@ class CameraAnalyticsConfig(BaseModel):
         return self
 
 
-def behaviour_label(behaviour: Behaviour) -> str:
-    """How a behaviour is named in events: its name, or its type."""
-    return behaviour.name or re.sub(r"_", " ", behaviour.type)
+__all__ = [
+    "NAME_PATTERN",
+    "Behaviour",
+    "CameraAnalyticsConfig",
+    "Line",
+    "MotionGate",
+    "Zone",
+    "ZoneName",
+    "behaviour_label",
+]

@@ -11,9 +11,18 @@ import fnmatch
 import string
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    field_validator,
+    model_validator,
+)
 
 from vigil.domain.cameras import CameraStatus
 from vigil.domain.events import (
@@ -26,6 +35,7 @@ from vigil.domain.events import (
     event_label,
     event_reason,
 )
+from vigil.domain.options import TEMPLATE_MARK, OptionsRegistry, template_fields
 
 PRIORITY_HIGHEST, PRIORITY_LOWEST = 1, 5
 PRIORITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low", 5: "info"}
@@ -73,7 +83,8 @@ def _check_template(text: str) -> str:
     return text
 
 
-Template = Annotated[str, Field(max_length=5000)]
+Template = Annotated[str, Field(max_length=5000, json_schema_extra={TEMPLATE_MARK: True})]
+"""A message with {placeholders} (``TEMPLATE_FIELDS``), checked when a rule is saved."""
 
 
 class _Filters(BaseModel):
@@ -164,50 +175,94 @@ class Conditions(BaseModel):
 
 
 # ----- actions ------------------------------------------------------------------------------
+# Each action type is an options model registered in ACTIONS; its executor is bound to it in
+# one module of vigil.rules.kinds (which also registers new types, such as a "slack" one).
+# The schema of each (GET /api/rules/actions/schema) is what the client's form is drawn from:
+# its title is the label, ``x-template`` marks templates, ``writeOnly`` marks secrets.
 
 
-class RaiseAlarm(BaseModel):
+class ActionOptions(BaseModel):
+    """What every action's options share: the ``type`` that picks the model."""
+
+    model_config = Strict
+    # With write-only fields (secrets): a field left empty on an edit keeps the stored value
+    # of the previous version's action of this type with the same values of these fields
+    # (none: the first action of this type).
+    keep_secrets_by: ClassVar[tuple[str, ...]] = ()
+    type: str
+
+
+ACTIONS: OptionsRegistry[ActionOptions] = OptionsRegistry("action")
+"""Action options models by type (the rules layer loads the modules that add more)."""
+
+
+@ACTIONS.register
+class RaiseAlarm(ActionOptions):
     """Put an alarm in the operators' queue."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Raise an alarm")
     type: Literal["raise_alarm"] = "raise_alarm"
-    priority: int = Field(3, ge=PRIORITY_HIGHEST, le=PRIORITY_LOWEST, description="1 = critical")
-    category: str = Field("general", min_length=1, max_length=120)
-    title: Template = DEFAULT_ALARM_TITLE
-    sop: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
-        default_factory=list, description="standard operating procedure: the checklist"
+    priority: int = Field(
+        3,
+        ge=PRIORITY_HIGHEST,
+        le=PRIORITY_LOWEST,
+        title="Priority",
+        description="1 = critical",
+        json_schema_extra={
+            "enum": list(PRIORITY_NAMES),
+            "x-labels": {str(p): f"{p} {n}" for p, n in PRIORITY_NAMES.items()},
+        },
     )
-    escalate_after_min: float | None = Field(None, gt=0, le=7 * 24 * 60)
+    category: str = Field("general", min_length=1, max_length=120, title="Category")
+    title: Template = Field(DEFAULT_ALARM_TITLE, title="Title")
+    sop: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list,
+        title="Checklist (SOP), one step a line",
+        description="standard operating procedure: the checklist",
+    )
+    escalate_after_min: float | None = Field(
+        None, gt=0, le=7 * 24 * 60, title="Escalate when unacknowledged for (min)"
+    )
 
 
-class Record(BaseModel):
+@ACTIONS.register
+class Record(ActionOptions):
     """Record (or keep) the camera's footage around the event."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Record / keep video")
     type: Literal["record"] = "record"
-    camera_id: int | None = Field(None, description="the triggering camera when left out")
-    pre_s: float = Field(10, ge=0, le=3600)
-    post_s: float = Field(30, ge=0, le=86400)
-    keep_days: float | None = Field(None, gt=0, le=3650, description="keep longer than retention")
+    camera_id: int | None = Field(
+        None,
+        title="Camera",
+        description="Empty: the triggering camera.",
+        json_schema_extra={"x-widget": "camera"},
+    )
+    pre_s: float = Field(10, ge=0, le=3600, title="Seconds before")
+    post_s: float = Field(30, ge=0, le=86400, title="Seconds after")
+    keep_days: float | None = Field(
+        None, gt=0, le=3650, title="Keep for (days)", description="Empty: normal retention."
+    )
 
 
-class Bookmark(BaseModel):
+@ACTIONS.register
+class Bookmark(ActionOptions):
     """Mark the moment on the camera's timeline."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Bookmark")
     type: Literal["bookmark"] = "bookmark"
-    label: Template = "{rule}"
+    label: Template = Field("{rule}", title="Label")
 
 
-class MqttPublish(BaseModel):
+@ACTIONS.register
+class MqttPublish(ActionOptions):
     """Publish a message on the configured MQTT broker (street lamps, building systems)."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Publish MQTT")
     type: Literal["mqtt_publish"] = "mqtt_publish"
-    topic: str = Field(min_length=1, max_length=500)
-    payload: Template = ""
-    qos: Literal[0, 1, 2] = 1
-    retain: bool = False
+    topic: str = Field(min_length=1, max_length=500, title="Topic")
+    payload: Template = Field("", title="Payload", json_schema_extra={"x-widget": "textarea"})
+    qos: Literal[0, 1, 2] = Field(1, title="QoS")
+    retain: bool = Field(False, title="Retain")
 
     @field_validator("topic")
     @classmethod
@@ -217,45 +272,74 @@ class MqttPublish(BaseModel):
         return topic
 
 
-class Webhook(BaseModel):
+@ACTIONS.register
+class Webhook(ActionOptions):
     """POST the event and alarm as JSON, signed with HMAC-SHA256 when a secret is set."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Call a webhook")
     type: Literal["webhook"] = "webhook"
-    url: AnyHttpUrl
-    secret: str | None = Field(None, max_length=500, description="HMAC key; write-only")
-    headers: dict[str, str] = Field(default_factory=dict)
+    # A webhook edited without its secret keeps the stored one of the same URL.
+    keep_secrets_by: ClassVar[tuple[str, ...]] = ("url",)
+    url: AnyHttpUrl = Field(title="URL", json_schema_extra={"examples": ["https://…"]})
+    secret: str | None = Field(
+        None,
+        max_length=500,
+        title="HMAC secret",
+        description="Signs the body (X-Vigil-Signature). Write-only: leave empty to keep the "
+        "stored one.",
+        json_schema_extra={"writeOnly": True},
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, title="Headers", description="One “Name: value” a line."
+    )
 
 
-class Email(BaseModel):
+@ACTIONS.register
+class Email(ActionOptions):
     """Send an e-mail through the configured SMTP server."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Send an e-mail")
     type: Literal["email"] = "email"
     to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]] = Field(
-        min_length=1
+        min_length=1,
+        title="To",
+        description="Comma-separated addresses.",
+        json_schema_extra={"x-widget": "list"},
     )
-    subject: Template = "[Vigil] {rule} on {camera}"
-    body: Template = "{type} on {camera} ({location}) at {time}."
+    subject: Template = Field("[Vigil] {rule} on {camera}", title="Subject")
+    body: Template = Field(
+        "{type} on {camera} ({location}) at {time}.",
+        title="Body",
+        json_schema_extra={"x-widget": "textarea"},
+    )
 
 
-class WebPush(BaseModel):
+@ACTIONS.register
+class WebPush(ActionOptions):
     """Notify subscribed phones (Web Push, VAPID)."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Notify phones (Web Push)")
     type: Literal["web_push"] = "web_push"
-    title: Template = "{rule}"
-    body: Template = "{type} on {camera} at {time}"
+    title: Template = Field("{rule}", title="Title")
+    body: Template = Field("{type} on {camera} at {time}", title="Body")
 
 
-class Signage(BaseModel):
+@ACTIONS.register
+class Signage(ActionOptions):
     """Show a message on a digital sign, over HTTP (POST) or MQTT."""
 
-    model_config = Strict
+    model_config = ConfigDict(extra="forbid", title="Message on a sign")
     type: Literal["signage"] = "signage"
-    via: Literal["http", "mqtt"]
-    target: str = Field(min_length=1, max_length=2000, description="the sign's URL or topic")
-    message: Template = "{rule}"
+    via: Literal["http", "mqtt"] = Field(
+        title="Via", json_schema_extra={"x-labels": {"http": "HTTP POST", "mqtt": "MQTT"}}
+    )
+    target: str = Field(
+        min_length=1,
+        max_length=2000,
+        title="Sign URL or topic",
+        description="the sign's URL or topic",
+    )
+    message: Template = Field("{rule}", title="Message")
 
     @model_validator(mode="after")
     def _target(self) -> Signage:
@@ -264,20 +348,8 @@ class Signage(BaseModel):
         return self
 
 
-Action = Annotated[
-    RaiseAlarm | Record | Bookmark | MqttPublish | Webhook | Email | WebPush | Signage,
-    Field(discriminator="type"),
-]
-
-# Fields of actions that are templates, checked when the rule is saved.
-_TEMPLATE_FIELDS_BY_ACTION = {
-    "raise_alarm": ("title",),
-    "bookmark": ("label",),
-    "mqtt_publish": ("payload",),
-    "email": ("subject", "body"),
-    "web_push": ("title", "body"),
-    "signage": ("message",),
-}
+Action = Annotated[SerializeAsAny[ActionOptions], BeforeValidator(ACTIONS.parse)]
+"""One action of a rule: validated with the model its ``type`` names in ``ACTIONS``."""
 
 
 class RuleSpec(BaseModel):
@@ -302,7 +374,7 @@ class RuleSpec(BaseModel):
     @model_validator(mode="after")
     def _templates(self) -> RuleSpec:
         for i, action in enumerate(self.actions):
-            for field in _TEMPLATE_FIELDS_BY_ACTION.get(action.type, ()):
+            for field in template_fields(type(action)):
                 try:
                     _check_template(getattr(action, field))
                 except ValueError as exc:

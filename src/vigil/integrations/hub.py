@@ -11,20 +11,14 @@ from vigil import __version__
 from vigil.bus.base import EventBus
 from vigil.config import Settings
 from vigil.integrations.delivery import TIMEOUT
-from vigil.integrations.email import EmailSender
-from vigil.integrations.mqtt import NOT_CONFIGURED, MqttBridge
-from vigil.integrations.signage import SignageSender
-from vigil.integrations.webhooks import WebhookSender
-from vigil.integrations.webpush import VapidKey, WebPushSender
-from vigil.rules.actions import ActionError, ActionJob, Executor
+from vigil.integrations.mqtt import MqttBridge
+from vigil.integrations.webpush import VapidKey
+from vigil.rules.actions import Executor
+from vigil.rules.registry import ExecutorContext, build_executors
 from vigil.security.secrets import SecretBox
 from vigil.store.db import Database
 
 log = logging.getLogger(__name__)
-
-
-async def _mqtt_not_configured(job: ActionJob) -> str:
-    raise ActionError(NOT_CONFIGURED, retry=False)
 
 
 class Integrations:
@@ -45,15 +39,12 @@ class Integrations:
         self.mqtt = (
             MqttBridge(settings=settings.mqtt, db=db, bus=bus) if settings.mqtt.enabled else None
         )
-        self._executors: dict[str, Executor] = {
-            "mqtt_publish": self.mqtt.publish_action if self.mqtt else _mqtt_not_configured,
-            "webhook": WebhookSender(self._http),
-            "email": EmailSender(settings.smtp),
-            "web_push": WebPushSender(
-                db=db, key=self.vapid, settings=settings.push, client=self._http
-            ),
-            "signage": SignageSender(self._http, self.mqtt),
-        }
+        # Every registered action type's executor (vigil.rules.kinds), with these clients.
+        self._executors: dict[str, Executor] = build_executors(
+            ExecutorContext(
+                db=db, http=self._http, mqtt=self.mqtt, settings=settings, vapid=self.vapid
+            )
+        )
 
     @property
     def executors(self) -> Mapping[str, Executor]:

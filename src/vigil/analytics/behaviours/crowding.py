@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import (
     PERSON,
@@ -25,13 +28,14 @@ from vigil.analytics.behaviours.base import (
     class_filter,
     one_of,
 )
-from vigil.analytics.config import (
-    DEFAULT_CLASSES,
-    Behaviour,
-    Crowding,
-    Zone,
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    ZoneRef,
     behaviour_label,
+    register_behaviour,
 )
+from vigil.analytics.config import DEFAULT_CLASSES, Zone
 
 OCCUPANCY_PERIOD_S = 10.0
 """Least time between two occupancy samples of a zone."""
@@ -42,6 +46,16 @@ def zone_count(scene: Scene, zone: Zone, accepts: ClassFilter) -> int:
     """Live tracks of the accepted classes whose anchor is in the zone."""
     anchors = [s.anchor for s in scene.sightings if accepts(s.class_name)]
     return int(zone.contains(anchors).sum()) if anchors else 0
+
+
+class Crowding(BehaviourOptions):
+    """At least ``min_count`` objects in a zone (occupancy is also counted over time)."""
+
+    model_config = ConfigDict(extra="forbid", title="Crowding")
+    type: Literal["crowding"] = "crowding"
+    zone: ZoneRef
+    min_count: int = Field(10, ge=1, le=10_000, title="At least (objects)")
+    min_s: float = Field(5.0, ge=0, le=3600, title="For at least (s)")
 
 
 class CrowdingRule:
@@ -126,7 +140,7 @@ class OccupancyRule:
 
     @classmethod
     def for_behaviours(
-        cls, behaviours: Sequence[Behaviour], zones: Mapping[str, Zone]
+        cls, behaviours: Sequence[BehaviourOptions], zones: Mapping[str, Zone]
     ) -> OccupancyRule:
         """Occupancy of all ``zones``, sampled in those of the crowding ``behaviours``."""
         found: dict[str, tuple[Zone, list[ClassFilter]]] = {
@@ -169,3 +183,12 @@ class OccupancyRule:
     def counts(self) -> dict[str, int]:
         """Each zone's count on the latest frame."""
         return {name: sample.count for name, sample in self._zones.items()}
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        Crowding,
+        lambda b, zones, lines: CrowdingRule(b, zones[b.zone]),
+        events=("crowding", "occupancy"),
+    )
+)

@@ -34,28 +34,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vigil.analytics.behaviours.base import BehaviourHit, Rule, Scene, Sighting, normalise
-from vigil.analytics.behaviours.crowding import CrowdingRule, OccupancyRule
-from vigil.analytics.behaviours.illegal_dumping import IllegalDumpingRule
-from vigil.analytics.behaviours.intrusion import IntrusionRule
-from vigil.analytics.behaviours.left_object import LeftObjectRule
+from vigil.analytics.behaviours.crowding import OccupancyRule
 from vigil.analytics.behaviours.line_crossing import LineCrossingRule
-from vigil.analytics.behaviours.loitering import LoiteringRule
-from vigil.analytics.behaviours.parked_vehicle import ParkedVehicleRule
-from vigil.analytics.behaviours.running import RunningRule
-from vigil.analytics.config import (
-    Behaviour,
-    CameraAnalyticsConfig,
-    Crowding,
-    IllegalDumping,
-    Intrusion,
-    LeftObject,
-    Line,
-    LineCrossing,
-    Loitering,
-    ParkedVehicle,
-    Running,
-    Zone,
-)
+from vigil.analytics.behaviours.registry import BehaviourOptions, build_rule
+from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.tracking import Track, TrackPoint
 from vigil.domain.schedules import TimeProfileSpec, is_active
 
@@ -64,7 +46,7 @@ __all__ = ["BehaviourEngine", "BehaviourHit"]
 
 @dataclass(slots=True)
 class _Configured:
-    behaviour: Behaviour
+    behaviour: BehaviourOptions
     rule: Rule
 
 
@@ -86,7 +68,7 @@ class BehaviourEngine:
         self._profiles: dict[int, TimeProfileSpec] = dict(time_profiles or {})
         zones = {z.name: z for z in config.zones}
         lines = {ln.name: ln for ln in config.lines}
-        self._rules = [_Configured(b, _rule(b, zones, lines)) for b in config.behaviours]
+        self._rules = [_Configured(b, build_rule(b, zones, lines)) for b in config.behaviours]
         self._occupancy = OccupancyRule.for_behaviours(config.behaviours, zones)
         self._seen_until: dict[int, float] = {}
         self._last_now: float | None = None
@@ -145,7 +127,7 @@ class BehaviourEngine:
                 found[item.rule.line_name] = item.rule.counts()
         return found
 
-    def _armed(self, behaviour: Behaviour, at: datetime) -> bool:
+    def _armed(self, behaviour: BehaviourOptions, at: datetime) -> bool:
         if behaviour.time_profile_id is None:
             return True
         profile = self._profiles.get(behaviour.time_profile_id)
@@ -184,29 +166,3 @@ def _points_after(track: Track, t: float) -> tuple[TrackPoint, ...]:
             break
         fresh.append(point)
     return tuple(reversed(fresh))
-
-
-def _rule(behaviour: Behaviour, zones: Mapping[str, Zone], lines: Mapping[str, Line]) -> Rule:
-    """The state machine of one configured behaviour (zone and line names are validated by
-    ``CameraAnalyticsConfig``)."""
-    match behaviour:
-        case LineCrossing():
-            return LineCrossingRule(behaviour, lines[behaviour.line])
-        case Intrusion():
-            return IntrusionRule(behaviour, zones[behaviour.zone])
-        case Loitering():
-            return LoiteringRule(behaviour, zones[behaviour.zone])
-        case Running():
-            return RunningRule(behaviour, _optional(zones, behaviour.zone))
-        case Crowding():
-            return CrowdingRule(behaviour, zones[behaviour.zone])
-        case LeftObject():
-            return LeftObjectRule(behaviour, _optional(zones, behaviour.zone))
-        case IllegalDumping():
-            return IllegalDumpingRule(behaviour, zones[behaviour.zone])
-        case ParkedVehicle():
-            return ParkedVehicleRule(behaviour, zones[behaviour.zone])
-
-
-def _optional(zones: Mapping[str, Zone], name: str | None) -> Zone | None:
-    return None if name is None else zones[name]

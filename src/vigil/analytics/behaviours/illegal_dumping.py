@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import (
     BRINGER_CLASSES,
@@ -25,7 +28,14 @@ from vigil.analytics.behaviours.base import (
     is_dumpable,
 )
 from vigil.analytics.behaviours.left_object import STILL_FRACTION, nearest, still_update
-from vigil.analytics.config import IllegalDumping, Zone, behaviour_label
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    ZoneRef,
+    behaviour_label,
+    register_behaviour,
+)
+from vigil.analytics.config import Zone
 
 APPEAR_S = 5.0
 """How long after an object is first seen its bringer is looked for."""
@@ -41,6 +51,15 @@ class _Object:
     stillness: Stillness = field(default_factory=lambda: Stillness(STILL_FRACTION))
     brought_by: tuple[int, str] | None = None
     alone_since: float | None = None
+
+
+class IllegalDumping(BehaviourOptions):
+    """An object left in a zone after the person or vehicle that brought it has gone."""
+
+    model_config = ConfigDict(extra="forbid", title="Illegal dumping")
+    type: Literal["illegal_dumping"] = "illegal_dumping"
+    zone: ZoneRef
+    still_s: float = Field(30.0, gt=0, le=86400, title="Left for (s)")
 
 
 class IllegalDumpingRule:
@@ -116,3 +135,12 @@ class IllegalDumpingRule:
         for track_id in track_ids:
             self._objects.pop(track_id, None)
             self._reported.discard(track_id)
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        IllegalDumping,
+        lambda b, zones, lines: IllegalDumpingRule(b, zones[b.zone]),
+        events=("illegal_dumping",),
+    )
+)

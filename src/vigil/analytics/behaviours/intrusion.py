@@ -8,6 +8,9 @@ inside when it becomes active is reported ``min_s`` later.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import (
     ZONE_GRACE_S,
@@ -17,7 +20,25 @@ from vigil.analytics.behaviours.base import (
     class_filter,
     one_of,
 )
-from vigil.analytics.config import DEFAULT_CLASSES, Intrusion, Zone, behaviour_label
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    ZoneRef,
+    behaviour_label,
+    register_behaviour,
+)
+from vigil.analytics.config import DEFAULT_CLASSES, Zone
+
+
+class Intrusion(BehaviourOptions):
+    """An object entering a restricted zone (by class, on a schedule)."""
+
+    model_config = ConfigDict(extra="forbid", title="Intrusion")
+    type: Literal["intrusion"] = "intrusion"
+    zone: ZoneRef
+    min_s: float = Field(
+        0.0, ge=0, le=3600, title="Inside at least (s)", description="inside at least this long"
+    )
 
 
 class IntrusionRule:
@@ -71,3 +92,10 @@ class IntrusionRule:
         for track_id in track_ids:
             self._inside.pop(track_id, None)
             self._reported.discard(track_id)
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        Intrusion, lambda b, zones, lines: IntrusionRule(b, zones[b.zone]), events=("intrusion",)
+    )
+)

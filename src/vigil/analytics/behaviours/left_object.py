@@ -11,6 +11,9 @@ inside it.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import (
     PERSON,
@@ -23,8 +26,15 @@ from vigil.analytics.behaviours.base import (
     class_filter,
     one_of,
 )
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    ZoneRef,
+    behaviour_label,
+    register_behaviour,
+)
 from vigil.analytics.classes import BAG_CLASSES
-from vigil.analytics.config import LeftObject, Zone, behaviour_label
+from vigil.analytics.config import Zone
 
 STILL_FRACTION = 0.5
 """Movement tolerated of a still object, as a share of its size (box jitter, re-detection)."""
@@ -51,6 +61,22 @@ def nearest(
         if distance <= within and (best is None or distance < best[1]):
             best = (other, distance)
     return best
+
+
+class LeftObject(BehaviourOptions):
+    """A bag or suitcase that stays still for ``still_s`` with nobody within ``near``."""
+
+    model_config = ConfigDict(extra="forbid", title="Left object")
+    type: Literal["left_object"] = "left_object"
+    zone: ZoneRef | None = Field(None, title="Zone (empty: the whole image)")
+    still_s: float = Field(60.0, gt=0, le=86400, title="Still for (s)")
+    near: float = Field(
+        2.0,
+        gt=0,
+        le=50,
+        title="Nobody within (object heights)",
+        description="nobody within this many object heights",
+    )
 
 
 class LeftObjectRule:
@@ -108,3 +134,12 @@ class LeftObjectRule:
             self._still.pop(track_id, None)
             self._alone_since.pop(track_id, None)
             self._reported.discard(track_id)
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        LeftObject,
+        lambda b, zones, lines: LeftObjectRule(b, zones[b.zone] if b.zone else None),
+        events=("left_object",),
+    )
+)

@@ -9,13 +9,36 @@ directions; hits are reported for the directions the behaviour allows.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import BehaviourHit, Scene, class_filter, one_of
-from vigil.analytics.config import DEFAULT_CLASSES, Line, LineCrossing, behaviour_label
-from vigil.analytics.geometry import LineCounter
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    LineRef,
+    behaviour_label,
+    register_behaviour,
+)
+from vigil.analytics.config import DEFAULT_CLASSES, Line
+from vigil.analytics.geometry import Direction, LineCounter
 
 LINE_MARGIN = 0.01
 """Distance from the line (normalised, ~1 % of the image) within which a point has no side."""
+
+
+class LineCrossing(BehaviourOptions):
+    """Objects crossing a line, with direction and per-class counts."""
+
+    model_config = ConfigDict(extra="forbid", title="Line crossing")
+    type: Literal["line_crossing"] = "line_crossing"
+    line: LineRef
+    directions: list[Direction] = Field(
+        default_factory=lambda: [Direction.IN, Direction.OUT],
+        title="Directions",
+        json_schema_extra={"x-labels": {"in": "in (A→B left to right)", "out": "out"}},
+    )
 
 
 class LineCrossingRule:
@@ -73,3 +96,12 @@ class LineCrossingRule:
             name: {direction.value: n for direction, n in by_direction.items()}
             for name, by_direction in self._counter.counts.items()
         }
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        LineCrossing,
+        lambda b, zones, lines: LineCrossingRule(b, lines[b.line]),
+        events=("line_crossing",),
+    )
+)

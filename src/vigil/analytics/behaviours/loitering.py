@@ -7,6 +7,9 @@ Default classes: person. Reported once per visit: a track that leaves the zone (
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import (
     PERSON,
@@ -17,7 +20,23 @@ from vigil.analytics.behaviours.base import (
     class_filter,
     one_of,
 )
-from vigil.analytics.config import Loitering, Zone, behaviour_label
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    ZoneRef,
+    behaviour_label,
+    register_behaviour,
+)
+from vigil.analytics.config import Zone
+
+
+class Loitering(BehaviourOptions):
+    """An object staying in a zone longer than ``dwell_s``."""
+
+    model_config = ConfigDict(extra="forbid", title="Loitering")
+    type: Literal["loitering"] = "loitering"
+    zone: ZoneRef
+    dwell_s: float = Field(60.0, gt=0, le=86400, title="Dwell longer than (s)")
 
 
 class LoiteringRule:
@@ -74,3 +93,10 @@ class LoiteringRule:
         for track_id in track_ids:
             self._visits.pop(track_id, None)
             self._reported.discard(track_id)
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        Loitering, lambda b, zones, lines: LoiteringRule(b, zones[b.zone]), events=("loitering",)
+    )
+)

@@ -9,6 +9,9 @@ per stop, with ``stopped_s``; a vehicle that drives off and stops again is repor
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import (
     BehaviourHit,
@@ -18,13 +21,29 @@ from vigil.analytics.behaviours.base import (
     one_of,
 )
 from vigil.analytics.behaviours.left_object import still_update
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    ZoneRef,
+    behaviour_label,
+    register_behaviour,
+)
 from vigil.analytics.classes import VEHICLE_CLASSES
-from vigil.analytics.config import ParkedVehicle, Zone, behaviour_label
+from vigil.analytics.config import Zone
 
 STOP_FRACTION = 0.25
 """Movement tolerated of a stopped vehicle, as a share of its box width."""
 STOP_GRACE_S = 2.0
 """How long a vehicle must be away from where it stopped to have moved."""
+
+
+class ParkedVehicle(BehaviourOptions):
+    """A vehicle stopped in a zone longer than ``max_s`` (evidence for a parking fine)."""
+
+    model_config = ConfigDict(extra="forbid", title="Parked vehicle")
+    type: Literal["parked_vehicle"] = "parked_vehicle"
+    zone: ZoneRef
+    max_s: float = Field(300.0, gt=0, le=7 * 86400, title="Stopped longer than (s)")
 
 
 class ParkedVehicleRule:
@@ -76,3 +95,12 @@ class ParkedVehicleRule:
         for track_id in track_ids:
             self._stops.pop(track_id, None)
             self._reported.pop(track_id, None)
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        ParkedVehicle,
+        lambda b, zones, lines: ParkedVehicleRule(b, zones[b.zone]),
+        events=("parked_vehicle",),
+    )
+)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from statistics import median
+from typing import Literal
+
+from pydantic import ConfigDict, Field
 
 from vigil.analytics.behaviours.base import (
     PERSON,
@@ -22,7 +25,14 @@ from vigil.analytics.behaviours.base import (
     class_filter,
     one_of,
 )
-from vigil.analytics.config import Running, Zone, behaviour_label
+from vigil.analytics.behaviours.registry import (
+    BehaviourKind,
+    BehaviourOptions,
+    ZoneRef,
+    behaviour_label,
+    register_behaviour,
+)
+from vigil.analytics.config import Zone
 from vigil.analytics.tracking import TrackPoint
 
 SPEED_WINDOW_S = 1.0
@@ -55,6 +65,16 @@ def speed_heights_per_s(points: Sequence[TrackPoint], at: int) -> float | None:
     if height <= 0:
         return None
     return float(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 / span / height)
+
+
+class Running(BehaviourOptions):
+    """A person moving faster than ``min_heights_per_s`` of their own height per second."""
+
+    model_config = ConfigDict(extra="forbid", title="Running")
+    type: Literal["running"] = "running"
+    zone: ZoneRef | None = Field(None, title="Zone (empty: the whole image)")
+    min_heights_per_s: float = Field(1.5, gt=0, le=50, title="Speed above (body heights/s)")
+    min_s: float = Field(0.6, ge=0, le=60, title="Sustained (s)", description="sustained this long")
 
 
 class RunningRule:
@@ -122,3 +142,12 @@ class RunningRule:
         for track_id in track_ids:
             self._runs.pop(track_id, None)
             self._reported.discard(track_id)
+
+
+KIND = register_behaviour(
+    BehaviourKind(
+        Running,
+        lambda b, zones, lines: RunningRule(b, zones[b.zone] if b.zone else None),
+        events=("running",),
+    )
+)

@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from vigil.analytics.behaviours.registry import behaviour_kinds
+from vigil.analytics.behaviours.registry import load_errors as behaviour_load_errors
 from vigil.analytics.config import CameraAnalyticsConfig, MotionGate
 from vigil.analytics.detectors import (
     detector_options,
@@ -74,6 +76,20 @@ class DetectorPublic(BaseModel):
     reason: str | None = None
     options: dict[str, Any] = Field(
         default_factory=dict, description="JSON schema of the detector's options (not 'type')"
+    )
+
+
+class BehaviourPublic(BaseModel):
+    """A behaviour the pipeline can run: its label, the events it emits, its options."""
+
+    key: str
+    label: str
+    events: list[str] = Field(description="the event types its hits carry (for rules)")
+    available: bool = True
+    reason: str | None = None
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON schema of its options (x-widget zone/line: a zone or line name)",
     )
 
 
@@ -190,6 +206,24 @@ def detectors(ctx: ContextDep, _: ManageUser) -> list[DetectorPublic]:
         )
     for key, why in sorted(load_errors().items()):
         found.append(DetectorPublic(key=key, available=False, reason=why))
+    return found
+
+
+@router.get("/api/analytics/behaviours", response_model=list[BehaviourPublic])
+def behaviours(_: ManageUser) -> list[BehaviourPublic]:
+    """Behaviour plugins (one module each): the editor draws each one's form from
+    ``options``; those that failed to load are listed with the reason."""
+    found = [
+        BehaviourPublic(
+            key=key,
+            label=str(kind.options.model_config.get("title") or key.replace("_", " ")),
+            events=list(kind.events),
+            options=kind.options.model_json_schema(),
+        )
+        for key, kind in behaviour_kinds().items()
+    ]
+    for key, why in sorted(behaviour_load_errors().items()):
+        found.append(BehaviourPublic(key=key, label=key, events=[], available=False, reason=why))
     return found
 
 

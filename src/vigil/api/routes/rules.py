@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,8 @@ from vigil.api.schemas_alarms import ManualTriggerRequest, RulePublic, TriggerRe
 from vigil.domain.events import MANUAL, Event
 from vigil.domain.permissions import Permission
 from vigil.domain.rules import ManualTrigger, Record, RuleSpec
-from vigil.rules.specs import has_secret, seal, unseal
+from vigil.rules.registry import action_schemas, load_action_kinds
+from vigil.rules.specs import has_secrets, seal, unseal
 from vigil.store import rules as rule_store
 from vigil.store.groups import missing_ids
 from vigil.store.models import Rule
@@ -22,19 +23,24 @@ from vigil.store.types import utcnow
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 
+# Rules are validated with the registered action types: load them before the first request.
+load_action_kinds()
+
 
 # Operators see the rules to press their manual buttons; administrators change them.
 RuleReader = Annotated[Principal, Depends(require(Permission.ALARMS, Permission.MANAGE))]
 
 
 def to_public(rule: Rule) -> RulePublic:
-    """A stored rule as the API shows it: webhook secrets replaced by ``has_secret``."""
+    """A stored rule as the API shows it: each secret null, ``has_<field>`` (``has_secret``)
+    saying whether one is set."""
     spec = unseal(rule.spec)
     actions = []
     for action, stored in zip(spec.actions, rule.spec["actions"], strict=True):
         data = action.model_dump(mode="json")
-        if action.type == "webhook":
-            data.update(secret=None, has_secret=has_secret(stored))
+        for flag, is_set in has_secrets(stored).items():
+            data[flag.removeprefix("has_")] = None
+            data[flag] = is_set
         actions.append(data)
     return RulePublic.model_validate(
         {
@@ -81,6 +87,16 @@ def _get(ctx: ServerContext, rule_id: int) -> Rule:
     if rule is None:
         raise HTTPException(404, f"rule {rule_id} not found")
     return rule
+
+
+@router.get("/actions/schema")
+def actions_schema(_: RuleReader) -> dict[str, Any]:
+    """What the rule form is drawn from: ``actions``, each action type's JSON schema by type
+    (``title`` its label, ``description`` its help, ``x-template`` marks a template field,
+    ``writeOnly`` a secret, ``x-widget`` a special input: camera, textarea, list);
+    ``template_fields``, the placeholders templates may use; ``load_errors``, action modules
+    that failed to load, with the reason."""
+    return action_schemas()
 
 
 @router.get("", response_model=list[RulePublic])

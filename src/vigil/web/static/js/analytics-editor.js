@@ -9,8 +9,9 @@
 // left of start->end to its right (the arrow), "Flip" reverses it. In select mode drag a corner
 // or a whole shape; double-click a corner to remove it; Delete removes the selected shape.
 
-import { analytics as analyticsApi, snapshotUrl, timeProfiles } from './api.js';
+import { analytics as analyticsApi, api, snapshotUrl, timeProfiles } from './api.js';
 import { DrawSurface, SAME_PX, dragPoints, handle, label, rounded, svg, uniqueName } from './draw-surface.js';
+import { schemaField, schemaFields, widgetOf } from './schema-form.js';
 import { store } from './store.js';
 import { h, replace, toast } from './ui.js';
 
@@ -24,24 +25,9 @@ const LINE_COLOUR = '#38bdf8';
 // Option types the settings can edit (a detector's list options, such as its classes, are not).
 const EDITABLE = ['number', 'integer', 'boolean', 'string'];
 
-// Per behaviour type, the fields of analytics/config.py (placeholders are the server's defaults).
-const BEHAVIOURS = {
-  line_crossing: { label: 'Line crossing', fields: [{ name: 'line', kind: 'line' }, { name: 'directions', kind: 'directions' }] },
-  intrusion: { label: 'Intrusion', fields: [{ name: 'zone', kind: 'zone' }, num('min_s', 'Inside at least (s)', 0)] },
-  loitering: { label: 'Loitering', fields: [{ name: 'zone', kind: 'zone' }, num('dwell_s', 'Dwell longer than (s)', 60)] },
-  running: { label: 'Running', fields: [{ name: 'zone', kind: 'zone', optional: true },
-    num('min_heights_per_s', 'Speed above (body heights/s)', 1.5), num('min_s', 'Sustained (s)', 0.6)] },
-  crowding: { label: 'Crowding', fields: [{ name: 'zone', kind: 'zone' }, num('min_count', 'At least (objects)', 10, 1),
-    num('min_s', 'For at least (s)', 5)] },
-  left_object: { label: 'Left object', fields: [{ name: 'zone', kind: 'zone', optional: true },
-    num('still_s', 'Still for (s)', 60), num('near', 'Nobody within (object heights)', 2)] },
-  illegal_dumping: { label: 'Illegal dumping', fields: [{ name: 'zone', kind: 'zone' }, num('still_s', 'Left for (s)', 30)] },
-  parked_vehicle: { label: 'Parked vehicle', fields: [{ name: 'zone', kind: 'zone' }, num('max_s', 'Stopped longer than (s)', 300)] },
-};
-
-function num(name, label, placeholder, step = 'any') {
-  return { name, label, kind: 'number', placeholder, step };
-}
+// A behaviour's own fields are drawn from its schema (GET /api/analytics/behaviours, declared
+// once in its module on the server); these, common to all, have their own inputs.
+const COMMON_BEHAVIOUR_FIELDS = ['name', 'classes', 'time_profile_id'];
 
 export function mount(root, { id }) {
   const editor = new AnalyticsEditor(root, Number(id));
@@ -54,6 +40,7 @@ class AnalyticsEditor {
     this.config = null; // the configuration being edited (as the API returns it)
     this.profiles = [];
     this.detectors = FALLBACK_DETECTORS.map((key) => ({ key, available: true, reason: null }));
+    this.behaviourKinds = {}; // type -> { key, label, events, options (JSON schema) }
     this.errors = new Map(); // field path -> the server's message
     this.mode = 'select'; // select | zone | line
     this.draft = []; // points of the zone or line being drawn (normalised)
@@ -81,8 +68,7 @@ class AnalyticsEditor {
     this.settingsBox = h('div');
     this.shapesBox = h('div');
     this.behavioursBox = h('div');
-    this.addType = h('select', { class: 'input input-small', dataset: { testid: 'add-behaviour-type' } },
-      Object.entries(BEHAVIOURS).map(([k, d]) => h('option', { value: k }, d.label)));
+    this.addType = h('select', { class: 'input input-small', dataset: { testid: 'add-behaviour-type' } });
 
     replace(root, h('div', { class: 'analytics-view', dataset: { testid: 'analytics-editor', cameraId } },
       h('div', { class: 'view-header' },
@@ -137,10 +123,15 @@ class AnalyticsEditor {
   // Loading ----------------------------------------------------------------------------------
 
   async load() {
-    const [config, profiles, detectors, motionGate] = await Promise.allSettled([
+    const [config, profiles, detectors, motionGate, behaviours] = await Promise.allSettled([
       analyticsApi.get(this.id), timeProfiles.list(), analyticsApi.detectors(), analyticsApi.motionGate(),
+      api('/api/analytics/behaviours'),
     ]);
     if (profiles.status === 'fulfilled') this.profiles = profiles.value;
+    if (behaviours.status === 'fulfilled') {
+      this.behaviourKinds = Object.fromEntries(behaviours.value.filter((b) => b.available).map((b) => [b.key, b]));
+    }
+    replace(this.addType, this.behaviourOptions());
     if (motionGate.status === 'fulfilled') this.motionOptions = motionGate.value.properties ?? {};
     if (detectors.status === 'fulfilled' && Array.isArray(detectors.value) && detectors.value.length) {
       this.detectors = detectors.value;
@@ -482,29 +473,17 @@ class AnalyticsEditor {
   optionField(group, name, p) {
     const path = `${group}.${name}`;
     this.optionSlots.add(path);
-    const id = `an-${group}-${name}`;
     const values = () => this.config[group] ?? {};
-    const set = (value) => {
-      const next = { ...values() };
-      if (value === undefined || value === p.default) delete next[name];
-      else next[name] = value;
-      this.config[group] = next;
-      this.changed(path);
-    };
-    const label = p.title ?? name;
-    const hint = p.description ? h('div', { class: 'hint' }, p.description) : null;
-    if (p.type === 'boolean') {
-      const box = h('input', { type: 'checkbox', id, checked: Boolean(values()[name] ?? p.default), dataset: { testid: `field-${path}` },
-        onchange: () => set(box.checked) });
-      return h('div', { class: 'field' }, h('div', { class: 'field-check' }, box, h('label', { for: id }, label)), hint, this.errorEl(path));
-    }
-    const number = p.type !== 'string';
-    const input = h('input', { class: 'input', id, type: number ? 'number' : 'text', dataset: { testid: `field-${path}` },
-      min: p.minimum ?? p.exclusiveMinimum, max: p.maximum ?? p.exclusiveMaximum,
-      step: number ? (p.multipleOf ?? (p.type === 'integer' ? 1 : 'any')) : undefined,
-      placeholder: p.default ?? '', value: values()[name] ?? '',
-      oninput: () => set(input.value === '' ? undefined : number ? Number(input.value) : input.value) });
-    return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint, this.errorEl(path));
+    return schemaField(name, p, {
+      id: `an-${group}-${name}`, testid: `field-${path}`, value: values()[name], error: this.errorEl(path),
+      onChange: (value) => {
+        const next = { ...values() };
+        if (value === undefined || value === p.default) delete next[name];
+        else next[name] = value;
+        this.config[group] = next;
+        this.changed(path);
+      },
+    }).element;
   }
 
   renderShapes() {
@@ -551,26 +530,57 @@ class AnalyticsEditor {
       this.errorEl('behaviours'));
   }
 
+  /** The <option>s of the behaviour types (their labels from the server). */
+  behaviourOptions(current = null) {
+    const kinds = Object.values(this.behaviourKinds);
+    const known = kinds.some((k) => k.key === current);
+    return [...kinds.map((k) => h('option', { value: k.key }, k.label)),
+      current && !known ? h('option', { value: current }, `${current} (not installed)`) : null];
+  }
+
+  /** The schema fields of a behaviour type, without those every behaviour has. */
+  behaviourFields(type) {
+    return schemaFields(this.behaviourKinds[type]?.options, COMMON_BEHAVIOUR_FIELDS);
+  }
+
+  /** A new behaviour of `type` (keeping what all have): its zone or line the first drawn. */
+  newBehaviour(type, from = {}) {
+    const b = { type, name: from.name ?? null, classes: from.classes ?? [], time_profile_id: from.time_profile_id ?? null };
+    for (const [name, p, required] of this.behaviourFields(type)) {
+      const widget = widgetOf(p);
+      if ((widget === 'zone' || widget === 'line') && required) {
+        b[name] = from[name] ?? this.config[`${widget}s`][0]?.name ?? null;
+      }
+    }
+    return b;
+  }
+
   behaviourCard(b, i) {
     const path = `behaviours.${i}`;
-    const def = BEHAVIOURS[b.type] ?? { label: b.type, fields: [] };
+    const c = this.config;
+    const kind = this.behaviourKinds[b.type];
+    const label0 = kind?.label ?? b.type;
     const type = h('select', { class: 'input input-small', dataset: { testid: `field-${path}.type` },
       onchange: () => {
-        const next = { type: type.value, name: b.name ?? null, classes: b.classes ?? [], time_profile_id: b.time_profile_id ?? null };
-        const refs = BEHAVIOURS[type.value].fields.map((f) => f.name);
-        if (refs.includes('zone')) next.zone = b.zone ?? this.config.zones[0]?.name ?? null;
-        if (refs.includes('line')) next.line = b.line ?? this.config.lines[0]?.name ?? null;
-        c.behaviours[i] = next;
+        c.behaviours[i] = this.newBehaviour(type.value, b);
         this.clearError(path);
         this.changed();
         this.renderBehaviours();
       } },
-    Object.entries(BEHAVIOURS).map(([k, d]) => h('option', { value: k }, d.label)));
+    this.behaviourOptions(b.type));
     type.value = b.type;
-    const c = this.config;
-    const set = (name, value) => { b[name] = value; this.clearError(`${path}.${name}`); this.changed(); };
-    const fields = def.fields.map((f) => this.behaviourField(b, path, f, set));
-    const name = h('input', { class: 'input', placeholder: def.label, value: b.name ?? '', maxlength: 60,
+    const set = (name, value) => {
+      if (value === undefined) delete b[name];
+      else b[name] = value;
+      this.clearError(`${path}.${name}`);
+      this.changed();
+    };
+    const refs = { zone: c.zones.map((z) => z.name), line: c.lines.map((l) => l.name) };
+    const fields = this.behaviourFields(b.type).map(([name, p, required]) => schemaField(name, p, {
+      id: `an-${path}-${name}`, testid: `field-${path}.${name}`, value: b[name], refs, required,
+      error: this.errorEl(`${path}.${name}`), onChange: (value) => set(name, value === null ? undefined : value),
+    }).element);
+    const name = h('input', { class: 'input', placeholder: label0, value: b.name ?? '', maxlength: 60,
       dataset: { testid: `field-${path}.name` },
       oninput: () => set('name', name.value.trim() || null) });
     const classes = h('div', { class: 'multi', dataset: { testid: `field-${path}.classes` } },
@@ -600,40 +610,9 @@ class AnalyticsEditor {
       h('div', { class: 'field' }, h('label', {}, 'Time profile'), profile, this.errorEl(`${path}.time_profile_id`))));
   }
 
-  behaviourField(b, path, f, set) {
-    const fpath = `${path}.${f.name}`;
-    let input;
-    let label = f.label;
-    if (f.kind === 'zone' || f.kind === 'line') {
-      const names = (f.kind === 'zone' ? this.config.zones : this.config.lines).map((s) => s.name);
-      label = f.kind === 'zone' ? (f.optional ? 'Zone (empty: the whole image)' : 'Zone') : 'Line';
-      input = h('select', { class: 'input', onchange: () => set(f.name, input.value || null) },
-        h('option', { value: '' }, f.optional ? '— whole image —' : `— choose a ${f.kind} —`),
-        names.map((n) => h('option', { value: n }, n)),
-        // A name not drawn (any more) stays visible, so the server's message makes sense.
-        b[f.name] && !names.includes(b[f.name]) ? h('option', { value: b[f.name] }, `${b[f.name]} (not drawn)`) : null);
-      input.value = b[f.name] ?? '';
-    } else if (f.kind === 'directions') {
-      label = 'Directions';
-      const chosen = b.directions ?? ['in', 'out'];
-      input = h('div', { class: 'multi' }, ['in', 'out'].map((d) => h('label', { class: 'check-option', dataset: { testid: 'option', value: d } },
-        h('input', { type: 'checkbox', value: d, checked: chosen.includes(d),
-          onchange: () => set('directions', [...input.querySelectorAll('input:checked')].map((x) => x.value)) }),
-        d === 'in' ? 'in (A→B left to right)' : 'out')));
-    } else {
-      input = h('input', { class: 'input', type: 'number', step: f.step, min: '0', placeholder: String(f.placeholder),
-        value: b[f.name] ?? '', oninput: () => set(f.name, input.value === '' ? undefined : Number(input.value)) });
-    }
-    input.dataset.testid = `field-${fpath}`;
-    return h('div', { class: 'field' }, h('label', {}, label), input, this.errorEl(fpath));
-  }
-
   addBehaviour(type) {
-    const refs = BEHAVIOURS[type].fields;
-    const b = { type, classes: [] };
-    if (refs.some((f) => f.name === 'zone' && !f.optional)) b.zone = this.config.zones[0]?.name ?? null;
-    if (refs.some((f) => f.name === 'line')) b.line = this.config.lines[0]?.name ?? null;
-    this.config.behaviours.push(b);
+    if (!type) return;
+    this.config.behaviours.push(this.newBehaviour(type));
     this.changed();
     this.renderBehaviours();
     this.behavioursBox.lastElementChild?.previousElementSibling?.scrollIntoView?.({ block: 'nearest' });
@@ -652,8 +631,8 @@ class AnalyticsEditor {
   hasSlot(path) {
     const parts = path.split('.');
     if (parts[0] !== 'behaviours' || parts.length < 3) return false;
-    return ['name', 'classes', 'time_profile_id', ...(BEHAVIOURS[this.config.behaviours[Number(parts[1])]?.type]?.fields ?? []).map((f) => f.name)]
-      .includes(parts[2]);
+    const type = this.config.behaviours[Number(parts[1])]?.type;
+    return [...COMMON_BEHAVIOUR_FIELDS, ...this.behaviourFields(type).map(([name]) => name)].includes(parts[2]);
   }
 
   hasError(path, under = true) {
@@ -692,7 +671,7 @@ class AnalyticsEditor {
         path = named[1];
       }
       const parts = path.split('.');
-      if (parts[0] === 'behaviours' && BEHAVIOURS[parts[2]]) parts.splice(2, 1); // the union's tag
+      if (parts[0] === 'behaviours' && parts[2] === this.config.behaviours[Number(parts[1])]?.type) parts.splice(2, 1); // the type's tag
       // An option shown in the settings has its own slot; anything else, its group's.
       if ((parts[0] === 'detector' || parts[0] === 'motion') && !this.optionSlots?.has(parts.slice(0, 2).join('.'))) parts.length = 1;
       path = parts.join('.');

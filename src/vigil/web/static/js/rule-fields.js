@@ -1,8 +1,7 @@
-// What a rule is made of, declared once for the form and the list: trigger kinds and action
-// types with their fields (mirroring vigil.domain.rules; the server validates), how a field's
-// value goes to and from its input, and one-line summaries.
-
-import { PRIORITIES } from './alarm-format.js';
+// What a rule is made of, for the form and the list: trigger kinds with their fields
+// (mirroring vigil.domain.rules; the server validates), how a field's value goes to and from
+// its input, and one-line summaries. Action types are not here: the form draws them from the
+// server's schemas (GET /api/rules/actions/schema, see schema-form.js).
 
 export const EVENT_TYPE_SUGGESTIONS = [
   'line_crossing', 'intrusion', 'loitering', 'running', 'crowding', 'left_object',
@@ -12,8 +11,6 @@ export const CAMERA_STATUSES = [
   ['offline', 'Offline'], ['storage_full', 'Storage full'], ['tampering', 'Tampering'],
   ['online', 'Online'], ['connecting', 'Connecting'], ['disabled', 'Disabled'],
 ];
-const TEMPLATE_HINT = 'Placeholders: {rule} {type} (“line crossing”) {event_type} (“line_crossing”) {status} (“offline”, “back online”) '
-  + '{reason} {camera} {location} {zone} {object} {count} {time} {priority} {category} {alarm_id} {payload}';
 
 // An alarm's title when the rule does not give one (vigil.domain.rules): camera status alarms
 // say which camera and what happened, "Camera Gate offline".
@@ -64,70 +61,10 @@ export const TRIGGER_KINDS = {
   },
 };
 
-export const ACTION_TYPES = {
-  raise_alarm: {
-    label: 'Raise an alarm',
-    fields: [
-      { name: 'priority', label: 'Priority', kind: 'select', number: true, default: 3,
-        options: Object.entries(PRIORITIES).map(([p, n]) => [p, `${p} ${n}`]) },
-      { name: 'category', label: 'Category', default: 'general' },
-      { name: 'title', label: 'Title', default: ALARM_TITLE, hint: TEMPLATE_HINT },
-      { name: 'sop', label: 'Checklist (SOP), one step a line', kind: 'lines' },
-      { name: 'escalate_after_min', label: 'Escalate when unacknowledged for (min)', kind: 'number', optional: true, step: 'any' },
-    ],
-  },
-  record: {
-    label: 'Record / keep video',
-    fields: [
-      { name: 'camera_id', label: 'Camera', kind: 'camera', hint: 'Empty: the triggering camera.' },
-      { name: 'pre_s', label: 'Seconds before', kind: 'number', default: 10, step: 'any' },
-      { name: 'post_s', label: 'Seconds after', kind: 'number', default: 30, step: 'any' },
-      { name: 'keep_days', label: 'Keep for (days)', kind: 'number', optional: true, step: 'any', hint: 'Empty: normal retention.' },
-    ],
-  },
-  bookmark: { label: 'Bookmark', fields: [{ name: 'label', label: 'Label', default: '{rule}', hint: TEMPLATE_HINT }] },
-  mqtt_publish: {
-    label: 'Publish MQTT',
-    fields: [
-      { name: 'topic', label: 'Topic', required: true },
-      { name: 'payload', label: 'Payload', kind: 'textarea', default: '', hint: TEMPLATE_HINT },
-      { name: 'qos', label: 'QoS', kind: 'select', number: true, default: 1, options: [['0', '0'], ['1', '1'], ['2', '2']] },
-      { name: 'retain', label: 'Retain', kind: 'check', default: false },
-    ],
-  },
-  webhook: {
-    label: 'Call a webhook',
-    fields: [
-      { name: 'url', label: 'URL', required: true, placeholder: 'https://…' },
-      { name: 'secret', label: 'HMAC secret', type: 'password', optional: true,
-        hint: 'Signs the body (X-Vigil-Signature). Write-only: leave empty to keep the stored one.' },
-      { name: 'headers', label: 'Headers', kind: 'pairs', text: true, hint: 'One “Name: value” a line.' },
-    ],
-  },
-  email: {
-    label: 'Send an e-mail',
-    fields: [
-      { name: 'to', label: 'To', kind: 'list', required: true, hint: 'Comma-separated addresses.' },
-      { name: 'subject', label: 'Subject', default: '[Vigil] {rule} on {camera}' },
-      { name: 'body', label: 'Body', kind: 'textarea', default: '{type} on {camera} ({location}) at {time}.', hint: TEMPLATE_HINT },
-    ],
-  },
-  web_push: {
-    label: 'Notify phones (Web Push)',
-    fields: [
-      { name: 'title', label: 'Title', default: '{rule}' },
-      { name: 'body', label: 'Body', default: '{type} on {camera} at {time}', hint: TEMPLATE_HINT },
-    ],
-  },
-  signage: {
-    label: 'Message on a sign',
-    fields: [
-      { name: 'via', label: 'Via', kind: 'select', default: 'http', options: [['http', 'HTTP POST'], ['mqtt', 'MQTT']] },
-      { name: 'target', label: 'Sign URL or topic', required: true },
-      { name: 'message', label: 'Message', default: '{rule}', hint: TEMPLATE_HINT },
-    ],
-  },
-};
+/** The hint under a template field: the placeholders it may use (from the server). */
+export function templateHint(fields) {
+  return fields.length ? `Placeholders: ${fields.map((f) => `{${f}}`).join(' ')}` : null;
+}
 
 /** A field's stored value as its input shows it (a string, or a boolean / list for check / multi). */
 export function toInput(field, value) {
@@ -176,13 +113,14 @@ function typed(value) {
 
 /**
  * A 422 field ("actions.0.webhook.url", "trigger.event.event_types") as the form names it
- * ("actions.0.url", "trigger.event_types"): pydantic puts the union's tag in the path.
+ * ("actions.0.url", "trigger.event_types"): the server puts the type's tag in the path.
+ * `actionTypes`: the known action types.
  */
-export function normalizeField(field) {
+export function normalizeField(field, actionTypes = []) {
   const parts = field.split('.');
   if (parts[0] === 'body') parts.shift();
   if (parts[0] === 'trigger' && parts[1] in TRIGGER_KINDS && parts.length > 2) parts.splice(1, 1);
-  if (parts[0] === 'actions' && /^\d+$/.test(parts[1] ?? '') && parts[2] in ACTION_TYPES) parts.splice(2, 1);
+  if (parts[0] === 'actions' && /^\d+$/.test(parts[1] ?? '') && actionTypes.includes(parts[2])) parts.splice(2, 1);
   return parts.join('.');
 }
 
@@ -193,7 +131,8 @@ export function specOf(rule) {
     enabled: rule.enabled,
     trigger: rule.trigger,
     conditions: rule.conditions,
-    actions: rule.actions.map(({ has_secret: _, ...action }) => action),
+    // has_<secret> flags are shown, not options (a secret left null keeps the stored one).
+    actions: rule.actions.map((action) => Object.fromEntries(Object.entries(action).filter(([k]) => !/^has_/.test(k)))),
   };
 }
 

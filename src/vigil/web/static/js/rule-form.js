@@ -1,11 +1,14 @@
 // The rule editor (#/rules/new, #/rules/{id}/edit): name, trigger with the fields of its kind,
 // conditions, and a list of actions with the fields of each type. The server validates; its
 // messages appear next to the fields they name ("actions.0.url", "trigger.event_types").
+// Each action type's fields are drawn from its schema (GET /api/rules/actions/schema: the
+// options model declared once in its module on the server) by schema-form.js.
 
-import { cameraGroups, rules as rulesApi, timeProfiles } from './api.js';
+import { api, cameraGroups, rules as rulesApi, timeProfiles } from './api.js';
 import {
-  ACTION_TYPES, CAMERA_STATUSES, TRIGGER_KINDS, alarmTitleFor, fromInput, normalizeField, toInput,
+  CAMERA_STATUSES, EVENT_TYPE_SUGGESTIONS, TRIGGER_KINDS, alarmTitleFor, fromInput, normalizeField, templateHint, toInput,
 } from './rule-fields.js';
+import { schemaField, schemaFields } from './schema-form.js';
 import { store } from './store.js';
 import { h, replace, toast } from './ui.js';
 
@@ -21,6 +24,8 @@ export class RuleForm {
     this.slots = new Map(); // field path -> { input, error }
     this.trigger = { kind: 'event' };
     this.actions = [{ type: 'raise_alarm' }];
+    this.actionSchemas = {}; // type -> JSON schema of its options
+    this.templateFields = [];
 
     this.formError = h('div', { class: 'banner error', hidden: true, dataset: { testid: 'rule-form-error' } });
     this.body = h('div');
@@ -48,10 +53,16 @@ export class RuleForm {
 
   async load() {
     try {
-      const [groups, profiles, rule] = await Promise.all([
+      const [groups, profiles, rule, schema, behaviours] = await Promise.all([
         cameraGroups.list(), timeProfiles.list(), this.ruleId ? rulesApi.get(this.ruleId) : null,
+        api('/api/rules/actions/schema'),
+        api('/api/analytics/behaviours').catch(() => []), // the event types they emit, as suggestions
         store.loaded ? null : store.refresh(), // the camera pickers need the list
       ]);
+      const emitted = behaviours.flatMap((b) => b.events ?? []);
+      if (emitted.length) this.eventTypes = [...new Set([...emitted, ...EVENT_TYPE_SUGGESTIONS])];
+      this.actionSchemas = schema.actions;
+      this.templateFields = schema.template_fields;
       this.groups = groups;
       this.profiles = profiles;
       this.rule = rule;
@@ -84,7 +95,7 @@ export class RuleForm {
     this.triggerBox = h('div', { class: 'rule-trigger' });
     this.actionsBox = h('div', { class: 'rule-actions' });
     const addType = h('select', { class: 'input input-small', dataset: { testid: 'add-action-type' } },
-      Object.entries(ACTION_TYPES).map(([k, d]) => h('option', { value: k }, d.label)));
+      this.actionTypeOptions());
     const profile = { name: 'time_profile_id', kind: 'select', number: true,
       options: [['', 'Always armed'], ...this.profiles.map((p) => [String(p.id), `${p.name}${p.active_now ? ' (active now)' : ''}`])] };
 
@@ -110,7 +121,7 @@ export class RuleForm {
         this.actionsBox, this.errorOnly('actions'),
         h('div', { class: 'add-action' }, addType,
           h('button', { type: 'button', class: 'btn btn-small', dataset: { testid: 'add-action' },
-            onclick: () => { this.readActions(); this.actions.push({ type: addType.value }); this.renderActions(); } }, '+ Add action'))));
+            onclick: () => { this.actions.push({ type: addType.value }); this.renderActions(); } }, '+ Add action'))));
     this.renderTrigger();
     this.renderActions();
   }
@@ -129,7 +140,6 @@ export class RuleForm {
   retitle(from) {
     const [before, after] = [alarmTitleFor(from), alarmTitleFor(this.trigger.kind)];
     if (before === after) return;
-    this.readActions();
     for (const a of this.actions) if (a.type === 'raise_alarm' && (a.title ?? before) === before) a.title = after;
     this.renderActions();
   }
@@ -137,31 +147,55 @@ export class RuleForm {
   renderTrigger() {
     for (const key of [...this.slots.keys()]) if (key.startsWith('trigger.')) this.slots.delete(key);
     const def = TRIGGER_KINDS[this.trigger.kind];
-    replace(this.triggerBox, def.fields.map((f) => this.field(`trigger.${f.name}`, f, this.trigger[f.name])));
+    const withSuggestions = (f) => (f.suggestions && this.eventTypes ? { ...f, suggestions: this.eventTypes } : f);
+    replace(this.triggerBox, def.fields.map((f) => this.field(`trigger.${f.name}`, withSuggestions(f), this.trigger[f.name])));
+  }
+
+  /** The <option>s of the action types, labelled with their schema's title. */
+  actionTypeOptions(current = null) {
+    const types = Object.entries(this.actionSchemas);
+    return [...types.map(([k, schema]) => h('option', { value: k }, schema.title ?? k)),
+      current && !this.actionSchemas[current] ? h('option', { value: current }, `${current} (unknown)`) : null];
   }
 
   renderActions() {
     for (const key of [...this.slots.keys()]) if (key.startsWith('actions.')) this.slots.delete(key);
     replace(this.actionsBox, this.actions.map((action, i) => {
-      const def = ACTION_TYPES[action.type];
       const type = h('select', { class: 'input input-small', dataset: { testid: `field-actions.${i}.type` },
-        onchange: () => { this.readActions(); this.actions[i] = { type: type.value }; this.renderActions(); } },
-      Object.entries(ACTION_TYPES).map(([k, d]) => h('option', { value: k }, d.label)));
+        onchange: () => { this.actions[i] = { type: type.value }; this.renderActions(); } },
+      this.actionTypeOptions(action.type));
       type.value = action.type;
-      const fields = def.fields.map((f) => {
-        let field = f.name === 'secret' && action.has_secret
-          ? { ...f, placeholder: '•••••• stored (unchanged if empty)' } : f;
-        if (action.type === 'raise_alarm' && f.name === 'title') field = { ...f, default: alarmTitleFor(this.trigger.kind) };
-        return this.field(`actions.${i}.${f.name}`, field, action[f.name]);
-      });
+      const schema = this.actionSchemas[action.type];
+      const fields = schemaFields(schema).map(([name, p, required]) => this.actionField(action, i, name, p, required));
       return h('div', { class: 'action-card', dataset: { testid: 'action-card', index: i, type: action.type } },
         h('div', { class: 'action-card-head' }, h('span', { class: 'action-index' }, `${i + 1}.`), type,
           h('span', { class: 'spacer' }),
           h('button', { type: 'button', class: 'btn btn-small btn-danger', dataset: { testid: 'remove-action' },
             disabled: this.actions.length === 1, title: 'A rule needs at least one action',
-            onclick: () => { this.readActions(); this.actions.splice(i, 1); this.renderActions(); } }, 'Remove')),
-        this.errorOnly(`actions.${i}`), fields);
+            onclick: () => { this.actions.splice(i, 1); this.renderActions(); } }, 'Remove')),
+        this.errorOnly(`actions.${i}`), schema?.description ? h('div', { class: 'hint' }, schema.description) : null, fields);
     }));
+  }
+
+  /** One option of an action, bound to `action` (shown filled with its default, as sent). */
+  actionField(action, i, name, p, required) {
+    const path = `actions.${i}.${name}`;
+    const fallback = action.type === 'raise_alarm' && name === 'title' ? alarmTitleFor(this.trigger.kind) : p.default;
+    if (action[name] === undefined && fallback !== undefined && fallback !== null && !p.writeOnly) action[name] = fallback;
+    const error = h('div', { class: 'field-error', hidden: true, dataset: { testid: `error-${path}` } });
+    const { element, input } = schemaField(name, p, {
+      id: `rf-${path.replace(/\./g, '-')}`, testid: `field-${path}`, value: action[name], error, required,
+      refs: { camera: store.cameras.map((cam) => [cam.id, cam.name]) },
+      placeholder: p.writeOnly && action[`has_${name}`] ? '•••••• stored (unchanged if empty)' : undefined,
+      hint: p['x-template'] ? templateHint(this.templateFields) : null,
+      onChange: (value) => {
+        if (value === undefined) delete action[name];
+        else action[name] = value;
+        this.setError(path, null);
+      },
+    });
+    this.slots.set(path, { input, error });
+    return element;
   }
 
   /** One labelled input for `path`, filled with `value` (stored form). */
@@ -274,21 +308,7 @@ export class RuleForm {
     return t;
   }
 
-  /** Copy the action inputs into this.actions (before re-rendering the list). */
-  readActions() {
-    this.actions = this.actions.map((action, i) => {
-      const out = { type: action.type };
-      if (action.has_secret) out.has_secret = true;
-      for (const f of ACTION_TYPES[action.type].fields) {
-        const v = this.value(`actions.${i}.${f.name}`, f);
-        if (v !== undefined) out[f.name] = v;
-      }
-      return out;
-    });
-  }
-
   spec() {
-    this.readActions();
     const num = (path, f = { kind: 'number', optional: true }) => this.value(path, f);
     const atLeast = num('conditions.count.at_least');
     const within = num('conditions.count.within_s');
@@ -304,8 +324,14 @@ export class RuleForm {
       enabled: this.slots.get('enabled').input.checked,
       trigger: this.readTrigger(),
       conditions,
-      actions: this.actions.map(({ has_secret: _, ...a }) => a),
+      actions: this.actions.map((a) => this.withoutFlags(a)),
     };
+  }
+
+  /** An action without the ``has_<secret>`` flags the API adds (they are not options). */
+  withoutFlags(action) {
+    const secrets = schemaFields(this.actionSchemas[action.type]).filter(([, p]) => p.writeOnly).map(([n]) => `has_${n}`);
+    return Object.fromEntries(Object.entries(action).filter(([k]) => !secrets.includes(k)));
   }
 
   // Saving -----------------------------------------------------------------------------------
@@ -333,7 +359,7 @@ export class RuleForm {
     if (err.status === 409 && /name/i.test(err.message) && !fields.length) fields.push(['name', err.message]);
     for (const [raw, message] of fields) {
       let text = message.replace(/^Value error, /, '');
-      let path = normalizeField(raw);
+      let path = normalizeField(raw, Object.keys(this.actionSchemas));
       // Rule-level checks name the field in their message: "actions.0.title: unknown...".
       const named = /^((?:actions|trigger|conditions)\.[\w.]+): (.*)$/s.exec(text);
       if (named && (path === '' || path === 'body')) [, path, text] = named;
