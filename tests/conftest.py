@@ -161,6 +161,11 @@ def free_port() -> int:
         return port
 
 
+# A process's start (imports, migrations) on a machine busy with other test runs can take
+# well over 30 s: waited for, never timed.
+STARTUP_S = 120
+
+
 class Stack:
     """A running Vigil: server and recorder processes over one data directory."""
 
@@ -196,7 +201,7 @@ class Stack:
 
     def start_server(self) -> None:
         self.server = self._spawn("server")
-        wait_until(lambda: self._ok(f"{self.url}/api/health"), 30, "server up", self.logs)
+        wait_until(lambda: self._ok(f"{self.url}/api/health"), STARTUP_S, "server up", self.logs)
         if self.token is None:
             self.token = authorise(self.client, self.db_url)
 
@@ -209,7 +214,7 @@ class Stack:
     def start_recorder(self) -> None:
         self.recorder = self._spawn("recorder")
         media = f"http://127.0.0.1:{self.recorder_port}/media/health"
-        wait_until(lambda: self._ok(media), 30, "recorder up", self.logs)
+        wait_until(lambda: self._ok(media), STARTUP_S, "recorder up", self.logs)
 
     def kill_recorder(self, sig: int = signal.SIGKILL) -> None:
         assert self.recorder is not None

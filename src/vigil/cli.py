@@ -17,6 +17,7 @@ from rich.table import Table
 from vigil.config import Settings
 from vigil.domain.cameras import RecordingMode
 from vigil.federation.cli import app as sites_app
+from vigil.nodes_cli import nodes_app, require_node
 from vigil.security.tls import (
     SERVER_CIPHERS,
     CertificateFiles,
@@ -28,6 +29,7 @@ from vigil.security.tls import (
 app = typer.Typer(help="Vigil: open video management system.", no_args_is_help=True)
 cameras_app = typer.Typer(help="Add, list, change and remove cameras (through the server's API).")
 app.add_typer(cameras_app, name="cameras")
+app.add_typer(nodes_app, name="nodes")
 app.add_typer(sites_app, name="sites")
 console = Console()
 
@@ -307,6 +309,27 @@ def cameras_remove(
         typer.confirm(f"Remove camera {camera_id} and all its recordings?", abort=True)
     _request(server_url, "DELETE", f"/api/cameras/{camera_id}")
     console.print(f"camera {camera_id} removed")
+
+
+@cameras_app.command("pin")
+def cameras_pin(camera_id: int, node: str, server_url: ServerOpt = None) -> None:
+    """Record a camera on this recorder node while the node is alive.
+
+    Even when the node drains; while it is down, the camera records elsewhere until it
+    returns.
+    """
+    found = require_node(server_url, node)
+    cam = _request(server_url, "PATCH", f"/api/cameras/{camera_id}", json={"pinned_node": node})
+    console.print(f"camera {cam['id']} ({cam['name']}) pinned to node {node}")
+    if not found["alive"]:
+        console.print(f"node {node} is down: the camera stays where it is until {node} returns")
+
+
+@cameras_app.command("unpin")
+def cameras_unpin(camera_id: int, server_url: ServerOpt = None) -> None:
+    """Let placement choose a camera's recorder node again (by capacity)."""
+    cam = _request(server_url, "PATCH", f"/api/cameras/{camera_id}", json={"pinned_node": None})
+    console.print(f"camera {cam['id']} ({cam['name']}) placed by capacity again")
 
 
 models_app = typer.Typer(help="Detector models: install and check them.")

@@ -169,6 +169,10 @@ class CameraIngest:
         self._reconnect_at_once = False
         self._thread: threading.Thread | None = None
         self.stats = IngestStats()
+        # Whether "no frames" was announced for the current online spell (check_frames):
+        # guarded by the lock, as the ingest thread and the health reporter both touch it.
+        self._frames_stopped = False
+        self._status_lock = threading.Lock()
 
     def start(self) -> None:
         """Start reading in a background thread."""
@@ -218,9 +222,29 @@ class CameraIngest:
         return delay
 
     def _set_status(self, status: CameraStatus, error: str | None) -> None:
-        changed = status != self.stats.state or error != self.stats.error
-        self.stats.state, self.stats.error = status, error
+        with self._status_lock:
+            changed = status != self.stats.state or error != self.stats.error
+            changed = changed or self._frames_stopped  # announced "no frames" meanwhile
+            self.stats.state, self.stats.error = status, error
+            self._frames_stopped = False
         if changed and self._on_status:
+            self._on_status(status, error)
+
+    def check_frames(self, now: datetime | None = None) -> None:
+        """Announce (``on_status``) that an online camera stopped handing out frames, as
+        offline "no frames for N s", and that it is online again when they return.
+
+        The stall is judged where the health is read (``IngestStats.reported``), since a
+        reader hung where no timeout reaches cannot say it itself: the health reporter
+        calls this each round, and each change is announced once.
+        """
+        with self._status_lock:
+            status, error = self.stats.reported(now)
+            stopped = self.stats.state == CameraStatus.ONLINE and status != CameraStatus.ONLINE
+            if stopped == self._frames_stopped:
+                return
+            self._frames_stopped = stopped
+        if self._on_status:
             self._on_status(status, error)
 
     def _open(self) -> Any:

@@ -358,7 +358,10 @@ class RecorderService:
         task.add_done_callback(self._tasks.discard)
 
     def _write_health(self) -> None:
-        self._write_health_for(list(self.workers.values()), None)
+        workers = list(self.workers.values())
+        for worker in workers:  # a camera whose frames stopped is announced offline
+            worker.ingest.check_frames()
+        self._write_health_for(workers, None)
 
     def _write_health_for(self, workers: list[CameraWorker], override: CameraStatus | None) -> None:
         reports = []

@@ -1,6 +1,8 @@
-// Administration (permission manage): users (#/admin/users), roles (#/admin/roles) and API
-// tokens (#/admin/tokens), as tabs over one page. Every change is audited by the server.
+// Administration (permission manage): users (#/admin/users), roles (#/admin/roles), API
+// tokens (#/admin/tokens) and recorder nodes (#/admin/nodes), as tabs over one page. Every
+// change is audited by the server.
 
+import * as nodes from './admin-nodes.js';
 import * as roles from './admin-roles.js';
 import * as tokens from './admin-tokens.js';
 import * as users from './admin-users.js';
@@ -10,9 +12,10 @@ const TABS = [
   { key: 'users', label: 'Users', page: users },
   { key: 'roles', label: 'Roles', page: roles },
   { key: 'tokens', label: 'API tokens', page: tokens },
+  { key: 'nodes', label: 'Recorder nodes', page: nodes },
 ];
 
-/** Mount the page of `tab` ("users", "roles" or "tokens"). */
+/** Mount the page of `tab` ("users", "roles", "tokens" or "nodes"). */
 export function mount(root, { tab = 'users' } = {}) {
   const current = TABS.find((t) => t.key === tab) ?? TABS[0];
   const body = h('div', { class: 'admin-body' });

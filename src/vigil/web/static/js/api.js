@@ -137,7 +137,10 @@ export const cameras = {
     api(`/api/cameras/${id}/timeline?${times({ start, end })}`, opts),
 };
 
-export const nodes = { list: (opts) => api('/api/nodes', opts) };
+export const nodes = {
+  list: (opts) => api('/api/nodes', opts),
+  update: (name, body) => api(`/api/nodes/${encodeURIComponent(name)}`, { method: 'PATCH', body }),
+};
 
 /** A camera's analytics configuration (zones, lines, behaviours) and the analytics' state. */
 export const analytics = {

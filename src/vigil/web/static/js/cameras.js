@@ -1,8 +1,9 @@
-// Cameras: the list with each camera's health, and the add/edit form (client-side hints as
-// you type; the server's validation messages next to the fields they concern). Changes are
-// offered to administrators (permission manage) only.
+// Cameras: the list with each camera's health and the recorder node recording it, and the
+// add/edit form (client-side hints as you type; the server's validation messages next to the
+// fields they concern; the recorder node it is pinned to, or automatic). Changes are offered
+// to administrators (permission manage) only.
 
-import { cameras as camerasApi } from './api.js';
+import { cameras as camerasApi, nodes as nodesApi } from './api.js';
 import { P, session } from './session.js';
 import { store } from './store.js';
 import {
@@ -126,11 +127,12 @@ function updateRow(row, camera) {
     return false;
   };
   if (sig(cells.status, health.status)) replace(cells.status, statusBadge(health.status));
-  if (sig(cells.name, `${camera.name}|${camera.location}|${camera.main_url}`)) {
+  if (sig(cells.name, `${camera.name}|${camera.location}|${camera.main_url}|${camera.node}`)) {
     replace(cells.name,
       h('a', { href: `#/camera/${camera.id}`, class: 'camera-name', dataset: { testid: 'camera-name' } }, camera.name),
       camera.location ? h('span', { class: 'sub' }, camera.location) : null,
-      h('code', { class: 'sub url' }, camera.main_url));
+      h('code', { class: 'sub url' }, camera.main_url),
+      camera.node ? h('span', { class: 'sub', dataset: { testid: 'camera-node' } }, `recorded on ${camera.node}`) : null);
   }
   cells.resolution.textContent = formatResolution(health);
   cells.fps.textContent = health.status === 'online' ? formatFps(health.fps) : '—';
@@ -211,7 +213,7 @@ class CameraForm {
     this.submit = h('button', { type: 'submit', class: 'btn btn-primary', dataset: { testid: 'save-camera' } },
       cameraId ? 'Save' : 'Add camera');
 
-    const rows = FIELDS.map((f) => this.fieldRow(f));
+    const rows = [...FIELDS.map((f) => this.fieldRow(f)), this.nodeRow()];
     this.form = h('form', { class: 'camera-form', novalidate: true, dataset: { testid: 'camera-form' },
       onsubmit: (e) => { e.preventDefault(); this.save(); } },
       h('h2', {}, cameraId ? 'Edit camera' : 'Add camera'),
@@ -278,6 +280,35 @@ class CameraForm {
     this.inputs.password.placeholder = c?.has_password ? '•••••• (unchanged if empty)' : '';
     this.clearPassword.parentElement.hidden = !c?.has_password;
     this.enabled.checked = c ? c.enabled : true;
+    this.fillNodes();
+  }
+
+  /** "Recorder node": pinned to one, or automatic (placed by capacity); and where it is
+   * recorded now. The nodes come from the server (GET /api/nodes). */
+  nodeRow() {
+    const id = 'f-pinned_node';
+    this.nodes = [];
+    this.inputs.pinned_node = h('select', { id, name: 'pinned_node', class: 'input', dataset: { testid: 'field-pinned_node' } });
+    this.errors.pinned_node = h('div', { class: 'field-error', dataset: { testid: 'error-pinned_node' }, hidden: true });
+    this.nodeHint = h('div', { class: 'hint', dataset: { testid: 'camera-recorded-on' } });
+    nodesApi.list().then((nodes) => { this.nodes = nodes; this.fillNodes(); })
+      .catch((err) => { this.nodeHint.textContent = `Recorder nodes not loaded: ${err.message}`; });
+    return h('div', { class: 'field' }, h('label', { for: id }, 'Recorder node'),
+      this.inputs.pinned_node, this.errors.pinned_node, this.nodeHint);
+  }
+
+  fillNodes() {
+    const c = this.camera;
+    const pinned = c?.pinned_node ?? '';
+    const names = this.nodes.map((n) => n.name);
+    const label = (n) => `${n.name}${n.alive ? '' : ' (down)'}${n.draining ? ' (draining)' : ''}`;
+    replace(this.inputs.pinned_node,
+      h('option', { value: '' }, 'Automatic (by capacity)'),
+      this.nodes.map((n) => h('option', { value: n.name }, label(n))),
+      pinned && !names.includes(pinned) ? h('option', { value: pinned }, `${pinned} (not registered)`) : null);
+    this.inputs.pinned_node.value = pinned;
+    this.nodeHint.textContent = !c ? 'Automatic: the node with the most room records it.'
+      : c.node ? `Recorded on ${c.node} now.` : 'Not recorded on any node now.';
   }
 
   /** The request body: for an edit, only what changed. */
@@ -295,6 +326,8 @@ class CameraForm {
     }
     if (this.camera && this.clearPassword.checked && body.password === undefined) body.password = null;
     if (!this.camera || this.camera.enabled !== this.enabled.checked) body.enabled = this.enabled.checked;
+    const pinned = this.inputs.pinned_node.value || null;
+    if (!this.camera || (this.camera.pinned_node ?? null) !== pinned) body.pinned_node = pinned;
     if (!this.camera) for (const k of Object.keys(body)) if (body[k] === null) delete body[k];
     return body;
   }
@@ -315,7 +348,7 @@ class CameraForm {
   }
 
   async save() {
-    for (const f of FIELDS) this.setFieldError(f.name, null);
+    for (const name of Object.keys(this.inputs)) this.setFieldError(name, null);
     this.showError(null);
     this.submit.disabled = true;
     try {
