@@ -26,7 +26,7 @@ from vigil.media.footage import SEGMENT_PATH
 from vigil.media.live import LiveEnded, LiveFragment, LiveInit, LiveItem
 from vigil.media.privacy import mask_jpeg
 from vigil.media.privacy_live import masked_items
-from vigil.media.recorder import RecorderService
+from vigil.recorder.service import RecorderService
 from vigil.store.db import open_database
 from vigil.store.paths import confined_file
 from vigil.store.recordings import get_segment
@@ -70,7 +70,7 @@ def create_recorder_app(settings: Settings) -> FastAPI:
     @app.get(HEALTH_PATH)
     def health() -> dict[str, object]:
         service: RecorderService = app.state.service
-        return {"status": "ok", "node": service.node, "cameras": sorted(service.workers)}
+        return {"status": "ok", "node": service.node, "cameras": sorted(service.supervisors)}
 
     @app.get(SNAPSHOT_PATH, response_class=Response)
     async def snapshot(camera_id: int, masked: bool = False) -> Response:
@@ -78,7 +78,7 @@ def create_recorder_app(settings: Settings) -> FastAPI:
         keyframe while analytics is off), as JPEG; ``masked=1``: with its privacy masks
         filled in (for viewers without the unmask permission)."""
         service: RecorderService = app.state.service
-        if camera_id not in service.workers:
+        if camera_id not in service.supervisors:
             raise HTTPException(404, f"camera {camera_id} is not recorded here")
         jpeg = await asyncio.to_thread(service.snapshot, camera_id)
         if jpeg is None:

@@ -1,7 +1,8 @@
-"""The recorder role's work: own the enabled cameras, record them, serve their live view,
-report their health, and keep storage within bounds.
+"""The recorder role's work: hold leases on cameras, record each under its supervisor,
+serve their live view, report their health, and keep storage within bounds.
 
-One asyncio loop coordinates; each camera's ingest runs in its own thread.
+One asyncio loop coordinates; each camera's ingest runs in its own thread
+(``recorder/supervisor.py``).
 """
 
 from __future__ import annotations
@@ -10,28 +11,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import timedelta
 from typing import Any
 
-from vigil.analytics.service import AnalyticsService, CameraTaps
+from vigil.analytics.service import AnalyticsService
 from vigil.bus.base import EventBus
 from vigil.cluster.membership import Membership
 from vigil.config import Settings
-from vigil.domain.cameras import CameraStatus, with_credentials
+from vigil.domain.cameras import CameraStatus
 from vigil.domain.messages import CamerasChanged, CameraStatusChanged
 from vigil.domain.timeline import CONTINUITY_TOLERANCE
-from vigil.media.ingest import CameraIngest
 from vigil.media.live import LiveFragmenter
 from vigil.media.privacy_live import CameraPrivacy, MaskedLive
 from vigil.media.segment_index import DbSegmentIndex
-from vigil.media.segments import SegmentRecorder
 from vigil.media.storage import DiskGuard, janitor_pass, repair_open_segments
+from vigil.recorder.supervisor import CameraSupervisor, RecordingContext
 from vigil.security.secrets import SecretBox
 from vigil.store import cameras as camera_store
 from vigil.store import recordings
-from vigil.store.cameras import HealthReport
 from vigil.store.db import Database
 from vigil.store.models import Camera
 from vigil.store.privacy import masks_of
@@ -45,33 +42,6 @@ log = logging.getLogger(__name__)
 MAX_END_AHEAD = timedelta(seconds=2)
 
 
-@dataclass(slots=True)
-class CameraWorker:
-    """What runs for one camera."""
-
-    camera_id: int
-    updated_at: datetime
-    ingest: CameraIngest
-    live: LiveFragmenter
-    # The lease's fencing epoch this worker records under (cluster/membership.py).
-    epoch: int
-    # The sub-stream, when the camera has one: live view only (grids, phones), not recorded.
-    sub_ingest: CameraIngest | None = None
-    sub_live: LiveFragmenter | None = None
-    # Analytics reads through these taps; its pipeline restarts without touching the ingests.
-    taps: CameraTaps | None = None
-
-    def live_views(self) -> tuple[LiveFragmenter, LiveFragmenter | None]:
-        """The main and sub-stream live views, kept across a restart of the worker."""
-        return self.live, self.sub_live
-
-    def stop(self) -> None:
-        """Stop reading the camera (blocking: closes the segment being written)."""
-        if self.sub_ingest is not None:
-            self.sub_ingest.stop()
-        self.ingest.stop()
-
-
 class RecorderService:
     """Records the enabled cameras this node holds leases for, and keeps their health."""
 
@@ -81,7 +51,7 @@ class RecorderService:
         self.bus = bus
         self.node = settings.recorder.node_name
         self.root = settings.recordings_dir
-        self.workers: dict[int, CameraWorker] = {}
+        self.supervisors: dict[int, CameraSupervisor] = {}
         self._secrets = SecretBox.for_data_dir(settings.data_dir)
         self._guard = DiskGuard(db, self.root, settings.storage)
         self.membership = Membership(
@@ -95,8 +65,8 @@ class RecorderService:
         self._index = DbSegmentIndex(db, self.node, epoch_of=self.membership.epoch_of)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
-        # Set from ingest threads when a camera cannot be written (disk full, write error).
-        self._storage_errors: dict[int, str] = {}
+        # What the supervisors share; made when run() has its loop.
+        self._context: RecordingContext | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # Set by request_stop(): the loop ends after its current round, never in the middle
         # of one (a cancelled round could leave a health write running after the stop's).
@@ -109,22 +79,30 @@ class RecorderService:
     def live(self, camera_id: int, stream: str = "main") -> LiveFragmenter | None:
         """The live view of a camera this node records, if any: its sub-stream when asked
         for and the camera has one, else its main stream."""
-        worker = self.workers.get(camera_id)
-        if worker is None:
-            return None
-        return (worker.sub_live if stream == "sub" else None) or worker.live
+        supervisor = self.supervisors.get(camera_id)
+        return supervisor.live_view(stream) if supervisor is not None else None
 
     def masked_live(self, camera_id: int, stream: str = "main") -> MaskedLive | None:
         """The masked live view of the stream that :meth:`live` serves, if recorded here."""
-        worker = self.workers.get(camera_id)
+        supervisor = self.supervisors.get(camera_id)
         privacy = self.privacy.get(camera_id)
-        if worker is None or privacy is None:
+        if supervisor is None or privacy is None:
             return None
-        return privacy.view(stream, has_sub=worker.sub_live is not None)
+        return privacy.view(stream, has_sub=supervisor.sub_live is not None)
 
     async def run(self) -> None:
         """Repair what a crash left, then keep cameras, health and storage in step."""
         self._loop = asyncio.get_running_loop()
+        self._context = RecordingContext(
+            settings=self.settings,
+            loop=self._loop,
+            root=self.root,
+            index=self._index,
+            guard=self._guard,
+            may_write=self.membership.may_write,
+            on_status=self._status_changed,
+            node=self.node,
+        )
         self.root.mkdir(parents=True, exist_ok=True)
         repaired = await asyncio.to_thread(repair_open_segments, self.db, self.root, self.node)
         if repaired:
@@ -163,17 +141,19 @@ class RecorderService:
     async def stop(self) -> None:
         """Stop every camera, closing their segments cleanly, and hand their leases back
         so that another node can take them at once."""
-        workers, self.workers = list(self.workers.values()), {}
-        await asyncio.gather(*(asyncio.to_thread(w.stop) for w in workers))
-        for worker in workers:
+        supervisors, self.supervisors = list(self.supervisors.values()), {}
+        await asyncio.gather(*(asyncio.to_thread(s.stop) for s in supervisors))
+        for supervisor in supervisors:
             with contextlib.suppress(Exception):  # the database may be gone: leases expire
-                await asyncio.to_thread(self.membership.release, worker.camera_id, worker.epoch)
+                await asyncio.to_thread(
+                    self.membership.release, supervisor.camera_id, supervisor.epoch
+                )
         privacy, self.privacy = list(self.privacy.values()), {}
         for masked in privacy:
             masked.shutdown()
         if self.analytics is not None:
             await asyncio.to_thread(self.analytics.close)
-        await asyncio.to_thread(self._write_health_for, workers, CameraStatus.DISABLED)
+        await asyncio.to_thread(self._write_health_for, supervisors, CameraStatus.DISABLED)
         # The stopped ingests announced their cameras' new status: publish that before the
         # bus closes, so that the server hears it now rather than from a stale health report.
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -188,39 +168,37 @@ class RecorderService:
         enabled = {c.id: c for c in camera_store.list_cameras(self.db, enabled_only=True)}
         wanted = {camera_id: c for camera_id, c in enabled.items() if camera_id in held}
         kept_live: dict[int, tuple[LiveFragmenter, LiveFragmenter | None]] = {}
-        for camera_id, worker in list(self.workers.items()):
+        for camera_id, supervisor in list(self.supervisors.items()):
             camera = wanted.get(camera_id)
-            moved = held.get(camera_id) != worker.epoch
-            if camera is None or camera.updated_at != worker.updated_at or moved:
-                del self.workers[camera_id]
+            moved = held.get(camera_id) != supervisor.epoch
+            if camera is None or camera.updated_at != supervisor.updated_at or moved:
+                del self.supervisors[camera_id]
                 if self.analytics is not None:
                     await asyncio.to_thread(self.analytics.stop, camera_id)
-                await asyncio.to_thread(worker.stop)
+                await asyncio.to_thread(supervisor.stop)
                 if camera is None or moved:
                     # Handed over (drain, pin) or disabled: the lease is free for the next.
-                    await asyncio.to_thread(self.membership.release, camera_id, worker.epoch)
+                    await asyncio.to_thread(self.membership.release, camera_id, supervisor.epoch)
                 if camera is None:
                     # Gone, disabled or moved to another node: its viewers learn it from the
                     # end of their stream (and reconnect to wherever it is recorded now).
-                    for view in worker.live_views():
-                        if view is not None:
-                            view.end_all()
+                    supervisor.end_live()
                     if (privacy := self.privacy.pop(camera_id, None)) is not None:
                         privacy.shutdown()
                     if camera_id not in enabled:  # a moved camera's health is its new node's
                         await asyncio.to_thread(
-                            self._write_health_for, [worker], CameraStatus.DISABLED
+                            self._write_health_for, [supervisor], CameraStatus.DISABLED
                         )
                 else:
-                    kept_live[camera_id] = worker.live_views()
+                    kept_live[camera_id] = supervisor.live_views()
         for camera_id, camera in wanted.items():
             await self._apply_masks(camera)
-            if camera_id not in self.workers:
+            if camera_id not in self.supervisors:
                 await self._after_last_recording(camera_id)
-                worker = self.workers[camera_id] = self._start(
+                supervisor = self.supervisors[camera_id] = self._start(
                     camera, held[camera_id], *kept_live.get(camera_id, (None, None))
                 )
-                await self._start_analytics(camera, worker)
+                await self._start_analytics(camera, supervisor)
 
     async def _after_last_recording(self, camera_id: int) -> None:
         """Return once the camera's last recording ended more than the timeline's continuity
@@ -251,14 +229,14 @@ class RecorderService:
         privacy = self.privacy.get(camera.id)
         if privacy is None:
             self.privacy[camera.id] = CameraPrivacy(camera.id, self._loop, masks)
-        elif privacy.set_masks(masks) and camera.id in self.workers and self.analytics:
+        elif privacy.set_masks(masks) and camera.id in self.supervisors and self.analytics:
             await asyncio.to_thread(self.analytics.restart, camera.id)
 
-    async def _start_analytics(self, camera: Camera, worker: CameraWorker) -> None:
-        if self.analytics is None or worker.taps is None:
+    async def _start_analytics(self, camera: Camera, supervisor: CameraSupervisor) -> None:
+        if self.analytics is None or supervisor.taps is None:
             return
         try:
-            await asyncio.to_thread(self.analytics.start, camera, worker.taps)
+            await asyncio.to_thread(self.analytics.start, camera, supervisor.taps)
         except Exception:  # analytics must never keep a camera from recording
             log.exception("camera %s: analytics failed to start", camera.id)
 
@@ -272,67 +250,23 @@ class RecorderService:
         epoch: int,
         live: LiveFragmenter | None,
         sub_live: LiveFragmenter | None,
-    ) -> CameraWorker:
-        """Start a camera's ingest; a changed camera keeps its live view, so that its
-        viewers get the new stream without reconnecting."""
-        assert self._loop is not None
+    ) -> CameraSupervisor:
+        """Start a camera's supervisor; a changed camera keeps its live views."""
+        assert self._context is not None
         password = (
             self._secrets.decrypt(camera.password_encrypted) if camera.password_encrypted else None
         )
-        url = with_credentials(camera.main_url, camera.username, password)
-        live = live or LiveFragmenter(self._loop)
-        taps = CameraTaps.for_camera(camera)
-        privacy = self.privacy[camera.id]
-        recorder = SegmentRecorder(
-            camera.id,
-            self.root,
-            self._index,
-            self._guard,
-            segment_seconds=self.settings.storage.segment_seconds,
-            on_status=partial(self._storage_changed, camera.id),
-            may_write=partial(self.membership.may_write, camera.id),
+        supervisor = CameraSupervisor(
+            self._context,
+            camera,
+            epoch,
+            self.privacy[camera.id],
+            password=password,
+            live=live,
+            sub_live=sub_live,
         )
-        ingest = CameraIngest(
-            camera.id,
-            url,
-            [recorder, live, taps.main, privacy.main],
-            secrets=[password, camera.username],
-            on_status=partial(self._status_changed, camera.id),
-            # Masked viewers watch too: the RTSP client then reads in small batches.
-            watched=lambda: live.viewer_count > 0 or privacy.main.viewer_count > 0,
-            reconnect_min_s=self.settings.recorder.reconnect_min_s,
-            reconnect_max_s=self.settings.recorder.reconnect_max_s,
-        )
-        ingest.start()
-        worker = CameraWorker(camera.id, camera.updated_at, ingest, live, epoch, taps=taps)
-        if camera.sub_url:
-            sub_view = worker.sub_live = sub_live or LiveFragmenter(self._loop)
-            worker.sub_ingest = CameraIngest(
-                camera.id,
-                with_credentials(camera.sub_url, camera.username, password),
-                [
-                    worker.sub_live,
-                    *([taps.sub] if taps.sub is not None else []),
-                    privacy.sub(),
-                ],
-                secrets=[password, camera.username],
-                watched=lambda: sub_view.viewer_count > 0 or privacy.sub().viewer_count > 0,
-                reconnect_min_s=self.settings.recorder.reconnect_min_s,
-                reconnect_max_s=self.settings.recorder.reconnect_max_s,
-            )
-            worker.sub_ingest.start()
-        elif sub_live is not None:
-            sub_live.end_all()  # the sub-stream was removed from the camera
-        log.info("camera %s (%s): recording started", camera.id, camera.name)
-        return worker
-
-    def _storage_changed(self, camera_id: int, _status: CameraStatus, error: str | None) -> None:
-        if error is None:
-            self._storage_errors.pop(camera_id, None)
-            self._status_changed(camera_id, CameraStatus.ONLINE, None)
-        else:
-            self._storage_errors[camera_id] = error
-            self._status_changed(camera_id, CameraStatus.STORAGE_FULL, error)
+        supervisor.start()
+        return supervisor
 
     def _status_changed(self, camera_id: int, status: CameraStatus, error: str | None) -> None:
         """Called from ingest threads: hop onto the loop to publish and store."""
@@ -345,9 +279,9 @@ class RecorderService:
 
     def _publish_status(self, message: CameraStatusChanged) -> None:
         assert self._loop is not None
-        worker = self.workers.get(message.camera_id)
-        if worker is not None:
-            self._background(asyncio.to_thread(self._write_health_for, [worker], None))
+        supervisor = self.supervisors.get(message.camera_id)
+        if supervisor is not None:
+            self._background(asyncio.to_thread(self._write_health_for, [supervisor], None))
         self._background(self.bus.publish(CameraStatusChanged.subject(message.camera_id), message))
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -358,35 +292,15 @@ class RecorderService:
         task.add_done_callback(self._tasks.discard)
 
     def _write_health(self) -> None:
-        workers = list(self.workers.values())
-        for worker in workers:  # a camera whose frames stopped is announced offline
-            worker.ingest.check_frames()
-        self._write_health_for(workers, None)
+        supervisors = list(self.supervisors.values())
+        for supervisor in supervisors:  # a camera whose frames stopped is announced offline
+            supervisor.ingest.check_frames()
+        self._write_health_for(supervisors, None)
 
-    def _write_health_for(self, workers: list[CameraWorker], override: CameraStatus | None) -> None:
-        reports = []
-        for worker in workers:
-            stats = worker.ingest.stats
-            fps, bps = stats.rates() if stats.status == CameraStatus.ONLINE else (0.0, 0.0)
-            status, error = override or stats.status, stats.last_error
-            storage_error = self._storage_errors.get(worker.camera_id)
-            if storage_error and status == CameraStatus.ONLINE:
-                status, error = CameraStatus.STORAGE_FULL, storage_error
-            reports.append(
-                HealthReport(
-                    camera_id=worker.camera_id,
-                    node=self.node,
-                    status=status.value,
-                    fps=fps,
-                    bitrate_bps=bps,
-                    last_frame_at=stats.last_frame_at,
-                    last_error=error,
-                    video_codec=stats.video_codec,
-                    width=stats.width,
-                    height=stats.height,
-                )
-            )
-        camera_store.save_health(self.db, reports)
+    def _write_health_for(
+        self, supervisors: list[CameraSupervisor], override: CameraStatus | None
+    ) -> None:
+        camera_store.save_health(self.db, [s.health(override) for s in supervisors])
 
     async def _janitor(self) -> None:
         while True:
