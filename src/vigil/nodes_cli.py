@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.filesize import decimal
-from rich.table import Table
+from rich.table import Column, Table
 
 nodes_app = typer.Typer(help="Recorder nodes: where cameras are recorded; drain a node.")
 console = Console()
@@ -37,7 +37,8 @@ def require_node(server_url: str | None, name: str) -> dict[str, Any]:
         known = ", ".join(n["name"] for n in listed) or "none has registered yet"
         console.print(
             f"[red]no recorder node {name!r}[/red] (known: {known}); "
-            "`vigil nodes list` shows them, `vigil recorder --node NAME` starts one"
+            "`vigil nodes list` shows them, `vigil recorder --node NAME` starts one",
+            soft_wrap=True,  # the terminal wraps it: commands stay whole for copying
         )
         raise typer.Exit(1)
     return node
@@ -55,10 +56,19 @@ def _ago(moment: str) -> str:
 @nodes_app.command("list")
 def nodes_list(server_url: ServerOpt = None) -> None:
     """List the recorder nodes: alive or not, the cameras they record, what they can take."""
+    nodes: list[dict[str, Any]] = _api(server_url, "GET", "/api/nodes")
     table = Table(
-        "name", "media URL", "heartbeat", "cameras", "capacity", "CPUs", "free disk", "draining"
+        # Names whole in any terminal (they are what the other commands take); the rest wraps.
+        Column("name", no_wrap=True, min_width=max([4, *(len(n["name"]) for n in nodes)])),
+        "media URL",
+        "heartbeat",
+        "cameras",
+        "capacity",
+        "CPUs",
+        "free disk",
+        "draining",
     )
-    for node in _api(server_url, "GET", "/api/nodes"):
+    for node in nodes:
         state = "[green]alive[/green]" if node["alive"] else "[red]down[/red]"
         cameras = node["cameras"]
         table.add_row(

@@ -45,7 +45,6 @@ def vigil(stack: Stack, *args: str, signed_in: bool = True) -> Result:
     env = {
         "VIGIL_DATA_DIR": str(stack.data_dir),
         "VIGIL_TOKEN": stack.token if signed_in else None,
-        "COLUMNS": "250",
     }
     return CliRunner().invoke(app, [*args, "--server-url", stack.url], env=env)
 
