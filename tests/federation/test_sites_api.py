@@ -6,11 +6,14 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from vigil.config import Settings
+from vigil.domain.events import Event
 from vigil.domain.permissions import Scope
+from vigil.federation import store as site_store
 from vigil.security.passwords import hash_password
 from vigil.security.tokens import create_token
 from vigil.store import users as user_store
 from vigil.store.db import Database
+from vigil.store.events import save_events
 from vigil.store.models import Alarm
 from vigil.store.types import utcnow
 from vigil.store.users import Assigned
@@ -81,6 +84,49 @@ def test_alarms_say_which_site_raised_them(
     alarm_id = alarm_of(db, None)
     items = client.get("/api/alarms").json()["items"]
     assert [(a["id"], a["site"]) for a in items] == [(alarm_id, settings.site)]
+
+
+def mirror_north(db: Database) -> None:
+    """A linked site "north" with a camera, an alarm and an event mirrored here."""
+    site_store.create_site(
+        db, name="north", url="https://north.example:8443", token_encrypted="x", fingerprint="AA",
+        certificate="PEM",
+    )  # fmt: skip
+    site_store.sync_cameras(db, "north", [{"id": 7, "uid": "c" * 32, "name": "gate"}])
+    at = utcnow().isoformat()
+    alarm = {
+        "id": 1, "uid": "a" * 32, "camera_id": 7, "rule_name": "door", "title": "north's door",
+        "category": "intrusion", "priority": 2, "state": "new", "sop": [], "occurrences": 1,
+        "first_at": at, "last_at": at, "created_at": at, "updated_at": at,
+    }  # fmt: skip
+    assert site_store.store_alarms(db, "north", [alarm], None)
+    event = {"id": "e" * 32, "type": "input.webhook", "at": at, "camera_id": 7}
+    assert site_store.store_events(db, "north", [event], None) == 1
+
+
+def test_lists_filter_by_site(client: TestClient, db: Database, settings: Settings) -> None:
+    mirror_north(db)
+    lobby = camera(client, "lobby")
+    alarm_of(db, lobby)
+    save_events(db, [Event(type="input.webhook", at=utcnow(), camera_id=lobby)])
+
+    def sites(path: str, **params: str) -> list[str]:
+        r = client.get(path, params={"state": "all", **params} if "alarms" in path else params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return sorted(i["site"] for i in (body["items"] if "alarms" in path else body))
+
+    own = settings.site  # this installation's own rows, whatever they are stored as
+    for path in ("/api/cameras", "/api/alarms", "/api/events"):
+        assert sites(path) == sorted(["north", own]), path  # without the filter: all
+        assert sites(path, site="north") == ["north"], path
+        assert sites(path, site=own) == [own], path
+        assert sites(path, site="south") == [], path
+    # An installation with a name: its own rows, stored "local" or under the name, by it.
+    assert site_store.stored_sites("centre", "centre") == ["local", "centre"]
+    assert site_store.stored_sites("local", "centre") == ["local", "centre"]
+    assert site_store.stored_sites("north", "centre") == ["north"]
+    assert site_store.stored_sites(None, "centre") is None
 
 
 def test_a_site_that_cannot_be_linked_safely_is_not_registered(

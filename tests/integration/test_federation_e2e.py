@@ -1,100 +1,34 @@
 """Two full sites and a centre linked to both, one of the links through a TCP proxy that is
 cut and restored: the site keeps working alone, the centre marks it unreachable, then
 catches up with every alarm raised meanwhile, each once; working a site's alarm at the
-centre works it at the site; a certificate other than the pinned one is refused."""
+centre works it at the site; a certificate other than the pinned one is refused. And a
+site's camera played back, exported and watched live through the centre: decodable video."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import av
 import pytest
+from websockets.sync.client import connect
 
-from tests.conftest import Stack, authorise, wait_until
+from tests.conftest import Stack, wait_until
+from tests.federation.stacks import TlsStack, centre_stack, site_state, site_token
 from tests.federation.tcp_proxy import TcpProxy
 from vigil.devices.simulator import Simulator
 from vigil.federation.models import Site
 from vigil.security.secrets import SecretBox
-from vigil.security.tls import CERT_FILE, TLS_DIR, fingerprint
 from vigil.store.db import Database
 from vigil.store.types import utcnow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
-STARTUP_S = 120  # five processes on a small, busy machine
-
-
-class PatientStack(Stack):
-    """A stack that waits longer for its processes to come up."""
-
-    def start_server(self) -> None:
-        self.server = self._spawn("server")
-        wait_until(lambda: self._ok(f"{self.url}/api/health"), STARTUP_S, "server up", self.logs)
-        if self.token is None:
-            self.token = authorise(self.client, self.db_url)
-
-    def start_recorder(self) -> None:
-        self.recorder = self._spawn("recorder")
-        media = f"http://127.0.0.1:{self.recorder_port}/media/health"
-        wait_until(lambda: self._ok(media), STARTUP_S, "recorder up", self.logs)
-
-
-class TlsStack(PatientStack):
-    """A site: server (HTTPS, generated certificate) and recorder."""
-
-    def __init__(self, data_dir: Path, site: str) -> None:
-        data_dir.mkdir(parents=True)
-        super().__init__(
-            data_dir,
-            f"sqlite:///{data_dir / 'vigil.db'}",
-            env={"VIGIL_SERVER__TLS": "on", "VIGIL_SITE": site},
-        )
-        self.url = self.url.replace("http://", "https://")
-        self.client.close()
-        self.client = httpx.Client(base_url=self.url, timeout=20, verify=False)  # test's view
-
-    def _ok(self, url: str) -> bool:
-        try:
-            return httpx.get(url, timeout=1, verify=False).is_success
-        except httpx.HTTPError:
-            return False
-
-    @property
-    def certificate(self) -> str:
-        return (self.data_dir / TLS_DIR / CERT_FILE).read_text()
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.certificate.encode())
-
-    def door_rules(self, count: int) -> None:
-        """Rules raising one alarm per webhook ``door-N`` (one rule each: a rule's open
-        alarm would count a repeat instead of raising another)."""
-        for n in range(count):
-            rule = {
-                "name": f"door {n}",
-                "trigger": {"kind": "input", "source": "webhook", "name": f"door-{n}"},
-                "actions": [{"type": "raise_alarm", "priority": 2, "title": f"door {n} forced"}],
-            }
-            r = self.client.post("/api/rules", json=rule)
-            assert r.status_code == 201, r.text
-
-    def raise_door(self, n: int, camera_id: int | None = None) -> None:
-        params = {"camera_id": camera_id} if camera_id is not None else {}
-        r = self.client.post(f"/api/inputs/webhook/door-{n}", json={"n": n}, params=params)
-        assert r.status_code == 202, r.text
-
-    def alarms(self) -> list[dict[str, Any]]:
-        r = self.client.get("/api/alarms", params={"state": "all", "limit": 1000})
-        assert r.status_code == 200, r.text
-        items: list[dict[str, Any]] = r.json()["items"]
-        return items
 
 
 @pytest.fixture
@@ -114,30 +48,19 @@ def sites(tmp_path: Path, clip_dir: Path, h264_clip: Path) -> Iterator[tuple[Tls
 
 @pytest.fixture
 def centre(tmp_path: Path) -> Iterator[Stack]:
-    data = tmp_path / "centre"
-    data.mkdir()
-    stack = PatientStack(
-        data,
-        f"sqlite:///{data / 'vigil.db'}",
-        env={"VIGIL_SITE": "centre", "VIGIL_FEDERATION__POLL_S": "0.5"},
-    )
+    stack = centre_stack(tmp_path / "centre")
     stack.start_server()
     yield stack
     stack.stop()
 
 
-def site_token(site: Stack) -> str:
-    """A token the site's administrator issues for the centre."""
-    r = site.client.post("/api/tokens", json={"name": "centre link"})
-    assert r.status_code == 201, r.text
-    token: str = r.json()["token"]
-    return token
-
-
 def of_site(centre: Stack, name: str) -> list[dict[str, Any]]:
-    r = centre.client.get("/api/alarms", params={"state": "all", "limit": 1000})
+    """The centre's alarms of site ``name`` (by the list's ``?site=`` filter)."""
+    r = centre.client.get("/api/alarms", params={"state": "all", "limit": 1000, "site": name})
     assert r.status_code == 200, r.text
-    return [a for a in r.json()["items"] if a["site"] == name]
+    items: list[dict[str, Any]] = r.json()["items"]
+    assert {a["site"] for a in items} <= {name}, "the filter keeps only that site's"
+    return items
 
 
 def vigil(centre: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -151,12 +74,6 @@ def vigil(centre: Stack, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
-def site_state(centre: Stack, name: str) -> dict[str, Any]:
-    found = [s for s in centre.client.get("/api/sites").json() if s["name"] == name]
-    assert found, f"site {name} not registered"
-    return found[0]
 
 
 def test_centre_catches_up_with_a_site_after_the_link_is_cut(
@@ -280,3 +197,119 @@ def _run(north: TlsStack, south: TlsStack, centre: Stack, proxy: TcpProxy) -> No
     removed = vigil(centre, "sites", "remove", "impostor")
     assert removed.returncode == 0, removed.stderr
     assert [s["name"] for s in centre.client.get("/api/sites").json()] == ["north", "south"]
+
+
+# ----- a site's footage through the centre ---------------------------------------------------
+
+RECORDED_S = 6.0  # footage the site must have before it is asked for
+
+
+@pytest.fixture
+def north(tmp_path: Path, clip_dir: Path, h264_clip: Path) -> Iterator[TlsStack]:
+    """One site recording one camera: three processes with the centre, not five."""
+    site = TlsStack(tmp_path / "north", "north")
+    try:
+        with Simulator([h264_clip], port=0, cache_dir=clip_dir / "sim-cache") as sim:
+            site.start_server()
+            site.start_recorder()
+            site.add_camera("gate", sim.url_for("pattern"))
+            yield site
+    finally:
+        site.stop()
+
+
+def recorded(timeline: dict[str, Any]) -> list[tuple[datetime, datetime]]:
+    return [
+        (datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"]))
+        for r in timeline["ranges"]
+    ]
+
+
+def decoded(data: bytes, path: Path) -> tuple[str, int]:
+    """The codec and the number of frames of an MP4 (every frame decoded: it must be sound),
+    checked against ffprobe's count."""
+    path.write_bytes(data)
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        codec = stream.codec_context.name
+        frames = sum(1 for _ in c.decode(stream))
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    assert int(probe.stdout.strip()) == frames, f"{path.name}: ffprobe and PyAV disagree"
+    return codec, frames
+
+
+def live_through(centre: Stack, camera_id: int, fragments: int) -> bytes:
+    """The init segment and ``fragments`` frames of the site camera's live view, from the
+    centre's relay (a new init starts the stream again)."""
+    url = f"{centre.url.replace('http', 'ws', 1)}/api/federation/cameras/{camera_id}/live"
+    media: list[bytes] = []
+    with connect(url, open_timeout=30, additional_headers=centre.auth_headers) as ws:
+        while len(media) < fragments + 1:
+            message = ws.recv(timeout=60)
+            if isinstance(message, str):
+                kind = json.loads(message)
+                assert kind["type"] != "error", kind
+                if kind["type"] == "init":
+                    media = []
+            else:
+                media.append(message)
+    return b"".join(media)
+
+
+def test_a_sites_camera_plays_exports_and_goes_live_through_the_centre(
+    north: TlsStack, centre: Stack, tmp_path: Path
+) -> None:
+    logs = lambda: centre.logs() + north.logs()  # noqa: E731
+    body = {"name": "north", "url": north.url, "token": site_token(north)}
+    r = centre.client.post("/api/sites", json={**body, "fingerprint": north.fingerprint})
+    assert r.status_code == 201, r.text
+    at_north = north.client.get("/api/cameras").json()[0]
+
+    def mirrored() -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = centre.client.get("/api/cameras?site=north").json()
+        return listed
+
+    wait_until(lambda: len(mirrored()) == 1, 60, "north's camera at the centre", logs)
+    camera = mirrored()[0]
+    assert (camera["site"], camera["uid"]) == ("north", at_north["uid"])
+    assert centre.client.get("/api/cameras?site=centre").json() == [], "the centre has none"
+    relay = f"/api/federation/cameras/{camera['id']}"
+
+    def timeline() -> dict[str, Any]:
+        r = centre.client.get(f"{relay}/timeline")
+        assert r.status_code == 200, r.text
+        found: dict[str, Any] = r.json()
+        return found
+
+    def enough() -> bool:
+        return any((e - s).total_seconds() >= RECORDED_S for s, e in recorded(timeline()))
+
+    wait_until(enough, 120, f"{RECORDED_S} s recorded at north", logs)
+    start, end = next((s, e) for s, e in recorded(timeline()) if (e - s).total_seconds() >= 6)
+    end = min(end, start + timedelta(seconds=RECORDED_S))
+
+    play = centre.client.get(f"{relay}/playback.mp4", params={"start": start.isoformat()})
+    assert play.status_code == 200, play.text
+    assert play.headers["content-type"] == "video/mp4"
+    assert abs(datetime.fromisoformat(play.headers["X-Vigil-Start"]) - start) < timedelta(seconds=2)
+    codec, frames = decoded(play.content, tmp_path / "played.mp4")
+    assert codec == "h264" and frames >= 25 * (RECORDED_S - 1), (codec, frames)
+
+    span = {"start": start.isoformat(), "end": end.isoformat()}
+    export = centre.client.get(f"{relay}/export", params=span, timeout=120)
+    assert export.status_code == 200, export.text
+    assert "attachment" in export.headers.get("content-disposition", "")
+    codec, frames = decoded(export.content, tmp_path / "exported.mp4")
+    assert codec == "h264" and 25 * (RECORDED_S - 2) <= frames <= 25 * (RECORDED_S + 2), frames
+
+    codec, frames = decoded(live_through(centre, camera["id"], 30), tmp_path / "live.mp4")
+    assert codec == "h264" and frames >= 30, (codec, frames)
+
+    # The centre's audit trail names the site whose footage was taken out.
+    r = centre.client.get("/api/audit", params={"action": "camera.export"})
+    assert r.status_code == 200, r.text
+    assert any(e.get("details", {}).get("site") == "north" for e in r.json()["entries"]), r.json()

@@ -73,14 +73,20 @@ class SeparateDisks(Stack):
         wait_until(lambda: self._ok(f"{self.url}/api/health"), START_S, "server up", self.logs)
         self.token = authorise(self.client, self.db_url)
 
-    def start_node(self, name: str) -> None:
+    def start_node(self, name: str, env: dict[str, str] | None = None) -> None:
+        """Start (or start again) node ``name`` on its own data directory."""
         data_dir = self.root / name
-        data_dir.mkdir(parents=True)
+        data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         log = (self.data_dir / f"recorder-{name}.log").open("ab")  # beside the server's
         self.nodes[name] = subprocess.Popen(
             [sys.executable, "-m", "vigil", "recorder", "--node", name, "--port", str(port)],
-            env={**self.env, "VIGIL_DATA_DIR": str(data_dir), "VIGIL_RECORDER__PORT": str(port)},
+            env={
+                **self.env,
+                "VIGIL_DATA_DIR": str(data_dir),
+                "VIGIL_RECORDER__PORT": str(port),
+                **(env or {}),
+            },
             stdout=log,
             stderr=log,
         )

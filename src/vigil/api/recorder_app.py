@@ -15,6 +15,7 @@ from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Response, WebSocket
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 
 from vigil import __version__
 from vigil.api.guard import ServiceGate
@@ -22,10 +23,11 @@ from vigil.api.security_headers import SecurityHeaders
 from vigil.api.ws import push_until_gone
 from vigil.bus.connect import recorder_bus
 from vigil.config import Settings
-from vigil.media.footage import SEGMENT_PATH
+from vigil.media.footage import DATA_FILE_ROUTE, DELETE_FILES_PATH, SEGMENT_PATH, SERVED_DATA
 from vigil.media.live import LiveEnded, LiveFragment, LiveInit, LiveItem
 from vigil.media.privacy import mask_jpeg
 from vigil.media.privacy_live import masked_items
+from vigil.media.storage import remove_unindexed, remove_unused_images
 from vigil.recorder.service import RecorderService
 from vigil.store.db import open_database
 from vigil.store.paths import confined_file
@@ -38,6 +40,15 @@ LIVE_PATH = "/media/cameras/{camera_id}/live"
 SNAPSHOT_PATH = "/media/cameras/{camera_id}/snapshot.jpg"
 # "sub" serves the camera's sub-stream when it has one (grids), else the main stream.
 LiveStream = Literal["main", "sub"]
+
+
+class DeleteFiles(BaseModel):
+    """Files of a node to delete once their rows are gone (``DELETE_FILES_PATH``)."""
+
+    # Segment files, relative to the recordings folder.
+    paths: list[str] = Field(max_length=10_000)
+    # Snapshots and thumbnails, relative to the data directory.
+    images: list[str] = Field(default_factory=list, max_length=10_000)
 
 
 def create_recorder_app(settings: Settings) -> FastAPI:
@@ -111,6 +122,33 @@ def create_recorder_app(settings: Settings) -> FastAPI:
             data = await asyncio.to_thread(path.read_bytes)
             return Response(data, media_type="video/mp4", headers={"Cache-Control": "no-store"})
         return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "no-store"})
+
+    @app.post(DELETE_FILES_PATH)
+    async def delete_files(body: DeleteFiles) -> dict[str, list[str]]:
+        """Delete files of this node whose rows the server has deleted (erasure, camera
+        deletion). A file that a row still names is kept and listed under ``indexed``."""
+        service: RecorderService = app.state.service
+        done = await asyncio.to_thread(
+            remove_unindexed, service.db, settings.recordings_dir, body.paths
+        )
+        pictures = await asyncio.to_thread(
+            remove_unused_images, service.db, settings.data_dir, body.images, SERVED_DATA
+        )
+        return {
+            "deleted": done.deleted + pictures.deleted,
+            "absent": done.absent + pictures.absent,
+            "indexed": done.indexed + pictures.indexed,
+        }
+
+    @app.get(DATA_FILE_ROUTE, response_class=FileResponse)
+    async def data_file(path: str) -> Response:
+        """A file this node's analytics wrote under its data directory (event snapshots,
+        track thumbnails), for the server; nothing outside those folders."""
+        root = settings.data_dir.resolve()
+        file = confined_file(root, path)
+        if file is None or not any(file.is_relative_to(root / f) for f in SERVED_DATA):
+            raise HTTPException(404, f"{path} is not on node {settings.recorder.node_name}")
+        return FileResponse(file, headers={"Cache-Control": "no-store"})
 
     @app.websocket(LIVE_PATH)
     async def live(

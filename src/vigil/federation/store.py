@@ -34,6 +34,18 @@ NEW, ONLINE, UNREACHABLE, REFUSED = "new", "online", "unreachable", "refused"
 MIRROR_URL = "vigil-site://{site}/cameras/{remote_id}"
 
 
+SITE_FILTER = "only this site's: a linked site's name, or this installation's own"
+LOCAL = "local"  # how rows of this installation may be stored (before it was named)
+
+
+def stored_sites(name: str | None, installation: str) -> list[str] | None:
+    """The stored ``site`` values that ``?site=NAME`` selects (None: no filter). This
+    installation's own name, or "local", selects its own rows, stored either way."""
+    if name is None:
+        return None
+    return [LOCAL, installation] if name in (LOCAL, installation) else [name]
+
+
 class DuplicateSite(ValueError):
     """A site of this name is registered already."""
 

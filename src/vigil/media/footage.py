@@ -24,7 +24,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,15 @@ log = logging.getLogger(__name__)
 
 # The recorder's media API path that serves one segment file (api/recorder_app.py).
 SEGMENT_PATH = "/media/segments/{segment_id}"
+# The recorder's media API path that deletes segment files whose index rows are gone.
+DELETE_FILES_PATH = "/media/recordings/delete"
+# The recorder's media API path that serves files its analytics wrote in its data directory
+# (event snapshots, track thumbnails), limited to these folders.
+DATA_FILE_PATH = "/media/data/{path}"
+DATA_FILE_ROUTE = "/media/data/{path:path}"  # the same, as the node's router declares it
+SERVED_DATA = ("snapshots", "thumbnails")
+NODE_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+DELETE_BATCH = 2000  # files per deletion request (the node takes at most 10,000)
 CACHE_DIR = "footage-cache"
 # About 40 minutes of a 4K camera, hours of a grid stream: a sane bound for a server disk.
 DEFAULT_CACHE_BYTES = 4 * 1024**3
@@ -65,6 +74,17 @@ class FootageUnavailable(RuntimeError):
         )
         self.camera_id, self.node, self.start, self.end = camera_id, node, start, end
         self.reason = reason
+
+
+class NodeUnavailable(RuntimeError):
+    """A file is on a recorder node that cannot serve or delete it now."""
+
+    def __init__(self, *, node: str, what: str, reason: str) -> None:
+        super().__init__(
+            f"{what} is on recorder node {node}, which is unavailable ({reason}); try again "
+            "once the node is back"
+        )
+        self.node, self.reason = node, reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,3 +329,109 @@ def local_segment_files(
             continue  # deleted by retention meanwhile, or an index entry pointing outside
         files.append(SegmentFile(path=path, start=seg.start, end=seg.end))
     return files
+
+
+def elsewhere(root: Path, segments: Sequence[Segment]) -> list[Segment]:
+    """The segments whose file is not under this machine's recordings folder (call before
+    deleting the local ones): those a recorder node keeps on its own disk."""
+    return [s for s in segments if confined_file(root, s.path) is None]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDeletion:
+    """What the nodes did with the files of deleted segments."""
+
+    deleted: list[str]  # segment files and images, as they were named
+    # node -> {"reason": ..., "paths": [segment files], "images": [snapshots, thumbnails]}
+    pending: dict[str, dict[str, object]]
+
+
+def delete_on_nodes(
+    db: Database,
+    data_dir: Path,
+    segments: Sequence[Segment],
+    images: Mapping[str, Sequence[str]] | None = None,
+) -> NodeDeletion:
+    """Ask each recording node to delete the files of these segments, whose index rows
+    are gone (their paths from :func:`elsewhere`), and ``images`` (node -> snapshots and
+    thumbnails in its data directory that no row names any more). A node that is down,
+    silent or refusing keeps its files for now: they are reported as pending, and its
+    janitor deletes the segment files when it runs again (``media/storage.py``
+    ``sweep_unindexed``), since no row names them. Segments of a node that never
+    registered have nothing elsewhere and are skipped."""
+    wanted: dict[str, tuple[list[str], list[str]]] = {}
+    for seg in segments:
+        wanted.setdefault(seg.node, ([], []))[0].append(seg.path)
+    for name, paths in (images or {}).items():
+        wanted.setdefault(name, ([], []))[1].extend(paths)
+    deleted: list[str] = []
+    pending: dict[str, dict[str, object]] = {}
+    for name, (paths, pictures) in sorted(wanted.items()):
+        node = nodes.get_node(db, name)
+        if node is None:
+            continue
+        what = f"{len(paths) + len(pictures)} files"
+        try:
+            if not nodes.is_alive(node):
+                raise NodeUnavailable(node=name, what=what, reason="it is not running")
+            deleted += _delete_files(node.media_url, name, data_dir, paths, pictures)
+        except NodeUnavailable as exc:
+            log.warning("%s wait for node %s: %s", what, name, exc.reason)
+            pending[name] = {"reason": exc.reason, "paths": paths, "images": pictures}
+    return NodeDeletion(deleted=deleted, pending=pending)
+
+
+def _delete_files(
+    media_url: str, node: str, data_dir: Path, paths: list[str], images: list[str]
+) -> list[str]:
+    url = media_url + DELETE_FILES_PATH
+    what = f"{len(paths) + len(images)} files"
+    deleted: list[str] = []
+    try:
+        with httpx.Client(timeout=NODE_TIMEOUT, headers=service_headers(data_dir)) as client:
+            # A camera's whole history may be many thousand files: a bounded request each.
+            for i in range(0, max(len(paths), len(images)), DELETE_BATCH):
+                body = {
+                    "paths": paths[i : i + DELETE_BATCH],
+                    "images": images[i : i + DELETE_BATCH],
+                }
+                response = client.post(url, json=body)
+                if response.status_code != 200:
+                    raise NodeUnavailable(node=node, what=what, reason=_refusal(response))
+                done = response.json()
+                if kept := done.get("indexed", []):  # only files whose rows went are sent
+                    log.error(
+                        "node %s kept %d files that rows still name: %s", node, len(kept), kept
+                    )
+                deleted += done.get("deleted", [])
+    except httpx.HTTPError as exc:
+        reason = f"{url} did not answer: {exc or type(exc).__name__}"
+        raise NodeUnavailable(node=node, what=what, reason=reason) from None
+    return deleted
+
+
+def fetch_data_file(db: Database, data_dir: Path, node_name: str, path: str) -> bytes | None:
+    """A file that a recorder node's analytics wrote under its data directory (an event
+    snapshot, a track thumbnail); None when the node no longer has it or never ran.
+
+    Raises:
+        NodeUnavailable: The node is not alive, does not answer or refuses.
+    """
+    node = nodes.get_node(db, node_name)
+    if node is None:
+        return None
+    what = f"file {path}"
+    if not nodes.is_alive(node):
+        raise NodeUnavailable(node=node_name, what=what, reason="it is not running")
+    url = node.media_url + DATA_FILE_PATH.format(path=path)
+    try:
+        with httpx.Client(timeout=NODE_TIMEOUT, headers=service_headers(data_dir)) as client:
+            response = client.get(url)
+    except httpx.HTTPError as exc:
+        reason = f"{url} did not answer: {exc or type(exc).__name__}"
+        raise NodeUnavailable(node=node_name, what=what, reason=reason) from None
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise NodeUnavailable(node=node_name, what=what, reason=_refusal(response))
+    return response.content

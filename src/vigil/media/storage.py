@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from vigil.store import cameras as camera_store
 from vigil.store import evidence_locks, recording_requests, recordings
 from vigil.store.db import Database
 from vigil.store.models import Segment
+from vigil.store.paths import confined_file
 from vigil.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,11 @@ log = logging.getLogger(__name__)
 # Room asked for before a segment is opened, until real segments tell us their size.
 DEFAULT_SEGMENT_ESTIMATE = 16 * 1024**2
 DELETE_BATCH = 50
+SWEEP_BATCH = 500
 CRASH_GAP_REASON = "recorder stopped unexpectedly (crash or power loss)"
+# A segment file is created a moment before its index row: a file without a row younger
+# than this may be one being opened, and is left alone.
+UNINDEXED_GRACE_S = 600.0
 
 
 class DiskGuard:
@@ -125,6 +132,85 @@ def remove_segments(db: Database, root: Path, segments: Sequence[Segment]) -> in
         freed += seg.bytes
     recordings.delete_segments(db, [s.id for s in segments])
     return freed
+
+
+@dataclass(frozen=True, slots=True)
+class FilesRemoved:
+    """What :func:`remove_unindexed` did with each path it was given."""
+
+    deleted: list[str]
+    absent: list[str]
+    indexed: list[str]  # still named by a segment row: kept
+
+
+def remove_unindexed(db: Database, root: Path, paths: Sequence[str]) -> FilesRemoved:
+    """Delete these recordings-relative files from ``root`` when no segment row names them
+    (the server deleted the rows: erasure, camera deletion, retention run elsewhere). A
+    path that a row still names is kept, so a stale or forged request cannot delete live
+    footage; one that leaves ``root`` is counted absent and never touched."""
+    indexed = recordings.indexed_paths(db, paths)
+    deleted: list[str] = []
+    absent: list[str] = []
+    for rel in paths:
+        if rel in indexed:
+            continue
+        path = confined_file(root, rel)
+        if path is None:
+            absent.append(rel)
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            absent.append(rel)
+            continue
+        deleted.append(rel)
+    return FilesRemoved(deleted=deleted, absent=absent, indexed=sorted(indexed))
+
+
+def remove_unused_images(
+    db: Database, data_dir: Path, paths: Sequence[str], folders: Sequence[str]
+) -> FilesRemoved:
+    """Delete these data-directory files (images taken from footage) when they lie in one
+    of ``folders`` and no event, alarm or track names them any more (erased footage's
+    snapshots); the others are kept (``indexed``: still named by a row)."""
+    in_use = recordings.images_in_use(db, paths)
+    root = data_dir.resolve()
+    deleted: list[str] = []
+    absent: list[str] = []
+    for rel in paths:
+        if rel in in_use:
+            continue
+        path = confined_file(root, rel)
+        if path is None or not any(path.is_relative_to(root / f) for f in folders):
+            absent.append(rel)
+            continue
+        path.unlink(missing_ok=True)
+        deleted.append(rel)
+    return FilesRemoved(deleted=deleted, absent=absent, indexed=sorted(in_use))
+
+
+def sweep_unindexed(
+    db: Database, root: Path, *, grace_s: float = UNINDEXED_GRACE_S, now: float | None = None
+) -> list[str]:
+    """Delete segment files under ``root`` that no index row names any more and that are
+    older than ``grace_s``; returns their relative paths. This is how a recorder node with
+    its own disk learns of deletions made while it was down or unreachable: the rows are
+    the truth, its files follow them."""
+    cutoff = (time.time() if now is None else now) - grace_s
+    candidates: list[str] = []
+    for path in root.rglob("*.mp4"):
+        try:
+            if path.is_symlink() or path.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        candidates.append(path.relative_to(root).as_posix())
+    removed: list[str] = []
+    for i in range(0, len(candidates), SWEEP_BATCH):
+        removed += remove_unindexed(db, root, candidates[i : i + SWEEP_BATCH]).deleted
+    if removed:
+        log.info("deleted %d files under %s whose index rows are gone", len(removed), root)
+    return removed
 
 
 def janitor_pass(db: Database, root: Path, settings: StorageSettings) -> None:

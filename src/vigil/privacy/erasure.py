@@ -4,6 +4,12 @@ tombstone for each hashed segment, so the camera's hash chain still verifies acr
 hole (``deleted_by_policy``). The absence gets a gap row saying why, and the images made
 from that footage (event snapshots, track thumbnails) go with it.
 
+Files that a recorder node keeps on its own disk are deleted by that node, asked at once
+(``media/footage.py`` ``delete_on_nodes``); a node that is down keeps them for now, and the
+erasure says so (``files_pending_on_nodes``) and leaves the request open: erasing again
+retries them, and completes the request once no file waits. Meanwhile the node's janitor
+deletes them on its own when it runs again, since no index row names them.
+
 Segments are deleted whole (~10 s each): a range reaching into a segment erases all of
 it, and the record lists every segment with its times and hash. Footage under an evidence
 lock in force, or still being recorded, is never touched: the whole erasure is refused,
@@ -22,6 +28,7 @@ from sqlalchemy import select, update
 
 from vigil.domain.errors import Conflict
 from vigil.domain.subject_requests import RequestKind, RequestStatus, TimeRange, merge_ranges
+from vigil.media.footage import delete_on_nodes, elsewhere
 from vigil.media.storage import remove_segments
 from vigil.privacy.files import remove_files
 from vigil.security import audit
@@ -30,6 +37,7 @@ from vigil.store import subject_requests as store
 from vigil.store.db import Database
 from vigil.store.evidence_locks import list_locks
 from vigil.store.models import Alarm, EventRecord, EvidenceLock, Gap, Segment, TrackRecord
+from vigil.store.paths import confined_file
 from vigil.store.types import utcnow
 
 
@@ -121,12 +129,23 @@ def erase_ranges(
         )
         raise ErasureRefused(message)
 
+    remote = elsewhere(recordings_dir, segments)
     remove_segments(db, recordings_dir, segments)
     left = [s.path for s in segments if (recordings_dir / s.path).exists()]
     gaps = _record_gaps(db, segments, request_id)
     # Whole segments went: so do the images taken from any of their footage.
     erased = merge_ranges(TimeRange(s.camera_id, s.start, s.end or s.start) for s in segments)
-    derived = _erase_derived_images(db, data_dir, erased)
+    derived, images = _erase_derived_images(db, data_dir, erased, segments)
+    # Files on recorder nodes' own disks, this erasure's and those an earlier attempt of
+    # the request left waiting on a node that was down.
+    earlier, earlier_images = _still_pending(db, request_id)
+    for node, paths in earlier_images.items():
+        images.setdefault(node, []).extend(paths)
+    on_nodes = delete_on_nodes(db, data_dir, [*remote, *earlier], images)
+    pending = on_nodes.pending
+    done = not left and not pending
+    went = set(on_nodes.deleted)
+    deleted_on_nodes = sum(1 for s in [*remote, *earlier] if s.path in went)
     record = {
         **asked,
         "segments": [
@@ -141,8 +160,12 @@ def erase_ranges(
             }
             for s in segments
         ],
-        "files_deleted": len(segments) - len(left),
+        "files_deleted": len(segments) - len(remote) - len(left) + deleted_on_nodes,
         "files_not_deleted": left,
+        # node -> {"reason", "paths"}: files a node could not delete now (down, refusing);
+        # the request completes when erasing again finds none (the node's janitor also
+        # deletes them when it runs again, since no index row names them).
+        "files_pending_on_nodes": pending,
         "bytes": sum(s.bytes for s in segments),
         "gaps": gaps,
         **derived,
@@ -152,7 +175,7 @@ def erase_ranges(
         request_id,
         username=username,
         action="erase",
-        outcome="success" if not left else "failure",
+        outcome="success" if done else "failure",
         details=record,
     )
     for camera_id in sorted({r.camera_id for r in merged}):
@@ -160,7 +183,7 @@ def erase_ranges(
         audit.record(
             db,
             action="privacy.request.erase",
-            outcome=audit.Outcome.SUCCESS if not left else audit.Outcome.FAILURE,
+            outcome=audit.Outcome.SUCCESS if done else audit.Outcome.FAILURE,
             username=username,
             camera_id=camera_id,
             target=f"subject_request:{request_id}",
@@ -173,9 +196,10 @@ def erase_ranges(
                 "bytes": sum(s.bytes for s in mine),
                 "files": [s.path for s in mine],
                 "files_not_deleted": [p for p in left if p in {s.path for s in mine}],
+                "nodes_pending": sorted(pending),
             },
         )
-    if not left:
+    if done:
         store.transition(
             db,
             request_id,
@@ -185,7 +209,24 @@ def erase_ranges(
             note=f"footage erased: {reason}",
         )
         remove_files(data_dir, store.forget_personal_files(db, request_id))
-    return ErasureResult(record=record, complete=not left)
+    return ErasureResult(record=record, complete=done)
+
+
+def _still_pending(db: Database, request_id: int) -> tuple[list[Segment], dict[str, list[str]]]:
+    """The files that the request's latest erasure left waiting on nodes: segment files,
+    as (row-less) segments for :func:`delete_on_nodes`, and images by node."""
+    for entry in reversed(store.entries(db, request_id)):
+        if entry.action != "erase" or entry.outcome == "denied":
+            continue
+        waiting = (entry.details or {}).get("files_pending_on_nodes") or {}
+        segments = [
+            Segment(node=node, path=path)
+            for node, state in waiting.items()
+            for path in state.get("paths", [])
+        ]
+        images = {node: list(state.get("images", [])) for node, state in waiting.items()}
+        return segments, images
+    return [], {}
 
 
 def _refusal(db: Database, segments: Sequence[Segment]) -> tuple[str, dict[str, Any]] | None:
@@ -232,15 +273,17 @@ def _record_gaps(db: Database, segments: Sequence[Segment], request_id: int) -> 
 
 
 def _erase_derived_images(
-    db: Database, data_dir: Path, ranges: Sequence[TimeRange]
-) -> dict[str, Any]:
-    """Event snapshots and track thumbnails taken from the erased footage."""
-    snapshots: list[str] = []
-    thumbnails: list[str] = []
+    db: Database, data_dir: Path, ranges: Sequence[TimeRange], segments: Sequence[Segment]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Event snapshots and track thumbnails taken from the erased footage: those on this
+    machine deleted, and those elsewhere by node (the node that recorded the erased
+    segment they were taken from, whose analytics wrote them)."""
+    snapshots: list[tuple[int, datetime, str]] = []
+    thumbnails: list[tuple[int, datetime, str]] = []
     with db.session() as s:
         for r in ranges:
             events = s.execute(
-                select(EventRecord.id, EventRecord.snapshot).where(
+                select(EventRecord.id, EventRecord.at, EventRecord.snapshot).where(
                     EventRecord.camera_id == r.camera_id,
                     EventRecord.at >= r.start,
                     EventRecord.at <= r.end,
@@ -248,31 +291,49 @@ def _erase_derived_images(
                 )
             ).all()
             tracks = s.execute(
-                select(TrackRecord.id, TrackRecord.thumbnail).where(
+                select(TrackRecord.id, TrackRecord.first_at, TrackRecord.thumbnail).where(
                     TrackRecord.camera_id == r.camera_id,
                     TrackRecord.first_at <= r.end,
                     TrackRecord.last_at >= r.start,
                     TrackRecord.thumbnail.is_not(None),
                 )
             ).all()
-            snapshots += [path for _, path in events if path]
-            thumbnails += [path for _, path in tracks if path]
+            snapshots += [(r.camera_id, at, path) for _, at, path in events if path]
+            thumbnails += [(r.camera_id, max(at, r.start), path) for _, at, path in tracks if path]
             if events:
                 s.execute(
                     update(EventRecord)
-                    .where(EventRecord.id.in_([i for i, _ in events]))
+                    .where(EventRecord.id.in_([i for i, _, _ in events]))
                     .values(snapshot=None)
                 )
             if tracks:
                 s.execute(
                     update(TrackRecord)
-                    .where(TrackRecord.id.in_([i for i, _ in tracks]))
+                    .where(TrackRecord.id.in_([i for i, _, _ in tracks]))
                     .values(thumbnail=None)
                 )
         if snapshots:
-            s.execute(update(Alarm).where(Alarm.snapshot.in_(snapshots)).values(snapshot=None))
-    return {
-        "snapshots_deleted": remove_files(data_dir, snapshots),
-        "thumbnails_deleted": remove_files(data_dir, thumbnails),
+            named = [path for _, _, path in snapshots]
+            s.execute(update(Alarm).where(Alarm.snapshot.in_(named)).values(snapshot=None))
+    on_nodes: dict[str, list[str]] = {}
+    for camera_id, at, path in [*snapshots, *thumbnails]:
+        if confined_file(data_dir, path) is not None:
+            continue
+        node = _recorded_by(segments, camera_id, at)
+        if node is not None:
+            on_nodes.setdefault(node, []).append(path)
+    derived = {
+        "snapshots_deleted": remove_files(data_dir, [p for _, _, p in snapshots]),
+        "thumbnails_deleted": remove_files(data_dir, [p for _, _, p in thumbnails]),
+        "images_on_nodes": sum(len(paths) for paths in on_nodes.values()),
         "erased_at": utcnow().isoformat(),
     }
+    return derived, on_nodes
+
+
+def _recorded_by(segments: Sequence[Segment], camera_id: int, at: datetime) -> str | None:
+    """The node that recorded the camera's erased segment holding ``at``."""
+    for seg in segments:
+        if seg.camera_id == camera_id and seg.start <= at <= (seg.end or seg.start):
+            return seg.node
+    return None

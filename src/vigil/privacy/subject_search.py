@@ -32,6 +32,7 @@ from vigil.analytics.boxes import Box
 from vigil.analytics.frames import to_bgr
 from vigil.analytics.snapshots import draw_box, encode_jpeg
 from vigil.domain.subject_requests import HitKind, SearchCriteria, normalise_plate
+from vigil.media.footage import Footage, FootageUnavailable
 from vigil.privacy.files import PRIVACY_DIR, remove_files, write_atomic
 from vigil.privacy.jobs import run_job
 from vigil.security import audit
@@ -40,7 +41,6 @@ from vigil.store import subject_requests as store
 from vigil.store.db import Database
 from vigil.store.models import Segment
 from vigil.store.models_subject_requests import SubjectRequest, SubjectRequestHit
-from vigil.store.paths import confined
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,8 @@ def run_search(
     if not matchers:
         return _end(db, request_id, "failed", detail, "nothing to look for: no plate and no face")
     writer = HitWriter(db, data_dir, request_id)
-    root = recordings_dir.resolve()
+    # Segments on recorder nodes' own disks are fetched from them (media/footage.py).
+    footage = Footage(db, recordings_dir=recordings_dir, data_dir=data_dir)
     for index, seg in enumerate(plan):
         if store.job_progress(db, request_id, index / max(len(plan), 1), detail):
             writer.flush()
@@ -337,7 +338,7 @@ def run_search(
             return _end(db, request_id, "cancelled", detail)
         if index and plan[index - 1].camera_id != seg.camera_id:
             writer.flush(plan[index - 1].camera_id)
-        _scan_segment(seg, root, criteria, matchers, writer, detail, every_s)
+        _scan_segment(seg, footage, criteria, matchers, writer, detail, every_s)
         detail["segments_done"] = index + 1
         detail["hits"] = writer.stored + writer.pending
     writer.flush()
@@ -345,22 +346,30 @@ def run_search(
     return _end(db, request_id, "done", detail)
 
 
+def _readable(footage: Footage, seg: Segment) -> tuple[Path | None, str | None]:
+    """The segment's file to read here (fetched from its node when it keeps it), or why not."""
+    try:
+        path = footage.locate(seg)
+    except FootageUnavailable as exc:  # on a node that is down: said, and the scan goes on
+        return None, str(exc)
+    if path is None:
+        return None, f"index path {seg.path!r} leaves the recordings directory: skipped"
+    if not path.is_file():
+        return None, f"file {seg.path} is missing"
+    return path, None
+
+
 def _scan_segment(
     seg: Segment,
-    root: Path,
+    footage: Footage,
     criteria: SearchCriteria,
     matchers: list[Matcher],
     writer: HitWriter,
     detail: dict[str, Any],
     every_s: float,
 ) -> None:
-    path = confined(root, seg.path)
-    problem: str | None = None
-    if path is None:
-        problem = f"index path {seg.path!r} leaves the recordings directory: skipped"
-    elif not path.is_file():
-        problem = f"file {seg.path} is missing"
-    else:
+    path, problem = _readable(footage, seg)
+    if path is not None:
         try:
             frames = sample_frames(
                 path, seg.start, start=criteria.start, end=criteria.end, every_s=every_s

@@ -24,7 +24,7 @@ from vigil.domain.timeline import CONTINUITY_TOLERANCE
 from vigil.media.live import LiveFragmenter
 from vigil.media.privacy_live import CameraPrivacy, MaskedLive
 from vigil.media.segment_index import DbSegmentIndex
-from vigil.media.storage import DiskGuard, janitor_pass, repair_open_segments
+from vigil.media.storage import DiskGuard, janitor_pass, repair_open_segments, sweep_unindexed
 from vigil.recorder.supervisor import CameraSupervisor, RecordingContext
 from vigil.security.secrets import SecretBox
 from vigil.store import cameras as camera_store
@@ -312,4 +312,7 @@ class RecorderService:
 
     def _enforce_retention(self) -> None:
         janitor_pass(self.db, self.root, self.settings.storage)
+        # Rows deleted by others (the server's erasure or camera deletion, another node's
+        # retention) while this node was down or its disk unreachable: follow them.
+        sweep_unindexed(self.db, self.root)
         self._guard.refresh()

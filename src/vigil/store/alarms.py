@@ -99,6 +99,8 @@ class AlarmFilter:
     until: datetime | None = None
     # The caller's cameras (None: all); alarms of no camera are shown to everyone.
     cameras: Collection[int] | None = None
+    # The sites they were raised at, as stored ("local" for this installation); None: all.
+    sites: Collection[str] | None = None
 
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
@@ -117,6 +119,8 @@ def _filtered(query: S, f: AlarmFilter) -> S:
         query = query.where(Alarm.camera_id == f.camera_id)
     if f.cameras is not None:
         query = query.where(or_(Alarm.camera_id.in_(f.cameras), Alarm.camera_id.is_(None)))
+    if f.sites is not None:
+        query = query.where(Alarm.site.in_(f.sites))
     if f.since is not None:
         query = query.where(Alarm.created_at >= f.since)
     if f.until is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -21,11 +21,15 @@ class DuplicateCameraName(ValueError):
     """Another camera already has this name."""
 
 
-def list_cameras(db: Database, *, enabled_only: bool = False) -> Sequence[Camera]:
-    """All cameras, by id."""
+def list_cameras(
+    db: Database, *, enabled_only: bool = False, sites: Collection[str] | None = None
+) -> Sequence[Camera]:
+    """All cameras, by id; ``sites``: only those of these sites (as stored)."""
     query = select(Camera).order_by(Camera.id)
     if enabled_only:
         query = query.where(Camera.enabled.is_(True))
+    if sites is not None:
+        query = query.where(Camera.site.in_(sites))
     with db.session() as s:
         return s.scalars(query).all()
 

@@ -93,10 +93,12 @@ def list_events(
     camera_id: int | None = None,
     type: str | None = None,
     cameras: Collection[int] | None = None,
+    sites: Collection[str] | None = None,
     limit: int = 100,
 ) -> list[Event]:
     """Stored events, newest first. ``type`` ending in ``*`` matches a prefix; ``cameras``
-    limits them to those cameras' events and events of no camera."""
+    limits them to those cameras' events and events of no camera; ``sites`` to those
+    sites' events (as stored)."""
     query = select(EventRecord).order_by(EventRecord.at.desc(), EventRecord.id.desc())
     if since is not None:
         query = query.where(EventRecord.at >= since)
@@ -108,6 +110,8 @@ def list_events(
         query = query.where(
             or_(EventRecord.camera_id.in_(cameras), EventRecord.camera_id.is_(None))
         )
+    if sites is not None:
+        query = query.where(EventRecord.site.in_(sites))
     if type:
         if type.endswith("*"):
             query = query.where(EventRecord.type.startswith(type[:-1], autoescape=True))

@@ -10,9 +10,19 @@ from sqlalchemy import Select, and_, delete, exists, func, or_, select
 
 from vigil.store.db import Database
 from vigil.store.evidence_locks import segment_locked
-from vigil.store.models import Gap, Segment, SegmentTombstone
+from vigil.store.models import (
+    Alarm,
+    EventRecord,
+    Gap,
+    Segment,
+    SegmentTombstone,
+    TrackRecord,
+)
 from vigil.store.recording_requests import segment_requested
 from vigil.store.types import utcnow
+
+# Bound on the parameters of one ``IN`` (SQLite allows 32766; PostgreSQL more).
+PATHS_BATCH = 500
 
 
 def _overlapping(
@@ -36,6 +46,26 @@ def segments_between(
     """Segments of a camera that overlap [start, end), oldest first (open ones included)."""
     with db.session() as s:
         return s.scalars(_overlapping(Segment, camera_id, start, end)).all()
+
+
+def camera_segments(db: Database, camera_id: int) -> Sequence[Segment]:
+    """Every segment of a camera, oldest first."""
+    with db.session() as s:
+        return s.scalars(
+            select(Segment).where(Segment.camera_id == camera_id).order_by(Segment.start)
+        ).all()
+
+
+def node_at(db: Database, camera_id: int, at: datetime) -> str | None:
+    """The node that was recording the camera at ``at`` (its segment then, else its latest
+    segment that started before), or None without one."""
+    with db.session() as s:
+        return s.scalar(
+            select(Segment.node)
+            .where(Segment.camera_id == camera_id, Segment.start <= at)
+            .order_by(Segment.start.desc())
+            .limit(1)
+        )
 
 
 def get_segment(db: Database, segment_id: int) -> Segment | None:
@@ -117,7 +147,14 @@ def delete_segments(db: Database, ids: Sequence[int]) -> None:
     if not ids:
         return
     with db.session() as s:
-        gone = s.scalars(select(Segment).where(Segment.id.in_(ids))).all()
+        # Only the rows this transaction deletes: when two janitors (nodes sharing the
+        # index) pick the same victims, one tombstone each, not one per janitor.
+        gone = s.scalars(
+            delete(Segment)
+            .where(Segment.id.in_(ids))
+            .returning(Segment)
+            .execution_options(synchronize_session=False)
+        ).all()
         for seg in gone:
             if seg.chain_hash is not None:
                 s.add(
@@ -130,7 +167,6 @@ def delete_segments(db: Database, ids: Sequence[int]) -> None:
                         chain_hash=seg.chain_hash,
                     )
                 )
-        s.execute(delete(Segment).where(Segment.id.in_(ids)))
         s.flush()
         for camera_id in {seg.camera_id for seg in gone}:
             older_kept = exists().where(
@@ -141,6 +177,28 @@ def delete_segments(db: Database, ids: Sequence[int]) -> None:
                 .where(SegmentTombstone.camera_id == camera_id, ~older_kept)
                 .execution_options(synchronize_session=False)
             )
+
+
+def indexed_paths(db: Database, paths: Sequence[str]) -> set[str]:
+    """Which of these recordings-relative paths a segment row names."""
+    found: set[str] = set()
+    with db.session() as s:
+        for i in range(0, len(paths), PATHS_BATCH):
+            batch = list(paths[i : i + PATHS_BATCH])
+            found.update(s.scalars(select(Segment.path).where(Segment.path.in_(batch))).all())
+    return found
+
+
+def images_in_use(db: Database, paths: Sequence[str]) -> set[str]:
+    """Which of these data-directory paths an event, alarm or track still names (the images
+    taken from footage: snapshots, thumbnails)."""
+    found: set[str] = set()
+    with db.session() as s:
+        for i in range(0, len(paths), PATHS_BATCH):
+            batch = list(paths[i : i + PATHS_BATCH])
+            for column in (EventRecord.snapshot, Alarm.snapshot, TrackRecord.thumbnail):
+                found.update(p for p in s.scalars(select(column).where(column.in_(batch))) if p)
+    return found
 
 
 def delete_gaps_before(db: Database, camera_id: int, before: datetime) -> None:

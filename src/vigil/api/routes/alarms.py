@@ -31,6 +31,7 @@ from vigil.api.schemas_alarms import (
 from vigil.domain.alarms import AlarmState
 from vigil.domain.permissions import Permission, Visible
 from vigil.domain.rules import PRIORITY_NAMES
+from vigil.federation.store import SITE_FILTER, stored_sites
 from vigil.store import actions as action_store
 from vigil.store import alarms as alarm_store
 from vigil.store import events as event_store
@@ -114,12 +115,15 @@ def list_alarms(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    site: Annotated[str | None, Query(description=SITE_FILTER)] = None,
 ) -> AlarmPage:
-    """The queue: priority first (1 = critical), then newest first."""
+    """The queue: priority first (1 = critical), then newest first. ``site``: only the
+    alarms of that linked site, or this installation's own under its name."""
     if state not in STATE_FILTERS:
         raise HTTPException(422, f"state must be one of {', '.join(STATE_FILTERS)}")
     cameras = None if visible.all else visible.camera_ids
-    f = AlarmFilter(state, priority, category, camera_id, since, until, cameras)
+    sites = stored_sites(site, ctx.settings.site)
+    f = AlarmFilter(state, priority, category, camera_id, since, until, cameras, sites)
     total, rows = alarm_store.list_alarms(ctx.db, f, limit=limit, offset=offset)
     return AlarmPage(total=total, items=[to_public(r, ctx.settings.site) for r in rows])
 

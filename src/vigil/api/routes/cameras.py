@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from vigil.api.auth import (
@@ -16,12 +17,15 @@ from vigil.api.auth import (
     visible_cameras,
 )
 from vigil.api.deps import CameraDep, ContextDep, ServerContext
+from vigil.api.errors import FieldError
 from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
 from vigil.domain.cameras import CameraStatus, RecordingMode, reported_status
 from vigil.domain.errors import Conflict
 from vigil.domain.messages import CamerasChanged
+from vigil.federation.store import SITE_FILTER, stored_sites
+from vigil.media.footage import delete_on_nodes, elsewhere
 from vigil.store import cameras as camera_store
-from vigil.store import leases
+from vigil.store import leases, nodes, recordings
 from vigil.store.cameras import DuplicateCameraName
 from vigil.store.evidence_locks import list_locks
 from vigil.store.models import Camera, CameraHealth
@@ -75,14 +79,21 @@ async def _announce(ctx: ServerContext, camera_id: int, change: str) -> None:
 
 
 @router.get("", response_model=list[CameraPublic])
-def list_cameras(ctx: ContextDep, request: Request, user: CurrentUser) -> list[CameraPublic]:
-    """The cameras the caller may use, with their health."""
+def list_cameras(
+    ctx: ContextDep,
+    request: Request,
+    user: CurrentUser,
+    site: Annotated[str | None, Query(description=SITE_FILTER)] = None,
+) -> list[CameraPublic]:
+    """The cameras the caller may use, with their health. ``site``: only the cameras of
+    that linked site, or this installation's own under its name."""
     visible = visible_cameras(request, user, *CAMERA_ACCESS)
     health = camera_store.health_of(ctx.db)
     where = leases.owners(ctx.db)
+    sites = stored_sites(site, ctx.settings.site)
     return [
         to_public(c, health.get(c.id), where.get(c.id))
-        for c in camera_store.list_cameras(ctx.db)
+        for c in camera_store.list_cameras(ctx.db, sites=sites)
         if c.id in visible
     ]
 
@@ -92,6 +103,7 @@ async def create_camera(
     body: CameraCreate, ctx: ContextDep, request: Request, user: ManageUser
 ) -> CameraPublic:
     """Add a camera; its recorder starts recording it within seconds."""
+    await run_in_threadpool(_check_pinned_node, ctx, body.pinned_node)
     fields = body.model_dump(exclude={"password"})
     fields["site"] = ctx.settings.site
     if body.password is not None:
@@ -122,6 +134,7 @@ async def update_camera(
 ) -> CameraPublic:
     """Change a camera; set ``enabled`` false to stop recording it."""
     fields = body.model_dump(exclude_unset=True, exclude={"password"})
+    await run_in_threadpool(_check_pinned_node, ctx, fields.get("pinned_node"))
     if "name" in fields and fields["name"] is None:
         raise HTTPException(422, "a camera's name cannot be empty")
     if "main_url" in fields and fields["main_url"] is None:
@@ -163,10 +176,30 @@ async def delete_camera(
     if locks:
         ids = ", ".join(str(lock.id) for lock in locks)
         raise Conflict(f"camera {camera.id} has footage under evidence locks ({ids}): release them")
+    segments = await run_in_threadpool(recordings.camera_segments, ctx.db, camera.id)
+    remote = await run_in_threadpool(elsewhere, ctx.settings.recordings_dir, segments)
     camera_store.delete_camera(ctx.db, camera.id)
     await _announce(ctx, camera.id, "deleted")
-    await run_in_threadpool(
-        audit_action, request, user, "camera.delete", camera_id=camera.id, target=camera.name
-    )
     shutil.rmtree(ctx.settings.recordings_dir / str(camera.id), ignore_errors=True)
+    # Files on recorder nodes' own disks: deleted by their nodes now, or by a node's
+    # janitor once it runs again (no row names them any more).
+    on_nodes = await run_in_threadpool(delete_on_nodes, ctx.db, ctx.settings.data_dir, remote)
+    await run_in_threadpool(
+        audit_action,
+        request,
+        user,
+        "camera.delete",
+        camera_id=camera.id,
+        target=camera.name,
+        files_pending_on_nodes=sorted(on_nodes.pending),
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _check_pinned_node(ctx: ServerContext, name: str | None) -> None:
+    """A pin names a recorder node that has registered (422 with the known ones if not)."""
+    if name is None or nodes.get_node(ctx.db, name) is not None:
+        return
+    known = [n.name for n in nodes.list_nodes(ctx.db)]
+    listed = ", ".join(known) if known else "none has registered yet"
+    raise FieldError("pinned_node", f"no recorder node is named {name!r}; known nodes: {listed}")

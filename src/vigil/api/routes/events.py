@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import FileResponse
 
 from vigil.api.auth import (
@@ -23,7 +23,10 @@ from vigil.bus.base import subject_matches
 from vigil.domain.alarms import AlarmChanged
 from vigil.domain.events import Event
 from vigil.domain.permissions import Visible
+from vigil.federation.store import SITE_FILTER, stored_sites
+from vigil.media.footage import NodeUnavailable, fetch_data_file
 from vigil.store import events as event_store
+from vigil.store import recordings
 from vigil.store.paths import confined_file
 
 router = APIRouter(tags=["events"])
@@ -72,8 +75,10 @@ def list_events(
     camera_id: int | None = None,
     type: Annotated[str | None, Query(description="a type, or a prefix ending in *")] = None,
     limit: Annotated[int, Query(ge=1, le=event_store.EVENTS_LIMIT_MAX)] = 100,
+    site: Annotated[str | None, Query(description=SITE_FILTER)] = None,
 ) -> list[EventPublic]:
-    """Stored events of the cameras the caller may see, newest first."""
+    """Stored events of the cameras the caller may see, newest first. ``site``: only the
+    events of that linked site, or this installation's own under its name."""
     events = event_store.list_events(
         ctx.db,
         since=since,
@@ -81,9 +86,30 @@ def list_events(
         camera_id=camera_id,
         type=type,
         cameras=None if visible.all else visible.camera_ids,
+        sites=stored_sites(site, ctx.settings.site),
         limit=limit,
     )
     return [event_public(e) for e in events]
+
+
+def recorded_file(ctx: ServerContext, path: str, *, camera_id: int, at: datetime) -> Response:
+    """A file that analytics wrote when the camera was recorded at ``at`` (snapshot,
+    thumbnail): from this server's data directory when it is there (embedded mode, one
+    machine), else from the recorder node that was recording the camera then, through its
+    media API. 503 naming the node while that node is unavailable."""
+    root = ctx.settings.data_dir.resolve()
+    if confined_file(root, path) is not None:
+        return snapshot_file(ctx, path)
+    node = recordings.node_at(ctx.db, camera_id, at)
+    data = None
+    if node is not None:
+        try:
+            data = fetch_data_file(ctx.db, ctx.settings.data_dir, node, path)
+        except NodeUnavailable as exc:
+            raise HTTPException(503, str(exc)) from None
+    if data is None:
+        raise HTTPException(404, "the snapshot is not on this server any more")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/events/{event_id}/snapshot", response_class=FileResponse)
@@ -92,13 +118,16 @@ def event_snapshot(
     ctx: ContextDep,
     request: Request,
     user: Annotated[Principal, Depends(require(*CAMERA_ACCESS))],
-) -> FileResponse:
-    """The snapshot taken with an event."""
+) -> Response:
+    """The snapshot taken with an event (503 naming the recorder node that keeps it while
+    that node is unavailable)."""
     event = event_store.get_event(ctx.db, event_id)
     if event is None or not event.snapshot:
         raise HTTPException(404, f"event {event_id} has no snapshot")
     ensure_camera(request, user, event.camera_id, *CAMERA_ACCESS)
-    return snapshot_file(ctx, event.snapshot)
+    if event.camera_id is None:  # not from a camera: written by this server
+        return snapshot_file(ctx, event.snapshot)
+    return recorded_file(ctx, event.snapshot, camera_id=event.camera_id, at=event.at)
 
 
 @router.websocket("/api/events")

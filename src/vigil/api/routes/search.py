@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -14,7 +14,7 @@ from vigil.analytics.colour import COLOURS
 from vigil.api.auth import Principal, audit_action, ensure_camera, require, visible_cameras
 from vigil.api.deps import ContextDep
 from vigil.api.errors import FieldError
-from vigil.api.routes.events import snapshot_file
+from vigil.api.routes.events import recorded_file
 from vigil.domain.permissions import Permission
 from vigil.search.query import SEARCH_LIMIT_MAX, Hit, SearchFilters, SearchKind, search
 from vigil.store import tracks as track_store
@@ -171,12 +171,11 @@ def search_route(
 
 
 @router.get("/api/tracks/{track_id}/thumbnail", response_class=FileResponse)
-def track_thumbnail(
-    track_id: int, ctx: ContextDep, request: Request, user: SearchUser
-) -> FileResponse:
-    """The crop saved when a track ended (a file under the data directory)."""
+def track_thumbnail(track_id: int, ctx: ContextDep, request: Request, user: SearchUser) -> Response:
+    """The crop saved when a track ended (under the data directory of the server, or of
+    the recorder node that recorded it: 503 naming that node while it is unavailable)."""
     track = track_store.get_track(ctx.db, track_id)
     if track is None or not track.thumbnail:
         raise HTTPException(404, f"track {track_id} has no thumbnail")
     ensure_camera(request, user, track.camera_id, Permission.SEARCH)
-    return snapshot_file(ctx, track.thumbnail)
+    return recorded_file(ctx, track.thumbnail, camera_id=track.camera_id, at=track.first_at)

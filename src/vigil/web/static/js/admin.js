@@ -1,9 +1,10 @@
 // Administration (permission manage): users (#/admin/users), roles (#/admin/roles), API
-// tokens (#/admin/tokens) and recorder nodes (#/admin/nodes), as tabs over one page. Every
-// change is audited by the server.
+// tokens (#/admin/tokens), recorder nodes (#/admin/nodes) and federated sites
+// (#/admin/sites), as tabs over one page. Every change is audited by the server.
 
 import * as nodes from './admin-nodes.js';
 import * as roles from './admin-roles.js';
+import * as sites from './admin-sites.js';
 import * as tokens from './admin-tokens.js';
 import * as users from './admin-users.js';
 import { h, replace } from './ui.js';
@@ -13,9 +14,10 @@ const TABS = [
   { key: 'roles', label: 'Roles', page: roles },
   { key: 'tokens', label: 'API tokens', page: tokens },
   { key: 'nodes', label: 'Recorder nodes', page: nodes },
+  { key: 'sites', label: 'Sites', page: sites },
 ];
 
-/** Mount the page of `tab` ("users", "roles", "tokens" or "nodes"). */
+/** Mount the page of `tab` ("users", "roles", "tokens", "nodes" or "sites"). */
 export function mount(root, { tab = 'users' } = {}) {
   const current = TABS.find((t) => t.key === tab) ?? TABS[0];
   const body = h('div', { class: 'admin-body' });

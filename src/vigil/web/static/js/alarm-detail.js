@@ -123,7 +123,7 @@ export class AlarmDetail {
         stage.hidden = false;
         this.player?.stop();
         this.player = new PlaybackPlayer(video, { overlay });
-        this.player.play(playbackUrl(a.video.camera_id, start), start);
+        this.player.play(playbackUrl({ id: a.video.camera_id, site: a.site }, start), start);
         // Stop at the end of the linked span rather than run on to the live edge.
         video.ontimeupdate = () => {
           const wall = this.player?.wallTime();

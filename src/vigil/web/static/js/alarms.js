@@ -5,8 +5,9 @@
 
 import { AlarmDetail } from './alarm-detail.js';
 import { PRIORITIES, STATES, clearedFlag, priorityBadge, stateChip } from './alarm-format.js';
-import { alarms as alarmsApi } from './api.js';
+import { alarms as alarmsApi, linkedSitesReady } from './api.js';
 import { pushButton } from './push.js';
+import { siteBadge } from './site-badge.js';
 import { SOUND_MODES, setSoundMode, soundMode } from './sounds.js';
 import { alarmStore, store } from './store.js';
 import { formatAgo, formatDateTime, h, replace } from './ui.js';
@@ -146,7 +147,7 @@ class AlarmQueue {
     const params = { limit: PAGE };
     for (const k of FILTERS) if (this.filters[k]) params[k] = this.filters[k];
     try {
-      const { total, items } = await alarmsApi.list(params, { signal: abort.signal });
+      const [{ total, items }] = await Promise.all([alarmsApi.list(params, { signal: abort.signal }), linkedSitesReady()]);
       this.items = items;
       this.error.hidden = true;
       this.render(total);
@@ -191,7 +192,7 @@ class AlarmQueue {
       h('span', { class: 'sub' }, [a.category, a.rule_name].filter(Boolean).join(' · '))),
     h('td', {}, stateChip(a.state)),
     h('td', { dataset: { field: 'owner', testid: 'alarm-owner' } }, a.owner ?? '—'),
-    h('td', { dataset: { field: 'camera' } }, a.camera_name ?? '—'),
+    h('td', { dataset: { field: 'camera' } }, a.camera_name ?? '—', siteBadge(a)),
     age,
     h('td', { class: 'num', dataset: { field: 'occurrences' }, title: 'Occurrences' },
       a.occurrences > 1 ? `×${a.occurrences}` : '1'),

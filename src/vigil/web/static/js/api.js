@@ -133,9 +133,47 @@ export const cameras = {
   create: (body) => api('/api/cameras', { method: 'POST', body }),
   update: (id, body) => api(`/api/cameras/${id}`, { method: 'PATCH', body }),
   remove: (id) => api(`/api/cameras/${id}`, { method: 'DELETE' }),
-  timeline: (id, start, end, opts) =>
-    api(`/api/cameras/${id}/timeline?${times({ start, end })}`, opts),
+  /** `camera`: the camera ({ id, site }) or its id (see `mediaPath`). */
+  timeline: (camera, start, end, opts) =>
+    api(`${mediaPath(camera, 'timeline')}?${times({ start, end })}`, opts),
 };
+
+/** Federated sites this server links to (registering needs manage; see admin-sites.js). */
+export const sites = {
+  list: (opts) => api('/api/sites', opts),
+  /** Without `fingerprint` the server answers 409 with the certificate's, to confirm. */
+  add: (body) => api('/api/sites', { method: 'POST', body }),
+  remove: (name) => api(`/api/sites/${encodeURIComponent(name)}`, { method: 'DELETE' }),
+};
+
+// The names of the linked sites: an item (camera, alarm, event) whose `site` is one of them
+// is that site's, mirrored here; any other `site` names this installation.
+const linkedSites = new Set();
+let linkedSitesLoad = null;
+
+/** Read the linked sites' names again (after signing in, adding or removing a site). A
+ * user who may not list them sees every item as this installation's. */
+export function loadLinkedSites() {
+  linkedSitesLoad = sites.list().then((list) => {
+    linkedSites.clear();
+    for (const s of list) linkedSites.add(s.name);
+  }, () => {});
+  return linkedSitesLoad;
+}
+
+/** Resolves once the linked sites' names are known (loading them the first time). */
+export const linkedSitesReady = () => linkedSitesLoad ?? loadLinkedSites();
+
+/** The linked site a camera, alarm or event belongs to, or null for this installation's. */
+export const siteOf = (item) => (item?.site && linkedSites.has(item.site) ? item.site : null);
+
+/** Path of a camera's media (`what`: live, timeline, playback.mp4, export): a linked site's
+ * camera is reached through this server's relay. `camera`: { id, site }, or an id (a camera
+ * of this installation). */
+export function mediaPath(camera, what) {
+  const base = siteOf(camera) ? '/api/federation/cameras' : '/api/cameras';
+  return `${base}/${camera?.id ?? camera}/${what}`;
+}
 
 export const nodes = {
   list: (opts) => api('/api/nodes', opts),
@@ -154,10 +192,11 @@ export const analytics = {
 /** The latest analysed (or live) frame of a camera as JPEG. */
 export const snapshotUrl = (id) => `/api/cameras/${id}/snapshot.jpg`;
 
-/** WebSocket URL of a camera's live stream; stream 'sub' is the lighter one for grids
- * (the server falls back to the main stream when the camera has no sub-stream). */
-export function liveUrl(id, stream = 'main') {
-  return wsUrl(`/api/cameras/${id}/live?stream=${stream}`);
+/** WebSocket URL of a camera's live stream ({ id, site } or an id, see `mediaPath`); stream
+ * 'sub' is the lighter one for grids (the server falls back to the main stream when the
+ * camera has no sub-stream). */
+export function liveUrl(camera, stream = 'main') {
+  return wsUrl(`${mediaPath(camera, 'live')}?stream=${stream}`);
 }
 
 /** WebSocket URL of the event stream: camera status changes and alarm changes by default. */
@@ -258,17 +297,17 @@ export const audit = {
   csvUrl: (params) => `/api/audit.csv${query(params)}`,
 };
 
-/** URL of the recorded video of a camera from `start` (a Date) on. */
-export function playbackUrl(id, start) {
-  return `/api/cameras/${id}/playback.mp4?${times({ start })}`;
+/** URL of the recorded video of a camera ({ id, site } or an id) from `start` (a Date) on. */
+export function playbackUrl(camera, start) {
+  return `${mediaPath(camera, 'playback.mp4')}?${times({ start })}`;
 }
 
-/** URL of an MP4 export of a camera between two Dates; `redact` lists what to blur
- * ('faces', 'plates'). */
-export function exportUrl(id, start, end, redact = []) {
+/** URL of an MP4 export of a camera ({ id, site } or an id) between two Dates; `redact`
+ * lists what to blur ('faces', 'plates'). */
+export function exportUrl(camera, start, end, redact = []) {
   const q = new URLSearchParams(times({ start, end }));
   for (const kind of redact) q.append('redact', kind);
-  return `/api/cameras/${id}/export?${q}`;
+  return `${mediaPath(camera, 'export')}?${q}`;
 }
 
 function times(params) {

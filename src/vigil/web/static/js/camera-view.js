@@ -4,7 +4,7 @@
 // Analytics: boxes over the live view (a toggle) and the camera's live event feed.
 // Live, playback, export and the links to configuration show as the user's permissions allow.
 
-import { cameras as camerasApi, errorOf, exportUrl, playbackUrl, request } from './api.js';
+import { cameras as camerasApi, errorOf, exportUrl, linkedSitesReady, playbackUrl, request } from './api.js';
 import { EventFeed } from './event-feed.js';
 import { LivePlayer } from './live-player.js';
 import { AnalyticsOverlay } from './overlay.js';
@@ -153,8 +153,12 @@ class CameraView {
     this.renderCamera();
     this.setExport(lastMinutes());
     this.setZoom(this.zoom);
-    if (start) this.playAt(start);
-    else this.goLive();
+    // A linked site's camera plays through this server's relay: its sites are known first.
+    linkedSitesReady().then(() => {
+      if (this.destroyed) return;
+      if (start) this.playAt(start);
+      else this.goLive();
+    });
     this.timers.push(setInterval(() => this.loadTimeline(), TIMELINE_REFRESH_MS));
     this.timers.push(setInterval(() => this.tick(), CLOCK_MS));
     this.timers.push(setInterval(() => this.moveWindow(), 1000));
@@ -166,6 +170,7 @@ class CameraView {
     this.timelineAbort?.abort();
     this.live.stop();
     this.playback.stop();
+    this.destroyed = true;
     this.timeline.destroy();
     this.boxes.destroy();
     this.feed.destroy();
@@ -215,6 +220,12 @@ class CameraView {
     this.updateControls();
   }
 
+  /** The camera as the store has it ({ id, site }: a linked site's is played through the
+   * relay), or its id before the list arrives. */
+  get camera() {
+    return store.get(this.id) ?? this.id;
+  }
+
   /** Play the recording from `date` (a Date) in the video area. */
   playAt(date) {
     if (!this.mayPlay) {
@@ -225,7 +236,7 @@ class CameraView {
     this.live.stop();
     this.playback.ranges = this.timeline.ranges;
     this.applySpeed();
-    this.playback.play(playbackUrl(this.id, date), date);
+    this.playback.play(playbackUrl(this.camera, date), date);
     this.gotoInput.value = toLocalInput(date);
     this.timeline.setCursor(date);
     this.clock.textContent = '…';
@@ -318,7 +329,7 @@ class CameraView {
     this.timelineAbort = abort;
     const [start] = this.windowSpan();
     try {
-      const data = await camerasApi.timeline(this.id, start, new Date(), { signal: abort.signal });
+      const data = await camerasApi.timeline(this.camera, start, new Date(), { signal: abort.signal });
       const dates = (list) => list.map((s) => ({ ...s, start: new Date(s.start), end: new Date(s.end) }));
       this.timeline.setData(dates(data.ranges), dates(data.gaps));
       if (this.mode === 'playback') this.playback.ranges = this.timeline.ranges;
@@ -372,7 +383,7 @@ class CameraView {
       ? 'Preparing the export and blurring faces and plates (a few times the video\'s length)…'
       : 'Preparing the export…';
     try {
-      const response = await request(exportUrl(this.id, start, end, redact));
+      const response = await request(exportUrl(this.camera, start, end, redact));
       if (!response.ok) throw await errorOf(response);
       const blob = await readWithProgress(response, (n) => {
         this.exportStatus.textContent = `Downloading… ${formatBytes(n)}`;

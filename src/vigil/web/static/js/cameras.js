@@ -3,8 +3,9 @@
 // fields they concern; the recorder node it is pinned to, or automatic). Changes are offered
 // to administrators (permission manage) only.
 
-import { cameras as camerasApi, nodes as nodesApi } from './api.js';
+import { cameras as camerasApi, linkedSitesReady, nodes as nodesApi, siteOf } from './api.js';
 import { P, session } from './session.js';
+import { siteBadge } from './site-badge.js';
 import { store } from './store.js';
 import {
   confirmDialog, formatAgo, formatDateTime, formatFps, formatKbps, formatResolution, h, replace,
@@ -17,6 +18,7 @@ const STATUS_ORDER = ['online', 'connecting', 'offline', 'storage_full', 'disabl
 /** Mount the list; `form` is "new", a camera id (edit), or undefined. */
 export function mount(root, { form } = {}) {
   const list = new CameraList(root);
+  linkedSitesReady(); // the list marks a linked site's cameras once their names are known
   let editor = null;
   if (form) editor = new CameraForm(root, form === 'new' ? null : Number(form));
   return () => {
@@ -127,9 +129,10 @@ function updateRow(row, camera) {
     return false;
   };
   if (sig(cells.status, health.status)) replace(cells.status, statusBadge(health.status));
-  if (sig(cells.name, `${camera.name}|${camera.location}|${camera.main_url}|${camera.node}`)) {
+  if (sig(cells.name, `${camera.name}|${camera.location}|${camera.main_url}|${camera.node}|${siteOf(camera)}`)) {
     replace(cells.name,
       h('a', { href: `#/camera/${camera.id}`, class: 'camera-name', dataset: { testid: 'camera-name' } }, camera.name),
+      siteBadge(camera),
       camera.location ? h('span', { class: 'sub' }, camera.location) : null,
       h('code', { class: 'sub url' }, camera.main_url),
       camera.node ? h('span', { class: 'sub', dataset: { testid: 'camera-node' } }, `recorded on ${camera.node}`) : null);
@@ -307,8 +310,10 @@ class CameraForm {
       this.nodes.map((n) => h('option', { value: n.name }, label(n))),
       pinned && !names.includes(pinned) ? h('option', { value: pinned }, `${pinned} (not registered)`) : null);
     this.inputs.pinned_node.value = pinned;
+    // From the nodes just fetched, not the camera list's copy (it may predate a move).
+    const where = this.nodes.find((n) => (n.cameras ?? []).includes(this.cameraId))?.name;
     this.nodeHint.textContent = !c ? 'Automatic: the node with the most room records it.'
-      : c.node ? `Recorded on ${c.node} now.` : 'Not recorded on any node now.';
+      : where ? `Recorded on ${where} now.` : 'Not recorded on any node now.';
   }
 
   /** The request body: for an edit, only what changed. */

@@ -3,7 +3,8 @@
 // the shared /api/events socket (store.js re-emits each "event"). Optionally for one camera.
 // Clicking an event opens that camera's recording at the event's moment.
 
-import { events as eventsApi } from './api.js';
+import { events as eventsApi, linkedSitesReady } from './api.js';
+import { siteBadge } from './site-badge.js';
 import { store } from './store.js';
 import { formatClock, formatDateTime, formatDay, h, replace } from './ui.js';
 
@@ -70,7 +71,7 @@ export class EventFeed {
 
   async load() {
     try {
-      const list = await eventsApi.list({ camera_id: this.cameraId, limit: MAX_ITEMS });
+      const [list] = await Promise.all([eventsApi.list({ camera_id: this.cameraId, limit: MAX_ITEMS }), linkedSitesReady()]);
       for (const e of list) this.add(e, false);
       this.render();
     } catch (err) {
@@ -131,6 +132,7 @@ export class EventFeed {
             today ? formatClock(e.at, { seconds: true }) : formatDateTime(e.at))),
         h('span', { class: 'event-where', dataset: { testid: 'event-where' } },
           this.cameraId == null ? (camera?.name ?? `Camera ${e.camera_id}`) : null,
+          siteBadge(e),
           e.zone ? h('span', { class: 'event-zone' }, e.zone) : null),
         details ? h('span', { class: 'event-detail meta', dataset: { testid: 'event-detail' } }, details) : null)));
     return li;

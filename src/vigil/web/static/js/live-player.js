@@ -10,6 +10,7 @@
 // lags a bit, a jump when it lags more than MAX_LAG_S; old buffer is trimmed.
 
 import { liveUrl, socketClosed } from './api.js';
+import { store } from './store.js';
 import { showOverlay } from './ui.js';
 
 const MAX_LAG_S = 1.0; // jump to the live edge beyond this
@@ -217,7 +218,7 @@ export class LivePlayer extends EventTarget {
     if (!['error', 'unsupported', 'ended'].includes(this.state)) {
       this._setState('connecting', 'Connecting…');
     }
-    const ws = new WebSocket(liveUrl(this.cameraId, this.stream));
+    const ws = new WebSocket(liveUrl(store.get(this.cameraId) ?? this.cameraId, this.stream));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this._lastMessageAt = this._connectedAt = performance.now();
