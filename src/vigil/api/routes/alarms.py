@@ -6,13 +6,13 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from vigil.api.auth import Principal, audit_action, ensure_camera, require, visible_for
 from vigil.api.deps import ContextDep, ServerContext
-from vigil.api.routes.events import event_public, snapshot_file
+from vigil.api.routes.events import event_public, recorded_file, snapshot_file
 from vigil.api.routes.sites import forwarded
 from vigil.api.schemas_alarms import (
     AlarmDetail,
@@ -184,15 +184,18 @@ def get_alarm(alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser
 
 
 @router.get("/{alarm_id}/snapshot", response_class=FileResponse)
-def alarm_snapshot(
-    alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser
-) -> FileResponse:
-    """The snapshot of the alarm's latest event."""
+def alarm_snapshot(alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser) -> Response:
+    """The snapshot of the alarm's latest event (from the recorder node that took it when
+    it is not on this server; 503 naming the node while that node is unavailable)."""
     row = alarm_store.get_alarm(ctx.db, alarm_id)
-    if row is None or not row.alarm.snapshot:
+    snapshot = row.alarm.snapshot if row is not None else None
+    if row is None or not snapshot:
         raise HTTPException(404, f"alarm {alarm_id} has no snapshot")
-    ensure_camera(request, user, row.alarm.camera_id, Permission.ALARMS)
-    return snapshot_file(ctx, row.alarm.snapshot)
+    alarm = row.alarm
+    ensure_camera(request, user, alarm.camera_id, Permission.ALARMS)
+    if alarm.camera_id is None:
+        return snapshot_file(ctx, snapshot)
+    return recorded_file(ctx, snapshot, camera_id=alarm.camera_id, at=alarm.last_at)
 
 
 async def _detail_after(ctx: ServerContext, alarm_id: int) -> AlarmDetail:
