@@ -13,10 +13,10 @@ Example:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
-import sys
 import threading
+
+from vigil.libc import LIBC
 
 log = logging.getLogger(__name__)
 
@@ -25,24 +25,12 @@ OS_NAME_LIMIT = 15
 _PR_SET_NAME = 15
 
 
-def _libc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    except OSError:  # no C library to be found: names stay Python's own
-        return None
-
-
-_LIBC = _libc()
-
-
 def set_os_thread_name(name: str) -> None:
     """Name the calling thread for the operating system (Linux; elsewhere nothing)."""
-    if _LIBC is None:
+    if LIBC is None:
         return
     raw = name.encode("utf-8", "replace")[:OS_NAME_LIMIT]
-    if _LIBC.prctl(_PR_SET_NAME, ctypes.c_char_p(raw), 0, 0, 0) != 0:
+    if LIBC.prctl(_PR_SET_NAME, ctypes.c_char_p(raw), 0, 0, 0) != 0:
         log.debug("could not name thread %s (errno %s)", name, ctypes.get_errno())
 
 

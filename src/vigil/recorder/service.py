@@ -21,6 +21,7 @@ from vigil.config import Settings
 from vigil.domain.cameras import CameraStatus
 from vigil.domain.messages import CamerasChanged, CameraStatusChanged
 from vigil.domain.timeline import CONTINUITY_TOLERANCE
+from vigil.libc import release_free_heap
 from vigil.media.live import LiveFragmenter
 from vigil.media.privacy_live import CameraPrivacy, MaskedLive
 from vigil.media.segment_index import DbSegmentIndex
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 # duration, and live frames are stamped up to ingest.FUTURE_TOLERANCE ahead): an end further
 # ahead means the clock was set back, and the camera starts at once rather than wait for it.
 MAX_END_AHEAD = timedelta(seconds=2)
+HEAP_TRIM_EVERY_S = 60.0
 
 
 class RecorderService:
@@ -112,6 +114,7 @@ class RecorderService:
         self.analytics = AnalyticsService(self.settings, self.db, self.bus, self._loop)
         analytics_listener = asyncio.create_task(self.analytics.listen())
         janitor = asyncio.create_task(self._janitor())
+        trimmer = asyncio.create_task(self._trim_heap())
         try:
             while not self._stopping:
                 # Cleared before the round, not after: a change announced while the round
@@ -130,6 +133,7 @@ class RecorderService:
         finally:
             listener.cancel()
             janitor.cancel()
+            trimmer.cancel()
             analytics_listener.cancel()
             await self.stop()
 
@@ -309,6 +313,14 @@ class RecorderService:
             except Exception:  # the janitor must survive a bad pass and try again
                 log.exception("retention pass failed")
             await asyncio.sleep(self.settings.storage.janitor_interval_s)
+
+    async def _trim_heap(self) -> None:
+        # Frames of a size no longer sent leave free pages in the threads' heaps
+        # (vigil.libc.release_free_heap): without this the recorder grows after each
+        # resolution change or reconnect.
+        while True:
+            await asyncio.sleep(HEAP_TRIM_EVERY_S)
+            await asyncio.to_thread(release_free_heap)
 
     def _enforce_retention(self) -> None:
         janitor_pass(self.db, self.root, self.settings.storage)
