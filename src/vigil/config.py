@@ -23,7 +23,11 @@ class StorageSettings(BaseModel):
     recordings_dir: Path | None = None
     segment_seconds: float = Field(10.0, gt=0.5, le=600)
     default_retention_days: float = Field(30.0, gt=0)
-    disk_budget_bytes: int | None = Field(None, gt=0, description="all recordings together")
+    disk_budget_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="the recordings this recorder node keeps (one machine: all of them)",
+    )
     min_free_bytes: int = Field(2 * GIB, ge=0, description="low-water mark on the disk")
     janitor_interval_s: float = Field(30.0, gt=0)
     # Events-mode cameras keep this much unrequested footage (plus one segment), so that a

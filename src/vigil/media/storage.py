@@ -45,14 +45,24 @@ class DiskGuard:
 
     Called before every segment is opened; frees space by deleting the oldest finished
     segments. Thread-safe: every camera's ingest thread asks it.
+
+    With ``node`` (a recorder node, which may keep its own disk), the budget counts that
+    node's recordings, and room is made from that node's oldest footage first, then from
+    other nodes' footage whose files lie in this folder (a folder shared by the nodes, or
+    footage of the node under an earlier name); never from another node's footage on
+    another disk, which would delete its rows and free nothing here. Without ``node``,
+    every segment in the index is this folder's (one machine).
     """
 
-    def __init__(self, db: Database, root: Path, settings: StorageSettings) -> None:
+    def __init__(
+        self, db: Database, root: Path, settings: StorageSettings, node: str | None = None
+    ) -> None:
         self._db = db
         self._root = root
         self._settings = settings
+        self._node = node
         self._lock = threading.Lock()
-        self._used = recordings.total_bytes(db)
+        self._used = recordings.total_bytes(db, node=node)
         self.segment_estimate = DEFAULT_SEGMENT_ESTIMATE
 
     def has_room(self) -> bool:
@@ -82,7 +92,7 @@ class DiskGuard:
     def refresh(self) -> None:
         """Re-read the recorded total from the index (after retention deleted files)."""
         with self._lock:
-            self._used = recordings.total_bytes(self._db)
+            self._used = recordings.total_bytes(self._db, node=self._node)
 
     def _fits(self) -> bool:
         need = self.segment_estimate
@@ -93,13 +103,11 @@ class DiskGuard:
         return budget is None or self._used + need <= budget
 
     def _delete_oldest(self) -> bool:
-        victims = recordings.oldest_closed_segments(
-            self._db, limit=DELETE_BATCH, sparing_held_at=utcnow()
-        )
+        victims = self._oldest(sparing_held_at=utcnow())
         if not victims:
             # Recording now comes first: held footage (requests, often automatic) goes, oldest
             # first, rather than every camera stopping; but loudly, for it was asked to stay.
-            victims = recordings.oldest_closed_segments(self._db, limit=DELETE_BATCH)
+            victims = self._oldest(sparing_held_at=None)
             if not victims:
                 return False
             log.error(
@@ -110,8 +118,28 @@ class DiskGuard:
             )
         # Delete a few at a time so we stop as soon as there is room.
         freed = remove_segments(self._db, self._root, victims[:5])
-        self._used = max(0, self._used - freed)
+        own = sum(v.bytes for v in victims[:5] if self._node is None or v.node == self._node)
+        self._used = max(0, self._used - min(freed, own))
         return True
+
+    def _oldest(self, *, sparing_held_at: datetime | None) -> Sequence[Segment]:
+        """The oldest finished segments this guard may delete (see the class)."""
+        if self._node is None:
+            return recordings.oldest_closed_segments(
+                self._db, limit=DELETE_BATCH, sparing_held_at=sparing_held_at
+            )
+        own = recordings.oldest_closed_segments(
+            self._db, limit=DELETE_BATCH, sparing_held_at=sparing_held_at, node=self._node
+        )
+        if own:
+            return own
+        others = recordings.oldest_closed_segments(
+            self._db,
+            limit=DELETE_BATCH,
+            sparing_held_at=sparing_held_at,
+            other_than_node=self._node,
+        )
+        return [seg for seg in others if confined_file(self._root, seg.path) is not None]
 
 
 def remove_segments(db: Database, root: Path, segments: Sequence[Segment]) -> int:

@@ -55,7 +55,7 @@ class RecorderService:
         self.root = settings.recordings_dir
         self.supervisors: dict[int, CameraSupervisor] = {}
         self._secrets = SecretBox.for_data_dir(settings.data_dir)
-        self._guard = DiskGuard(db, self.root, settings.storage)
+        self._guard = DiskGuard(db, self.root, settings.storage, node=self.node)
         self.membership = Membership(
             db,
             self.node,

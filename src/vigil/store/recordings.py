@@ -91,10 +91,13 @@ def gaps_between(db: Database, camera_id: int, start: datetime, end: datetime) -
         return s.scalars(_overlapping(Gap, camera_id, start, end)).all()
 
 
-def total_bytes(db: Database) -> int:
-    """Bytes of all recorded segments."""
+def total_bytes(db: Database, *, node: str | None = None) -> int:
+    """Bytes of all recorded segments, or of those recorded by ``node``."""
+    query = select(func.coalesce(func.sum(Segment.bytes), 0))
+    if node is not None:
+        query = query.where(Segment.node == node)
     with db.session() as s:
-        return int(s.scalar(select(func.coalesce(func.sum(Segment.bytes), 0))) or 0)
+        return int(s.scalar(query) or 0)
 
 
 def oldest_closed_segments(
@@ -105,6 +108,8 @@ def oldest_closed_segments(
     before: datetime | None = None,
     sparing_held_at: datetime | None = None,
     sparing_requested: bool = False,
+    node: str | None = None,
+    other_than_node: str | None = None,
 ) -> Sequence[Segment]:
     """The oldest finished segments: what retention and the disk budget delete first.
 
@@ -115,6 +120,8 @@ def oldest_closed_segments(
         before: Only segments that ended before this.
         sparing_held_at: Leave out segments that a recording request holds at this time.
         sparing_requested: Leave out segments that overlap any recording request.
+        node: Only segments this recorder node recorded.
+        other_than_node: Only segments other nodes recorded.
 
     Segments under an evidence lock are always left out: nothing deletes evidence.
     """
@@ -123,6 +130,10 @@ def oldest_closed_segments(
         query = query.where(Segment.camera_id == camera_id)
     if before is not None:
         query = query.where(Segment.end < before)
+    if node is not None:
+        query = query.where(Segment.node == node)
+    if other_than_node is not None:
+        query = query.where(Segment.node != other_than_node)
     with db.session() as s:
         if sparing_requested:
             query = query.where(~segment_requested(session=s))
