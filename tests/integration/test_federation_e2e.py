@@ -17,15 +17,18 @@ from typing import Any
 
 import av
 import pytest
+from sqlalchemy import update
 from websockets.sync.client import connect
 
 from tests.conftest import Stack, wait_until
 from tests.federation.stacks import TlsStack, centre_stack, site_state, site_token
 from tests.federation.tcp_proxy import TcpProxy
+from tests.mjpeg_server import jpeg_frames
 from vigil.devices.simulator import Simulator
 from vigil.federation.models import Site
 from vigil.security.secrets import SecretBox
 from vigil.store.db import Database
+from vigil.store.models import Alarm
 from vigil.store.types import utcnow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -131,6 +134,20 @@ def _run(north: TlsStack, south: TlsStack, centre: Stack, proxy: TcpProxy) -> No
     for n in (1, 2, 3):
         north.raise_door(n)
     wait_until(lambda: len(north.alarms()) == 4, 30, "north raising alarms alone", logs)
+    # Door 2's alarm gets a snapshot at north, as analytics attach one to theirs.
+    picture = jpeg_frames(seconds=0.1, fps=10)[0]
+    (north.data_dir / "snapshots").mkdir(exist_ok=True)
+    (north.data_dir / "snapshots" / "door-2.jpg").write_bytes(picture)
+    north_db = Database(north.db_url)
+    try:
+        with north_db.session() as s:
+            s.execute(
+                update(Alarm)
+                .where(Alarm.title == "door 2 forced")
+                .values(snapshot="snapshots/door-2.jpg")
+            )
+    finally:
+        north_db.dispose()
     wait_until(
         lambda: site_state(centre, "north")["state"] == "unreachable",
         60,
@@ -160,6 +177,22 @@ def _run(north: TlsStack, south: TlsStack, centre: Stack, proxy: TcpProxy) -> No
     at_north = {a["uid"]: a for a in north.alarms()}
     assert at_north[target["uid"]]["state"] == "acknowledged"
     assert [a["state"] for a in at_north.values()].count("acknowledged") == 1
+
+    # Its history is north's: a comment made at the centre is in it, as is north's own.
+    r = centre.client.post(f"/api/alarms/{target['id']}/comments", json={"text": "units sent"})
+    assert r.status_code == 200, r.text
+    north_id = at_north[target["uid"]]["id"]
+    r = north.client.post(f"/api/alarms/{north_id}/comments", json={"text": "door shut"})
+    assert r.status_code == 200, r.text
+    detail = centre.client.get(f"/api/alarms/{target['id']}").json()
+    assert {"units sent", "door shut"} <= {n["text"] for n in detail["notes"]}, detail["notes"]
+    assert detail["event"]["site"] == "north" and detail["event"]["type"] == "input.webhook"
+    # Its snapshot, kept at north, through the centre.
+    assert target["snapshot_url"] == f"/api/alarms/{target['id']}/snapshot"
+    r = centre.client.get(target["snapshot_url"])
+    assert r.status_code == 200, r.text
+    assert r.content == picture and r.headers["content-type"] == "image/jpeg"
+    assert all(a["snapshot_url"] is None for a in at_centre if a["id"] != target["id"])
 
     # Recordings of north's camera through the centre.
     r = centre.client.get(f"/api/federation/cameras/{first['camera_id']}/timeline")

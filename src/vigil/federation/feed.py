@@ -48,8 +48,10 @@ def _json(value: Any) -> Any:
 
 
 def alarm_item(alarm: Alarm) -> dict[str, Any]:
-    """An alarm as the feed gives it."""
-    return {name: _json(getattr(alarm, name)) for name in ALARM_FIELDS}
+    """An alarm as the feed gives it (``has_snapshot``: the site serves one for it)."""
+    item = {name: _json(getattr(alarm, name)) for name in ALARM_FIELDS}
+    item["has_snapshot"] = bool(alarm.snapshot)
+    return item
 
 
 def _after(

@@ -179,3 +179,17 @@ async def forward_alarm_action(
     for change in await asyncio.to_thread(store.apply_alarm, db, alarm_id, answer):
         await bus.publish(change.subject(), change)
     return True
+
+
+async def site_alarm_detail(
+    db: Database, secrets: SecretBox, settings: FederationSettings, alarm_id: int
+) -> dict[str, Any] | None:
+    """A mirrored alarm's detail as its site has it now (history, actions, event), or None
+    for an alarm of this site; raises :class:`SiteError`."""
+    found = await asyncio.to_thread(store.remote_alarm, db, alarm_id)
+    if found is None:
+        return None
+    site, remote_id = found
+    async with SiteClient(store.link_of(site, secrets), timeout=settings.timeout_s) as client:
+        answer: dict[str, Any] = await client.request("GET", f"/api/alarms/{remote_id}")
+    return answer

@@ -210,6 +210,8 @@ _ALARM_FIELDS = tuple(
     f for f in ALARM_FIELDS if f not in {"id", "uid", "camera_id", "created_at", "updated_at"}
 )
 _TIMES = {"first_at", "last_at", "escalated_at", "acknowledged_at", "closed_at"}
+SITE_SNAPSHOT = "@site"
+"""A mirrored alarm's ``snapshot``: its site has one (served through the centre), no file here."""
 
 
 def _when(value: Any) -> datetime | None:
@@ -217,7 +219,9 @@ def _when(value: Any) -> datetime | None:
 
 
 def _fields(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_when(item.get(k)) if k in _TIMES else item.get(k)) for k in _ALARM_FIELDS}
+    fields = {k: (_when(item.get(k)) if k in _TIMES else item.get(k)) for k in _ALARM_FIELDS}
+    fields["snapshot"] = SITE_SNAPSHOT if item.get("has_snapshot") else None
+    return fields
 
 
 def _store_alarm(

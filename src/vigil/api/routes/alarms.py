@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.api.auth import Principal, audit_action, ensure_camera, require, visible_for
 from vigil.api.deps import ContextDep, ServerContext
 from vigil.api.routes.events import event_public, recorded_file, snapshot_file
-from vigil.api.routes.sites import forwarded
+from vigil.api.routes.sites import forwarded, site_alarm_snapshot, site_history
 from vigil.api.schemas_alarms import (
     AlarmDetail,
     AlarmPage,
@@ -21,6 +21,7 @@ from vigil.api.schemas_alarms import (
     AlarmStats,
     AssignRequest,
     CommentRequest,
+    EventPublic,
     NotePublic,
     RunSummary,
     SopItem,
@@ -177,29 +178,64 @@ async def _worked(
 
 
 @router.get("/{alarm_id}", response_model=AlarmDetail)
-def get_alarm(alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser) -> AlarmDetail:
-    """One alarm with its history, actions, event and linked video."""
-    _mine(ctx, request, user, alarm_id)
-    return _detail(ctx, alarm_id)
+async def get_alarm(
+    alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser
+) -> AlarmDetail:
+    """One alarm with its history, actions, event and linked video (a linked site's alarm:
+    as its site has them now)."""
+    await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
+    return await _detail_after(ctx, alarm_id)
 
 
 @router.get("/{alarm_id}/snapshot", response_class=FileResponse)
-def alarm_snapshot(alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser) -> Response:
+async def alarm_snapshot(
+    alarm_id: int, ctx: ContextDep, request: Request, user: AlarmsUser
+) -> Response:
     """The snapshot of the alarm's latest event (from the recorder node that took it when
-    it is not on this server; 503 naming the node while that node is unavailable)."""
+    it is not on this server; 503 naming the node while that node is unavailable; a linked
+    site's alarm: from its site)."""
+    await asyncio.to_thread(_mine, ctx, request, user, alarm_id)
+    relayed = await site_alarm_snapshot(ctx, alarm_id)
+    return relayed if relayed is not None else await asyncio.to_thread(_snapshot, ctx, alarm_id)
+
+
+def _snapshot(ctx: ServerContext, alarm_id: int) -> Response:
     row = alarm_store.get_alarm(ctx.db, alarm_id)
     snapshot = row.alarm.snapshot if row is not None else None
     if row is None or not snapshot:
         raise HTTPException(404, f"alarm {alarm_id} has no snapshot")
     alarm = row.alarm
-    ensure_camera(request, user, alarm.camera_id, Permission.ALARMS)
     if alarm.camera_id is None:
         return snapshot_file(ctx, snapshot)
     return recorded_file(ctx, snapshot, camera_id=alarm.camera_id, at=alarm.last_at)
 
 
 async def _detail_after(ctx: ServerContext, alarm_id: int) -> AlarmDetail:
-    return await asyncio.to_thread(_detail, ctx, alarm_id)
+    detail = await asyncio.to_thread(_detail, ctx, alarm_id)
+    remote = await site_history(ctx, alarm_id)
+    return detail if remote is None else _as_site_has_it(detail, remote)
+
+
+def _as_site_has_it(detail: AlarmDetail, remote: dict[str, Any]) -> AlarmDetail:
+    """A mirrored alarm's detail with its history, actions and event from its site's
+    answer; ids of cameras and the snapshot's address are this server's."""
+    camera = detail.camera_id
+    event = remote.get("event")
+    video = remote.get("video")
+    return detail.model_copy(
+        update={
+            "notes": [NotePublic.model_validate(n) for n in remote.get("notes", [])],
+            "actions": [RunSummary.model_validate(r) for r in remote.get("actions", [])],
+            "event": EventPublic.model_validate(
+                {**event, "camera_id": camera, "site": detail.site, "snapshot_url": None}
+            )
+            if event
+            else None,
+            "video": VideoLink(camera_id=camera, start=video["start"], end=video["end"])
+            if video and camera is not None
+            else None,
+        }
+    )
 
 
 @router.post("/{alarm_id}/transition", response_model=AlarmDetail)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -39,7 +40,7 @@ from vigil.federation import feed
 from vigil.federation import store as site_store
 from vigil.federation.client import SiteClient, SiteError
 from vigil.federation.cursor import Cursor
-from vigil.federation.link import forward_alarm_action
+from vigil.federation.link import forward_alarm_action, site_alarm_detail
 from vigil.federation.pinning import (
     PinError,
     fetch_certificate,
@@ -50,6 +51,7 @@ from vigil.federation.pinning import (
 )
 from vigil.federation.store import DuplicateSite, SiteLink
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["sites"])
 
 FEED_LIMIT_MAX = 1000
@@ -240,17 +242,16 @@ async def _remote(ctx: ServerContext, camera_id: int) -> tuple[SiteLink, int]:
 RELAYED_HEADERS = ("content-type", "content-disposition", "x-vigil-start", "content-length")
 
 
-async def _relay(
-    ctx: ServerContext, request: Request, user: Principal, camera_id: int, what: str
-) -> Response:
-    link, remote_id = await _remote(ctx, camera_id)
+async def relay(ctx: ServerContext, link: SiteLink, path: str, params: dict[str, Any]) -> Response:
+    """A site's answer to a GET, streamed on as it comes (video, images); the site's
+    refusal with its status, 503 while it cannot be reached."""
     client = SiteClient(link, timeout=ctx.settings.federation.timeout_s)
-    stream = client.stream(f"/api/cameras/{remote_id}/{what}", dict(request.query_params))
+    stream = client.stream(path, params)
     try:
         upstream = await stream.__aenter__()
     except SiteError as exc:
         await client.__aexit__(None, None, None)
-        raise HTTPException(exc.status, f"footage of site {link.name} unavailable: {exc}") from None
+        raise HTTPException(exc.status, f"site {link.name}: {exc}") from None
 
     async def body() -> AsyncIterator[bytes]:
         async for chunk in upstream.aiter_raw():
@@ -261,6 +262,18 @@ async def _relay(
             await stream.__aexit__(None, None, None)
         await client.__aexit__(None, None, None)
 
+    headers = {k: v for k, v in upstream.headers.items() if k.lower() in RELAYED_HEADERS}
+    return StreamingResponse(
+        body(), status_code=upstream.status_code, headers=headers, background=BackgroundTask(close)
+    )
+
+
+async def _relay(
+    ctx: ServerContext, request: Request, user: Principal, camera_id: int, what: str
+) -> Response:
+    link, remote_id = await _remote(ctx, camera_id)
+    path = f"/api/cameras/{remote_id}/{what}"
+    response = await relay(ctx, link, path, dict(request.query_params))
     await run_in_threadpool(
         audit_action,
         request,
@@ -270,10 +283,7 @@ async def _relay(
         site=link.name,
         query=str(request.query_params),
     )
-    headers = {k: v for k, v in upstream.headers.items() if k.lower() in RELAYED_HEADERS}
-    return StreamingResponse(
-        body(), status_code=upstream.status_code, headers=headers, background=BackgroundTask(close)
-    )
+    return response
 
 
 PlaybackUser = Annotated[Principal, Depends(require(Permission.PLAYBACK, Permission.LIVE))]
@@ -353,6 +363,26 @@ async def site_live(
 
 
 # ----- working a site's alarm here -----------------------------------------------------------
+
+
+async def site_alarm_snapshot(ctx: ServerContext, alarm_id: int) -> Response | None:
+    """A site's alarm's snapshot, relayed from the site; None for an alarm of this site."""
+    found = await asyncio.to_thread(site_store.remote_alarm, ctx.db, alarm_id)
+    if found is None:
+        return None
+    site, remote_id = found
+    link = site_store.link_of(site, ctx.secrets)
+    return await relay(ctx, link, f"/api/alarms/{remote_id}/snapshot", {})
+
+
+async def site_history(ctx: ServerContext, alarm_id: int) -> dict[str, Any] | None:
+    """A site's alarm's detail as its site has it now; None for an alarm of this site or
+    while the site cannot be reached (the mirror then speaks for it)."""
+    try:
+        return await site_alarm_detail(ctx.db, ctx.secrets, ctx.settings.federation, alarm_id)
+    except SiteError as exc:
+        log.warning("alarm %s: its site's history is unavailable (%s)", alarm_id, exc)
+        return None
 
 
 async def forwarded(ctx: ServerContext, alarm_id: int, action: str, body: BaseModel) -> bool:
