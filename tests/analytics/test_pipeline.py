@@ -311,6 +311,19 @@ def test_motion_with_nothing_to_find_is_looked_at_less_often(
     assert lowered <= 3 + 1.5 * 5 + 2, (lowered, full)
 
 
+def test_with_the_gate_off_every_sampled_frame_is_detected(
+    moving_clip: Path, tmp_path: Path, pool: WorkerPool
+) -> None:
+    def calls(**motion: Any) -> int:
+        ctx = context(tmp_path / str(motion), pool, Published())
+        config = motion_config(motion={"tracked_fps": 1.5, **motion})
+        return run_pipeline(moving_clip, config, ctx, lambda _: Blind()).detector_calls
+
+    gated, off = calls(), calls(enabled=False)
+    # The lower rate is the gate's saving: switching the gate off switches it off too.
+    assert off >= 25 and gated <= 3 + 1.5 * 5 + 2, (off, gated)
+
+
 def test_followed_areas_grow_each_box_and_stay_in_the_frame() -> None:
     track = Track(track_id=1, first_seen=0.0)
     track.points.append(TrackPoint(t=0.0, xyxy=(100.0, 100.0, 140.0, 180.0), confidence=0.9))

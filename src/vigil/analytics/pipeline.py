@@ -18,8 +18,8 @@ Where each step runs:
   the detector found nothing at all on ``EMPTY_STREAK`` moving frames in a row (trees, rain,
   a screen). A detection that finds anything new, or loses a track, brings back the full
   rate, so a new object is seen at most ``1 / tracked_fps`` later than at the full rate.
-  Only for detectors that look at each frame on its own (the ONNX models; not ``motion``,
-  which compares frames);
+  Only with the motion gate on, and only for detectors that look at each frame on its own
+  (the ONNX models; not ``motion``, which compares frames);
 - a worker of the recorder's shared pool (``runtime.WorkerPool``) takes the camera's latest
   frame (a frame still waiting is replaced: a slow detector drops analysis frames) and runs
   the detector, the tracker and the behaviours, then writes the evidence (snapshots,
@@ -338,7 +338,8 @@ class CameraPipeline:
         if not (moving or keepalive):
             return
         if (
-            moving
+            gate.enabled  # the gate off: every sampled frame is detected
+            and moving
             and not keepalive
             and gate.tracked_fps < self.config.fps
             and since < 1.0 / gate.tracked_fps
