@@ -191,6 +191,7 @@ class Stack:
         }
         self.server: subprocess.Popen[bytes] | None = None
         self.recorder: subprocess.Popen[bytes] | None = None
+        self.nodes: dict[str, subprocess.Popen[bytes]] = {}  # start_node's, by name
         self.client = httpx.Client(base_url=self.url, timeout=20)
 
     def _spawn(self, role: str) -> subprocess.Popen[bytes]:
@@ -215,6 +216,32 @@ class Stack:
         self.recorder = self._spawn("recorder")
         media = f"http://127.0.0.1:{self.recorder_port}/media/health"
         wait_until(lambda: self._ok(media), STARTUP_S, "recorder up", self.logs)
+
+    def start_node(
+        self, name: str, *, data_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """Start (or start again) ``vigil recorder --node NAME`` on a port of its own;
+        ``data_dir``: a data directory of its own (a node with its own disk), else the
+        stack's. Its log is ``recorder-NAME.log`` beside the stack's."""
+        port = free_port()
+        node_env = {**self.env, "VIGIL_RECORDER__PORT": str(port), **(env or {})}
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            node_env["VIGIL_DATA_DIR"] = str(data_dir)
+        with (self.data_dir / f"recorder-{name}.log").open("ab") as log:
+            self.nodes[name] = subprocess.Popen(
+                [sys.executable, "-m", "vigil", "recorder", "--node", name, "--port", str(port)],
+                env=node_env,
+                stdout=log,
+                stderr=log,
+            )
+        url = f"http://127.0.0.1:{port}/media/health"
+        wait_until(lambda: self._ok(url), STARTUP_S, f"node {name} up", self.logs)
+
+    def stop_node(self, name: str, timeout: float = 60) -> None:
+        """Stop node ``name`` cleanly (resumed first if paused); killed if it hangs."""
+        _interrupt(self.nodes[name])
+        _wait_or_kill(self.nodes[name], timeout)
 
     def kill_recorder(self, sig: int = signal.SIGKILL) -> None:
         assert self.recorder is not None
@@ -258,6 +285,10 @@ class Stack:
         return timeline
 
     def stop(self) -> None:
+        for node in self.nodes.values():  # all at once: each takes a while to close
+            _interrupt(node)
+        for node in self.nodes.values():
+            _wait_or_kill(node, 20)
         for proc in (self.recorder, self.server):
             if proc and proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -268,6 +299,21 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         self.client.close()
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a process to stop as Ctrl-C does (resumed first, should it be paused)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGINT)
+
+
+def _wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:  # stopped all the same, as a crash would
+        proc.kill()
+        proc.wait(10)
 
 
 def wait_until(

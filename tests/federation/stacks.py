@@ -1,5 +1,5 @@
 """Real sites for federation tests: a site's server on HTTPS with its generated certificate
-(``TlsStack``), a centre (``PatientStack``), and what a site's administrator gives the
+(``TlsStack``), a centre (a plain ``Stack``), and what a site's administrator gives the
 centre (``site_token``)."""
 
 from __future__ import annotations
@@ -9,28 +9,11 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Stack, authorise, wait_until
+from tests.conftest import Stack
 from vigil.security.tls import CERT_FILE, TLS_DIR, fingerprint
 
-STARTUP_S = 120  # several processes on a small, busy machine
 
-
-class PatientStack(Stack):
-    """A stack that waits longer for its processes to come up."""
-
-    def start_server(self) -> None:
-        self.server = self._spawn("server")
-        wait_until(lambda: self._ok(f"{self.url}/api/health"), STARTUP_S, "server up", self.logs)
-        if self.token is None:
-            self.token = authorise(self.client, self.db_url)
-
-    def start_recorder(self) -> None:
-        self.recorder = self._spawn("recorder")
-        media = f"http://127.0.0.1:{self.recorder_port}/media/health"
-        wait_until(lambda: self._ok(media), STARTUP_S, "recorder up", self.logs)
-
-
-class TlsStack(PatientStack):
+class TlsStack(Stack):
     """A site: server (HTTPS, generated certificate) and recorder."""
 
     def __init__(self, data_dir: Path, site: str) -> None:
@@ -82,10 +65,10 @@ class TlsStack(PatientStack):
         return items
 
 
-def centre_stack(data: Path) -> PatientStack:
+def centre_stack(data: Path) -> Stack:
     """A centre (not started) that asks its sites often."""
     data.mkdir()
-    return PatientStack(
+    return Stack(
         data,
         f"sqlite:///{data / 'vigil.db'}",
         env={"VIGIL_SITE": "centre", "VIGIL_FEDERATION__POLL_S": "0.5"},

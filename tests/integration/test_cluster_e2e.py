@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import itertools
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.bus.conftest import NATS_URL
-from tests.conftest import Stack, free_port, fresh_postgres, wait_until
+from tests.conftest import Stack, fresh_postgres, wait_until
 from vigil.devices.simulator import Simulator
 from vigil.store.db import Database
 from vigil.store.models import Segment
@@ -45,37 +43,12 @@ class Cluster(Stack):
                 "VIGIL_RECORDER__HEALTH_INTERVAL_S": "1",
             },
         )
-        self.nodes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start_node(self, name: str) -> None:
-        port = free_port()
-        log = (self.data_dir / f"recorder-{name}.log").open("ab")
-        self.nodes[name] = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "recorder", "--node", name, "--port", str(port)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}/media/health"
-        wait_until(lambda: self._ok(url), 30, f"node {name} up", self.logs)
 
     def placement(self) -> dict[int, str | None]:
         return {c["id"]: c["node"] for c in self.client.get("/api/cameras").json()}
 
     def recording(self, camera_id: int) -> bool:
         return bool(self.timeline(camera_id)["recording"])
-
-    def stop(self) -> None:
-        for proc in self.nodes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGCONT)
-                proc.send_signal(signal.SIGINT)
-        for proc in self.nodes.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        super().stop()
 
 
 @pytest.fixture

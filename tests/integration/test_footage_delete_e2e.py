@@ -8,9 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from tests.conftest import wait_until
+from tests.conftest import STARTUP_S, wait_until
 from tests.integration.test_footage_e2e import (
-    START_S,
     WITHIN_S,
     SeparateDisks,
     closed_segments,
@@ -67,7 +66,7 @@ def test_a_deleted_cameras_files_go_from_every_node_also_one_that_was_down(
     cluster.start_node("a", env={"VIGIL_STORAGE__JANITOR_INTERVAL_S": "1"})
     wait_until(
         lambda: not any(p.exists() for p in on_a),
-        START_S,
+        STARTUP_S,
         "node a deleting the deleted camera's files once back",
         cluster.logs,
     )

@@ -6,10 +6,7 @@ both from the server, although the server and each node keep their own data dire
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -22,8 +19,6 @@ import pytest
 from tests.bus.conftest import NATS_URL
 from tests.conftest import (
     Stack,
-    authorise,
-    free_port,
     fresh_postgres,
     require_service,
     wait_until,
@@ -38,7 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # Generous: these waits say what must happen, not how fast.
 WITHIN_S = 90
-START_S = 120
 
 
 def require_nats() -> None:
@@ -65,57 +59,16 @@ class SeparateDisks(Stack):
             },
         )
         self.root = root
-        self.nodes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start_server(self) -> None:
-        # Stack's own wait, made generous: a loaded machine takes long to import Vigil.
-        self.server = self._spawn("server")
-        wait_until(lambda: self._ok(f"{self.url}/api/health"), START_S, "server up", self.logs)
-        self.token = authorise(self.client, self.db_url)
-
-    def start_node(self, name: str, env: dict[str, str] | None = None) -> None:
+    def start_node(
+        self, name: str, *, data_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         """Start (or start again) node ``name`` on its own data directory."""
-        data_dir = self.root / name
-        data_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        log = (self.data_dir / f"recorder-{name}.log").open("ab")  # beside the server's
-        self.nodes[name] = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "recorder", "--node", name, "--port", str(port)],
-            env={
-                **self.env,
-                "VIGIL_DATA_DIR": str(data_dir),
-                "VIGIL_RECORDER__PORT": str(port),
-                **(env or {}),
-            },
-            stdout=log,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}/media/health"
-        wait_until(lambda: self._ok(url), START_S, f"node {name} up", self.logs)
-
-    def stop_node(self, name: str) -> None:
-        proc = self.nodes[name]
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:  # stopped all the same, as a crash would
-            proc.kill()
-            proc.wait(10)
+        super().start_node(name, data_dir=data_dir or self.root / name, env=env)
 
     def placement(self, camera_id: int) -> str | None:
         node: str | None = self.camera(camera_id)["node"]
         return node
-
-    def stop(self) -> None:
-        for proc in self.nodes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in self.nodes.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        super().stop()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,7 +34,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.bus.conftest import PrivateNats
-from tests.conftest import authorise, free_port, require_service, wait_until
+from tests.conftest import STARTUP_S, free_port, require_service, wait_until
 from tests.integration.test_cluster_e2e import Cluster
 from vigil.bus.jetstream import NatsBus
 from vigil.devices.simulator import Simulator
@@ -51,7 +50,6 @@ PAUSE_S = 0.05  # between two events of a producer: a steady trickle across the 
 DOWN_S = 3.0  # how long a restarted service stays away
 # Generous: the waits say what must happen, not how fast (a busy 2-core machine is slow).
 SETTLE_S = 240
-START_S = 120
 SENSOR_SOURCE = "restart-sensor"
 
 
@@ -204,37 +202,13 @@ class NodePublisher(Producer):
             await bus.close()
 
 
-class Processes(Cluster):
-    """The cluster test's server and nodes, given the time a busy machine needs to start
-    them (a server's first start also migrates an empty database)."""
-
-    def start_server(self) -> None:
-        self.server = self._spawn("server")
-        health = f"{self.url}/api/health"
-        wait_until(lambda: self._ok(health), START_S, "server up", self.logs)
-        if self.token is None:
-            self.token = authorise(self.client, self.db_url)
-
-    def start_node(self, name: str) -> None:
-        port = free_port()
-        log = (self.data_dir / f"recorder-{name}.log").open("ab")
-        self.nodes[name] = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "recorder", "--node", name, "--port", str(port)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}/media/health"
-        wait_until(lambda: self._ok(url), START_S, f"node {name} up", self.logs)
-
-
 class Installation:
     """The processes under test and the services they depend on."""
 
     def __init__(self, tmp_path: Path, postgres: PrivatePostgres, nats: PrivateNats) -> None:
         self.postgres, self.nats = postgres, nats
         self.namespace = f"t{uuid.uuid4().hex[:12]}"
-        self.cluster = Processes(tmp_path / "data", postgres.url, self.namespace)
+        self.cluster = Cluster(tmp_path / "data", postgres.url, self.namespace)
         self.cluster.env["VIGIL_BUS__URL"] = nats.url
         self.cluster.data_dir.mkdir(parents=True)
         self.hook = f"restart-{uuid.uuid4().hex[:8]}"
@@ -354,7 +328,8 @@ def test_no_event_is_lost_or_doubled_across_a_restart(
     r = cluster.client.post("/api/rules", json=rule)
     assert r.status_code == 201, r.text
     rule_id = r.json()["id"]
-    wait_until(lambda: cluster.recording(camera["id"]), START_S, "the camera recording", inst.logs)
+    recording = lambda: cluster.recording(camera["id"])  # noqa: E731
+    wait_until(recording, STARTUP_S, "the camera recording", inst.logs)
 
     sensor = WebhookSensor(cluster.url, cluster.auth_headers, inst.hook)
     node = NodePublisher(
