@@ -79,6 +79,33 @@ def test_an_ingest_announces_frames_stopping_and_returning_once_each() -> None:
             ingest.stop()
 
 
+def test_a_vanished_camera_is_announced_offline_once_whatever_each_retry_says() -> None:
+    seen: list[tuple[CameraStatus, str | None]] = []
+    errors: set[str] = set()
+    with mjpeg_camera() as url:
+        ingest = CameraIngest(
+            1, url, [], on_status=lambda s, e: seen.append((s, e)),
+            reconnect_min_s=0.2, reconnect_max_s=0.2,
+        )  # fmt: skip
+        ingest.start()
+        wait_until(lambda: seen == [(CameraStatus.ONLINE, None)], 30, "online")
+    # The camera has gone: its stream ends, then each retry is refused.
+    try:
+
+        def failed_differently() -> bool:
+            if ingest.stats.error:
+                errors.add(ingest.stats.error)
+            return len(errors) >= 2
+
+        wait_until(failed_differently, 30, "retries failing with another error")
+        ingest.check_frames()
+        offline = [s for s, _ in seen if s == CameraStatus.OFFLINE]
+        assert seen[0] == (CameraStatus.ONLINE, None) and len(offline) == 1, (seen, errors)
+        assert len(seen) == 2, f"one change, one announcement (rules fire on it): {seen}"
+    finally:
+        ingest.stop()
+
+
 # Through a running recorder and server ------------------------------------------------------
 @contextmanager
 def video_stops_camera(path: Path, seconds: float = 20) -> Iterator[str]:

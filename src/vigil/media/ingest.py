@@ -172,6 +172,10 @@ class CameraIngest:
         # Whether "no frames" was announced for the current online spell (check_frames):
         # guarded by the lock, as the ingest thread and the health reporter both touch it.
         self._frames_stopped = False
+        # The status last announced (on_status): a status is announced once per change,
+        # never again for a new reason only (a vanished camera's retries fail each their
+        # own way; rules on "offline" must fire once). Health rounds show the latest reason.
+        self._announced: CameraStatus | None = None
         self._status_lock = threading.Lock()
 
     def start(self) -> None:
@@ -223,10 +227,9 @@ class CameraIngest:
 
     def _set_status(self, status: CameraStatus, error: str | None) -> None:
         with self._status_lock:
-            changed = status != self.stats.state or error != self.stats.error
-            changed = changed or self._frames_stopped  # announced "no frames" meanwhile
             self.stats.state, self.stats.error = status, error
             self._frames_stopped = False
+            changed, self._announced = status != self._announced, status
         if changed and self._on_status:
             self._on_status(status, error)
 
@@ -244,7 +247,8 @@ class CameraIngest:
             if stopped == self._frames_stopped:
                 return
             self._frames_stopped = stopped
-        if self._on_status:
+            changed, self._announced = status != self._announced, status
+        if changed and self._on_status:
             self._on_status(status, error)
 
     def _open(self) -> Any:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from vigil.store.db import Database
+from vigil.store.db import Database, retry_on_lock_conflict
 from vigil.store.models import Camera, CameraHealth
 from vigil.store.types import utcnow
 
@@ -69,13 +69,18 @@ def update_camera(db: Database, camera_id: int, **fields: Any) -> Camera | None:
 
 
 def delete_camera(db: Database, camera_id: int) -> bool:
-    """Remove a camera and its index rows; False if it did not exist."""
-    with db.session() as s:
-        camera = s.get(Camera, camera_id)
-        if camera is None:
-            return False
-        s.delete(camera)
-        return True
+    """Remove a camera and its index rows; False if it did not exist. Run again if it
+    deadlocks with the camera's recorder node writing its rows meanwhile."""
+
+    def delete() -> bool:
+        with db.session() as s:
+            camera = s.get(Camera, camera_id)
+            if camera is None:
+                return False
+            s.delete(camera)
+            return True
+
+    return retry_on_lock_conflict(delete)
 
 
 def health_of(db: Database) -> dict[int, CameraHealth]:

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# SQLSTATEs of a transaction PostgreSQL aborted to let a concurrent one through: chosen as a
+# deadlock's victim, or not serialisable. Its work rolled back whole; running it again is safe.
+LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+CONFLICT_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -93,3 +104,19 @@ def open_database(url: str) -> Database:
     """Migrate the schema to the newest version, then connect: what every role does first."""
     migrate(url)
     return Database(url)
+
+
+def retry_on_lock_conflict(work: Callable[[], T], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run a transaction (``work`` opens and commits its own session) again when PostgreSQL
+    aborted it to break a deadlock with concurrent writers, e.g. an administrator deleting
+    a camera while its recorder node writes the camera's segments and health."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            state = getattr(exc.orig, "sqlstate", None)
+            if state not in LOCK_CONFLICTS or attempt == attempts:
+                raise
+            log.info("transaction aborted by a lock conflict (%s); attempt %d", state, attempt)
+            time.sleep(random.uniform(0.05, 0.2) * attempt)  # apart from the other writer
+    raise AssertionError("unreachable")
