@@ -292,6 +292,7 @@ class CameraForm {
     const id = 'f-pinned_node';
     this.nodes = [];
     this.inputs.pinned_node = h('select', { id, name: 'pinned_node', class: 'input', dataset: { testid: 'field-pinned_node' } });
+    this.inputs.pinned_node.addEventListener('change', (e) => { e.target.dataset.touched = 'true'; });
     this.errors.pinned_node = h('div', { class: 'field-error', dataset: { testid: 'error-pinned_node' }, hidden: true });
     this.nodeHint = h('div', { class: 'hint', dataset: { testid: 'camera-recorded-on' } });
     nodesApi.list().then((nodes) => { this.nodes = nodes; this.fillNodes(); })
@@ -302,7 +303,9 @@ class CameraForm {
 
   fillNodes() {
     const c = this.camera;
-    const pinned = c?.pinned_node ?? '';
+    // A choice the user made before the nodes arrived stays (under load they come late).
+    const select = this.inputs.pinned_node;
+    const pinned = select.dataset.touched ? select.value : (c?.pinned_node ?? '');
     const names = this.nodes.map((n) => n.name);
     const label = (n) => `${n.name}${n.alive ? '' : ' (down)'}${n.draining ? ' (draining)' : ''}`;
     replace(this.inputs.pinned_node,
