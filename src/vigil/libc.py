@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import sys
-
-log = logging.getLogger(__name__)
 
 
 def _load() -> ctypes.CDLL | None:
