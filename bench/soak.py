@@ -45,7 +45,10 @@ against the video in its file); the camera is then cut once to bring it back for
 of the soak (that cut's gap counts as the fault's). Faults come in turn, at most every 10
 minutes and never two at once on one camera, each kind at least once when the run is long
 enough; the first after a minute. The spare streams they switch cameras to are played from
-the start, so that their simulator pipelines do not start in the middle of the soak.
+the start, so that their simulator pipelines do not start in the middle of the soak. Once a
+resolution or restart fault is checked, its camera is switched back to its own stream (a
+"back" fault, a resolution change checked like the others), so that the workload at the
+end, against which memory is judged, is the one at the start.
 """
 
 from __future__ import annotations
@@ -370,6 +373,8 @@ class Soak:
                         fault.done = True
                         mark = "[green]ok[/]" if fault.failure is None else "[red]FAILED[/]"
                         progress.console.print(f"{mark} {fault.line()}", highlight=False)
+                        if (back := drill.bring_back(fault)) is not None:
+                            progress.console.print(f"fault: {back.kind} on {back.camera}")
                 if t >= next_report:
                     self.report_interval(progress.console, t, next_report - self.report_every)
                     next_report += self.report_every

@@ -182,6 +182,7 @@ class FaultDrill:
         self.ids = cameras
         self.extra = list(cameras)
         self.size = sizes
+        self.own_size = dict(sizes)
         self.alts = spares
         self.faults: list[Fault] = []
 
@@ -229,6 +230,21 @@ class FaultDrill:
         fault = Fault(kind, camera, self.ids[camera], now, ends, size, deadline)
         self.faults.append(fault)
         return fault
+
+    def bring_back(self, fault: Fault) -> Fault | None:
+        """After a fault that left a camera on a spare stream, switch it back to its own
+        (a resolution change, checked as one): the soak's workload at its end is then the
+        one at its start, and memory measured over the run compares like with like."""
+        camera = fault.camera
+        if self.proxy.route_of(camera) == camera:
+            return None
+        self.proxy.splice(camera, camera)
+        size = self.size[camera] = self.own_size[camera]
+        now = datetime.now(UTC)
+        deadline = time.monotonic() + RESUME_TIMEOUT_S
+        back = Fault("back", camera, self.ids[camera], now, now, size, deadline)
+        self.faults.append(back)
+        return back
 
     def check(self, fault: Fault) -> bool:
         """Whether the fault is concluded (passed or failed) now."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.bus.conftest import nats_bus
@@ -46,6 +47,9 @@ async def test_events_left_in_a_dead_publishers_outbox_are_delivered(
                 assert numbers(got) == [5, 6]
                 for delivery in got:
                     await delivery.ack()
+                # The consumer can have a message before its publisher has the broker's
+                # confirmation: wait for that, not for delivery.
+                await asyncio.wait_for(restarted.sent(), 10)
             finally:
                 await restarted.close()
             assert len(Outbox(path)) == 0, "sent, so no longer kept"
