@@ -169,11 +169,10 @@ async def forward_alarm_action(
     """Do an operator's action on a mirrored alarm at its site (``action``: the path after
     ``/api/alarms/{id}/`` there), and update the mirror from the site's answer. False for
     an alarm of this site (nothing done); raises :class:`SiteError`."""
-    found = await asyncio.to_thread(store.remote_alarm, db, alarm_id)
+    found = await asyncio.to_thread(store.alarm_link, db, secrets, alarm_id)
     if found is None:
         return False
-    site, remote_id = found
-    link = store.link_of(site, secrets)
+    link, remote_id = found
     async with SiteClient(link, timeout=settings.timeout_s) as client:
         answer = await client.request("POST", f"/api/alarms/{remote_id}/{action}", json=body)
     for change in await asyncio.to_thread(store.apply_alarm, db, alarm_id, answer):
@@ -186,10 +185,10 @@ async def site_alarm_detail(
 ) -> dict[str, Any] | None:
     """A mirrored alarm's detail as its site has it now (history, actions, event), or None
     for an alarm of this site; raises :class:`SiteError`."""
-    found = await asyncio.to_thread(store.remote_alarm, db, alarm_id)
+    found = await asyncio.to_thread(store.alarm_link, db, secrets, alarm_id)
     if found is None:
         return None
-    site, remote_id = found
-    async with SiteClient(store.link_of(site, secrets), timeout=settings.timeout_s) as client:
+    link, remote_id = found
+    async with SiteClient(link, timeout=settings.timeout_s) as client:
         answer: dict[str, Any] = await client.request("GET", f"/api/alarms/{remote_id}")
     return answer

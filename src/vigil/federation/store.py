@@ -194,12 +194,13 @@ def _local_cameras(s: Session, site: str) -> dict[int, int]:
     return {remote: local for remote, local in rows}
 
 
-def remote_camera(db: Database, camera_id: int) -> tuple[Site, int] | None:
-    """For a mirrored camera, its site and its id there; None for a camera of this site."""
+def camera_link(db: Database, secrets: SecretBox, camera_id: int) -> tuple[SiteLink, int] | None:
+    """For a mirrored camera, the link to its site and its id there; None for a camera of
+    this site."""
     with db.session() as s:
-        link = s.get(SiteCamera, camera_id)
-        site = s.get(Site, link.site) if link else None
-        return (site, link.remote_id) if link and site else None
+        row = s.get(SiteCamera, camera_id)
+        site = s.get(Site, row.site) if row else None
+        return (link_of(site, secrets), row.remote_id) if row and site else None
 
 
 # ----- alarms --------------------------------------------------------------------------------
@@ -296,12 +297,13 @@ def apply_alarm(db: Database, alarm_id: int, item: dict[str, Any]) -> list[Alarm
         return [alarm_store.alarm_changed(stored[0], stored[1], at=utcnow())] if stored else []
 
 
-def remote_alarm(db: Database, alarm_id: int) -> tuple[Site, int] | None:
-    """For a mirrored alarm, its site and its id there; None for an alarm of this site."""
+def alarm_link(db: Database, secrets: SecretBox, alarm_id: int) -> tuple[SiteLink, int] | None:
+    """For a mirrored alarm, the link to its site and its id there; None for an alarm of
+    this site."""
     with db.session() as s:
-        link = s.get(SiteAlarm, alarm_id)
-        site = s.get(Site, link.site) if link else None
-        return (site, link.remote_id) if link and site else None
+        row = s.get(SiteAlarm, alarm_id)
+        site = s.get(Site, row.site) if row else None
+        return (link_of(site, secrets), row.remote_id) if row and site else None
 
 
 # ----- events --------------------------------------------------------------------------------

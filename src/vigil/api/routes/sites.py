@@ -232,11 +232,10 @@ def feed_events(
 
 
 async def _remote(ctx: ServerContext, camera_id: int) -> tuple[SiteLink, int]:
-    found = await asyncio.to_thread(site_store.remote_camera, ctx.db, camera_id)
+    found = await asyncio.to_thread(site_store.camera_link, ctx.db, ctx.secrets, camera_id)
     if found is None:
         raise HTTPException(404, f"camera {camera_id} is not a camera of a linked site")
-    site, remote_id = found
-    return site_store.link_of(site, ctx.secrets), remote_id
+    return found
 
 
 RELAYED_HEADERS = ("content-type", "content-disposition", "x-vigil-start", "content-length")
@@ -367,11 +366,10 @@ async def site_live(
 
 async def site_alarm_snapshot(ctx: ServerContext, alarm_id: int) -> Response | None:
     """A site's alarm's snapshot, relayed from the site; None for an alarm of this site."""
-    found = await asyncio.to_thread(site_store.remote_alarm, ctx.db, alarm_id)
+    found = await asyncio.to_thread(site_store.alarm_link, ctx.db, ctx.secrets, alarm_id)
     if found is None:
         return None
-    site, remote_id = found
-    link = site_store.link_of(site, ctx.secrets)
+    link, remote_id = found
     return await relay(ctx, link, f"/api/alarms/{remote_id}/snapshot", {})
 
 
