@@ -17,7 +17,7 @@ from typing import Any
 
 import av
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from websockets.sync.client import connect
 
 from tests.conftest import Stack, wait_until
@@ -28,7 +28,7 @@ from vigil.devices.simulator import Simulator
 from vigil.federation.models import Site
 from vigil.security.secrets import SecretBox
 from vigil.store.db import Database
-from vigil.store.models import Alarm
+from vigil.store.models import Alarm, EventRecord
 from vigil.store.types import utcnow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -134,16 +134,18 @@ def _run(north: TlsStack, south: TlsStack, centre: Stack, proxy: TcpProxy) -> No
     for n in (1, 2, 3):
         north.raise_door(n)
     wait_until(lambda: len(north.alarms()) == 4, 30, "north raising alarms alone", logs)
-    # Door 2's alarm gets a snapshot at north, as analytics attach one to theirs.
+    # Door 2's alarm and its event get a snapshot at north, as analytics attach one.
     picture = jpeg_frames(seconds=0.1, fps=10)[0]
     (north.data_dir / "snapshots").mkdir(exist_ok=True)
     (north.data_dir / "snapshots" / "door-2.jpg").write_bytes(picture)
     north_db = Database(north.db_url)
     try:
         with north_db.session() as s:
+            door_2 = s.scalars(select(Alarm).where(Alarm.title == "door 2 forced")).one()
+            door_2.snapshot = "snapshots/door-2.jpg"
             s.execute(
-                update(Alarm)
-                .where(Alarm.title == "door 2 forced")
+                update(EventRecord)
+                .where(EventRecord.id == door_2.event_id)
                 .values(snapshot="snapshots/door-2.jpg")
             )
     finally:
@@ -193,6 +195,13 @@ def _run(north: TlsStack, south: TlsStack, centre: Stack, proxy: TcpProxy) -> No
     assert r.status_code == 200, r.text
     assert r.content == picture and r.headers["content-type"] == "image/jpeg"
     assert all(a["snapshot_url"] is None for a in at_centre if a["id"] != target["id"])
+    # And its event's, the one the event feed and search show.
+    event = next(e for e in events if e["id"] == detail["event"]["id"])
+    assert event["snapshot_url"] == f"/api/events/{event['id']}/snapshot"
+    r = centre.client.get(event["snapshot_url"])
+    assert r.status_code == 200, r.text
+    assert r.content == picture
+    assert sum(e["snapshot_url"] is not None for e in events if e["site"] == "north") == 1
 
     # Recordings of north's camera through the centre.
     r = centre.client.get(f"/api/federation/cameras/{first['camera_id']}/timeline")

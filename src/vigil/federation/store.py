@@ -61,6 +61,11 @@ class SiteLink:
     certificate: str
 
 
+SITE_SNAPSHOT = "@site"
+"""A mirrored alarm's or event's ``snapshot``: its site has one (relayed by the centre), no
+file here."""
+
+
 def link_of(site: Site, secrets: SecretBox) -> SiteLink:
     """A site's connection details, its token decrypted."""
     token = secrets.decrypt(site.token_encrypted)
@@ -92,6 +97,12 @@ def get_site(db: Database, name: str) -> Site | None:
     """One site, or None."""
     with db.session() as s:
         return s.get(Site, name)
+
+
+def site_link(db: Database, secrets: SecretBox, name: str) -> SiteLink | None:
+    """The link to a registered site; None when no site has that name (any more)."""
+    site = get_site(db, name)
+    return link_of(site, secrets) if site is not None else None
 
 
 def delete_site(db: Database, name: str) -> bool:
@@ -211,8 +222,6 @@ _ALARM_FIELDS = tuple(
     f for f in ALARM_FIELDS if f not in {"id", "uid", "camera_id", "created_at", "updated_at"}
 )
 _TIMES = {"first_at", "last_at", "escalated_at", "acknowledged_at", "closed_at"}
-SITE_SNAPSHOT = "@site"
-"""A mirrored alarm's ``snapshot``: its site has one (served through the centre), no file here."""
 
 
 def _when(value: Any) -> datetime | None:
@@ -322,8 +331,9 @@ def store_events(
                 {k: v for k, v in item.items() if k not in ("snapshot_url", "cursor")}
             )
             camera = cameras.get(event.camera_id) if event.camera_id is not None else None
-            # The site's snapshot files stay there: the path would name none here.
-            update = {"site": site, "camera_id": camera, "snapshot": None}
+            # The site's snapshot files stay there: the centre relays them.
+            snapshot = SITE_SNAPSHOT if event.snapshot else None
+            update = {"site": site, "camera_id": camera, "snapshot": snapshot}
             events.append(event.model_copy(update=update))
         added = add_events(s, events, site=site)
         row = s.get(Site, site, with_for_update=True)

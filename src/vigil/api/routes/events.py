@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from vigil.api.auth import (
     visible_for,
 )
 from vigil.api.deps import ContextDep, ServerContext, WsContextDep
+from vigil.api.routes.sites import site_event_snapshot
 from vigil.api.schemas_alarms import EventPublic
 from vigil.api.ws import push_until_gone
 from vigil.bus.base import subject_matches
@@ -113,21 +115,26 @@ def recorded_file(ctx: ServerContext, path: str, *, camera_id: int, at: datetime
 
 
 @router.get("/api/events/{event_id}/snapshot", response_class=FileResponse)
-def event_snapshot(
+async def event_snapshot(
     event_id: str,
     ctx: ContextDep,
     request: Request,
     user: Annotated[Principal, Depends(require(*CAMERA_ACCESS))],
 ) -> Response:
     """The snapshot taken with an event (503 naming the recorder node that keeps it while
-    that node is unavailable)."""
-    event = event_store.get_event(ctx.db, event_id)
+    that node is unavailable; a linked site's event: from its site)."""
+    event = await asyncio.to_thread(event_store.get_event, ctx.db, event_id)
     if event is None or not event.snapshot:
         raise HTTPException(404, f"event {event_id} has no snapshot")
-    ensure_camera(request, user, event.camera_id, *CAMERA_ACCESS)
+    await asyncio.to_thread(ensure_camera, request, user, event.camera_id, *CAMERA_ACCESS)
+    relayed = await site_event_snapshot(ctx, event)
+    if relayed is not None:
+        return relayed
     if event.camera_id is None:  # not from a camera: written by this server
-        return snapshot_file(ctx, event.snapshot)
-    return recorded_file(ctx, event.snapshot, camera_id=event.camera_id, at=event.at)
+        return await asyncio.to_thread(snapshot_file, ctx, event.snapshot)
+    return await asyncio.to_thread(
+        recorded_file, ctx, event.snapshot, camera_id=event.camera_id, at=event.at
+    )
 
 
 @router.websocket("/api/events")

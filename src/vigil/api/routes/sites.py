@@ -35,6 +35,7 @@ from vigil.api.auth import (
 from vigil.api.deps import ContextDep, ServerContext, WsContextDep
 from vigil.api.ws import push_until_gone
 from vigil.config import SITE_PATTERN
+from vigil.domain.events import Event
 from vigil.domain.permissions import Permission, Visible
 from vigil.federation import feed
 from vigil.federation import store as site_store
@@ -371,6 +372,16 @@ async def site_alarm_snapshot(ctx: ServerContext, alarm_id: int) -> Response | N
         return None
     link, remote_id = found
     return await relay(ctx, link, f"/api/alarms/{remote_id}/snapshot", {})
+
+
+async def site_event_snapshot(ctx: ServerContext, event: Event) -> Response | None:
+    """A site's event's snapshot, relayed from the site; None for an event of this site."""
+    if event.snapshot != site_store.SITE_SNAPSHOT or event.site is None:
+        return None
+    link = await asyncio.to_thread(site_store.site_link, ctx.db, ctx.secrets, event.site)
+    if link is None:
+        raise HTTPException(404, f"event {event.id}: site {event.site} is no longer linked")
+    return await relay(ctx, link, f"/api/events/{event.id}/snapshot", {})
 
 
 async def site_history(ctx: ServerContext, alarm_id: int) -> dict[str, Any] | None:
