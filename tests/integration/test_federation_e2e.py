@@ -25,8 +25,10 @@ from tests.federation.stacks import TlsStack, centre_stack, site_state, site_tok
 from tests.federation.tcp_proxy import TcpProxy
 from tests.mjpeg_server import jpeg_frames
 from vigil.devices.simulator import Simulator
+from vigil.evidence.verify import verify_package
 from vigil.federation.models import Site
 from vigil.security.secrets import SecretBox
+from vigil.security.signing import load_signing_key, public_pem
 from vigil.store.db import Database
 from vigil.store.models import Alarm, EventRecord
 from vigil.store.types import utcnow
@@ -348,8 +350,20 @@ def test_a_sites_camera_plays_exports_and_goes_live_through_the_centre(
     codec, frames = decoded(export.content, tmp_path / "exported.mp4")
     assert codec == "h264" and 25 * (RECORDED_S - 2) <= frames <= 25 * (RECORDED_S + 2), frames
 
+    # A signed evidence package, built and signed by north, which holds the footage.
+    wanted = {**span, "reason": "case 1", "requested_by": "centre investigator"}
+    package = centre.client.post(f"{relay}/evidence-export", json=wanted, timeout=120)
+    assert package.status_code == 200, package.text
+    (tmp_path / "evidence.zip").write_bytes(package.content)
+    north_key = public_pem(load_signing_key(north.data_dir).public_key())
+    verdict = verify_package(tmp_path / "evidence.zip", trusted_key_pem=north_key)
+    assert verdict.ok and verdict.signed_by_trusted_key, verdict.problems
+
     codec, frames = decoded(live_through(centre, camera["id"], 30), tmp_path / "live.mp4")
     assert codec == "h264" and frames >= 30, (codec, frames)
+    still = centre.client.get(f"{relay}/snapshot.jpg")
+    assert still.status_code == 200, still.text
+    assert still.headers["content-type"] == "image/jpeg" and still.content[:2] == b"\xff\xd8"
 
     # The centre's audit trail names the site whose footage was taken out.
     r = centre.client.get("/api/audit", params={"action": "camera.export"})

@@ -104,10 +104,14 @@ class SiteClient:
         return response.json() if response.content else None
 
     @asynccontextmanager
-    async def stream(self, path: str, params: dict[str, Any]) -> AsyncIterator[httpx.Response]:
-        """A GET whose body is read as it comes (video), for relaying."""
+    async def stream(
+        self, path: str, params: dict[str, Any], *, json: Any = None
+    ) -> AsyncIterator[httpx.Response]:
+        """A GET (a POST of ``json`` when given) whose answer's body is read as it comes
+        (video, an evidence package), for relaying."""
+        method = "GET" if json is None else "POST"
         try:
-            async with self._http.stream("GET", path, params=params) as response:
+            async with self._http.stream(method, path, params=params, json=json) as response:
                 if not response.is_success:
                     await response.aread()
                 self._check(response)

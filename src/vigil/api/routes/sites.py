@@ -33,6 +33,7 @@ from vigil.api.auth import (
     visible_for,
 )
 from vigil.api.deps import ContextDep, ServerContext, WsContextDep
+from vigil.api.schemas_evidence import EvidenceExportCreate
 from vigil.api.ws import push_until_gone
 from vigil.config import SITE_PATTERN
 from vigil.domain.events import Event
@@ -242,11 +243,14 @@ async def _remote(ctx: ServerContext, camera_id: int) -> tuple[SiteLink, int]:
 RELAYED_HEADERS = ("content-type", "content-disposition", "x-vigil-start", "content-length")
 
 
-async def relay(ctx: ServerContext, link: SiteLink, path: str, params: dict[str, Any]) -> Response:
-    """A site's answer to a GET, streamed on as it comes (video, images); the site's
-    refusal with its status, 503 while it cannot be reached."""
+async def relay(
+    ctx: ServerContext, link: SiteLink, path: str, params: dict[str, Any], *, json: Any = None
+) -> Response:
+    """A site's answer to a GET (a POST of ``json`` when given), streamed on as it comes
+    (video, images, packages); the site's refusal with its status, 503 while it cannot be
+    reached."""
     client = SiteClient(link, timeout=ctx.settings.federation.timeout_s)
-    stream = client.stream(path, params)
+    stream = client.stream(path, params, json=json)
     try:
         upstream = await stream.__aenter__()
     except SiteError as exc:
@@ -269,11 +273,17 @@ async def relay(ctx: ServerContext, link: SiteLink, path: str, params: dict[str,
 
 
 async def _relay(
-    ctx: ServerContext, request: Request, user: Principal, camera_id: int, what: str
+    ctx: ServerContext,
+    request: Request,
+    user: Principal,
+    camera_id: int,
+    what: str,
+    *,
+    json: Any = None,
 ) -> Response:
     link, remote_id = await _remote(ctx, camera_id)
     path = f"/api/cameras/{remote_id}/{what}"
-    response = await relay(ctx, link, path, dict(request.query_params))
+    response = await relay(ctx, link, path, dict(request.query_params), json=json)
     await run_in_threadpool(
         audit_action,
         request,
@@ -317,6 +327,33 @@ async def site_export(
 ) -> Response:
     """An MP4 of the site camera's [start, end] (as its ``export``)."""
     return await _relay(ctx, request, user, camera_id, "export")
+
+
+@router.post("/api/federation/cameras/{camera_id}/evidence-export")
+async def site_evidence_export(
+    camera_id: int,
+    body: EvidenceExportCreate,
+    ctx: ContextDep,
+    request: Request,
+    user: Annotated[Principal, Depends(require(Permission.EXPORT))],
+) -> Response:
+    """A signed evidence package of the site camera's [start, end], built and signed by the
+    site that holds the footage (as its ``evidence-export``; ``vigil verify`` checks it
+    against the site's key)."""
+    return await _relay(
+        ctx, request, user, camera_id, "evidence-export", json=body.model_dump(mode="json")
+    )
+
+
+@router.get("/api/federation/cameras/{camera_id}/snapshot.jpg")
+async def site_snapshot(
+    camera_id: int,
+    ctx: ContextDep,
+    request: Request,
+    user: Annotated[Principal, Depends(require(Permission.LIVE))],
+) -> Response:
+    """The site camera's latest frame as JPEG (as its ``snapshot.jpg``)."""
+    return await _relay(ctx, request, user, camera_id, "snapshot.jpg")
 
 
 @router.websocket("/api/federation/cameras/{camera_id}/live")
