@@ -25,6 +25,9 @@ BAG_CLASSES: frozenset[str] = frozenset({"backpack", "handbag", "suitcase"})
 
 OBJECT_CLASS = "object"
 """Class name of a detection whose kind is unknown (the classical motion detector's)."""
+ITEM_CLASS = "item"
+"""Class name of something set down in a scene, of unknown kind (the static-foreground
+model's, ``analytics.static_objects``)."""
 
 
 def class_ids(names: tuple[str, ...] | list[str]) -> list[int]:

@@ -20,6 +20,9 @@ Where each step runs:
   rate, so a new object is seen at most ``1 / tracked_fps`` later than at the full rate.
   Only with the motion gate on, and only for detectors that look at each frame on its own
   (the ONNX models; not ``motion``, which compares frames);
+- on cameras with a behaviour about things set down (``left_object``, ``illegal_dumping``)
+  the same small frames feed the static-foreground model (``static_objects``), whose items
+  join the detector's boxes before the tracker;
 - a worker of the recorder's shared pool (``runtime.WorkerPool``) takes the camera's latest
   frame (a frame still waiting is replaced: a slow detector drops analysis frames) and runs
   the detector, the tracker and the behaviours, then writes the evidence (snapshots,
@@ -59,6 +62,7 @@ from vigil.analytics.geometry import anchor_points
 from vigil.analytics.motion_gate import MotionGate, small_gray
 from vigil.analytics.runtime import AnalysisSlot, Publish, WorkerPool
 from vigil.analytics.snapshots import Image, crop, encode_jpeg, write_snapshot, write_thumbnail
+from vigil.analytics.static_objects import StaticObjects, with_items
 from vigil.analytics.tracking import Track, Tracker, tracker_config
 from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, ObjectRef, TrackEnded
 from vigil.domain.privacy import PrivacyMask
@@ -78,6 +82,11 @@ SETTLED_POINTS = 5
 filter has learnt its speed by then)."""
 EMPTY_STREAK = 3
 """Moving frames in a row on which the detector found nothing before the lower rate."""
+ITEM_BEHAVIOURS = frozenset({"left_object", "illegal_dumping"})
+"""Behaviours about things set down: their cameras run the static-foreground model."""
+ITEM_LOOK_S = 2.0
+"""After a new item appears, frames go to the detector this long as if they moved (a still
+scene would otherwise wait for the next keepalive to start its track)."""
 
 DetectorFactory = Callable[[CameraAnalyticsConfig], Detector]
 
@@ -254,6 +263,9 @@ class CameraPipeline:
         self.decoder = FrameDecoder(camera_id, config.fps, self._on_frame, on_tick=self._on_tick)
         self._slot: AnalysisSlot[Any] = ctx.pool.slot(self._handle, f"camera {camera_id}")
         self._gate = MotionGate(config.motion.min_changed)
+        wants_items = any(b.type in ITEM_BEHAVIOURS for b in config.behaviours)
+        self._items = StaticObjects() if wants_items else None
+        self._look_until = 0.0
         self._tracker = Tracker(tracker_config({"fps": config.fps, **config.tracker}))
         self._behaviours = BehaviourEngine(config, time_profiles=time_profiles)
         self._detector: Detector | None = None
@@ -325,11 +337,20 @@ class CameraPipeline:
         frame = sample.frame if self._masker is None else self._masker.apply(sample.frame)
         gate = self.config.motion
         moving = True
-        if gate.enabled:
-            self._gate.update(small_gray(frame))
-            moving = self._gate.moving
         t = max(sample.wall.timestamp(), self._last_t + 1e-3)
         self._last_t = t
+        gray = small_gray(frame) if gate.enabled or self._items is not None else None
+        if gate.enabled:
+            assert gray is not None
+            self._gate.update(gray)
+            moving = self._gate.moving
+        if self._items is not None:
+            assert gray is not None
+            before = len(self._items.boxes)
+            self._items.update(gray, t)
+            if len(self._items.boxes) > before:
+                self._look_until = t + ITEM_LOOK_S
+            moving = moving or t < self._look_until
         since = t - self._last_offer_t
         keepalive = self._tracks_alive and since >= gate.keepalive_s
         with self._lock:
@@ -468,6 +489,8 @@ class CameraPipeline:
     def _analyse(self, work: _Work, detections: Detections) -> None:
         height, width = work.image.shape[:2]
         size = (width, height)
+        if self._items is not None:
+            detections = with_items(detections, self._items.boxes, size)
         tracked = self._tracker.update(detections, work.t)
         self._take_notes(tracked, work.image, size)
         hits = self._behaviours.update(self._tracker.tracks.values(), work.t, work.wall, size)

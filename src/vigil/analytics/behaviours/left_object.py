@@ -1,6 +1,10 @@
 """Left object: a bag or suitcase that stays still for ``still_s`` with nobody near it.
 
-Default classes: backpack, handbag, suitcase. Still: its bottom centre stays within
+Default classes: backpack, handbag, suitcase, and the static-foreground model's "item"
+(something set down that the detector does not know or does not see:
+``analytics.static_objects``; it becomes an item once its owner has stepped away from it,
+so the count starts then). ``still_s`` defaults to 15 s: a control room wants the alarm
+soon after the owner leaves, not a minute later. Still: its bottom centre stays within
 ``STILL_FRACTION`` of its size of where it stopped. Nobody near: no person's box within
 ``near`` times the object's height of the object's centre (a person hidden for a moment still
 counts: live tracks keep their last position). The time is counted from the later of the
@@ -33,7 +37,7 @@ from vigil.analytics.behaviours.registry import (
     behaviour_label,
     register_behaviour,
 )
-from vigil.analytics.classes import BAG_CLASSES
+from vigil.analytics.classes import BAG_CLASSES, ITEM_CLASS
 from vigil.analytics.config import Zone
 
 STILL_FRACTION = 0.5
@@ -69,7 +73,7 @@ class LeftObject(BehaviourOptions):
     model_config = ConfigDict(extra="forbid", title="Left object")
     type: Literal["left_object"] = "left_object"
     zone: ZoneRef | None = Field(None, title="Zone (empty: the whole image)")
-    still_s: float = Field(60.0, gt=0, le=86400, title="Still for (s)")
+    still_s: float = Field(15.0, gt=0, le=86400, title="Alone for (s)")
     near: float = Field(
         2.0,
         gt=0,
@@ -91,7 +95,7 @@ class LeftObjectRule:
         self.behaviour = behaviour
         self.zone = zone
         self._label = behaviour_label(behaviour)
-        self._accepts = class_filter(behaviour.classes, one_of(BAG_CLASSES))
+        self._accepts = class_filter(behaviour.classes, one_of(BAG_CLASSES, ITEM_CLASS))
         self._still: dict[int, Stillness] = {}
         self._alone_since: dict[int, float] = {}
         self._reported: set[int] = set()
