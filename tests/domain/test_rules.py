@@ -154,11 +154,72 @@ def test_trigger_matching(
     assert trigger_matches(TRIGGER.validate_python(trigger), event, groups) is expected
 
 
+DUMPED = {
+    "still_s": 42.5,
+    "brought_by": {"class_name": "person", "track_id": 7},
+    "plate": "CA1234AB",
+    "lists": ["stolen", "wanted"],
+    "flag": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"path": "brought_by.class_name", "value": "person"}, True),
+        ({"path": "brought_by.class_name", "op": "ne", "value": "car"}, True),
+        ({"path": "brought_by.track_id", "value": 7.0}, True),  # numbers as numbers
+        ({"path": "still_s", "op": "ge", "value": 30}, True),
+        ({"path": "still_s", "op": "lt", "value": 30}, False),
+        ({"path": "plate", "op": "like", "value": "ca*ab"}, True),  # any case
+        ({"path": "plate", "op": "like", "value": "CB*"}, False),
+        ({"path": "plate", "op": "in", "value": ["X1", "CA1234AB"]}, True),
+        ({"path": "plate", "op": "contains", "value": "1234"}, True),
+        ({"path": "lists", "op": "contains", "value": "stolen"}, True),
+        ({"path": "lists", "op": "contains", "value": "permit"}, False),
+        ({"path": "flag", "value": True}, True),
+        ({"path": "flag", "value": 1}, False),  # a boolean is not a number
+        ({"path": "plate", "op": "gt", "value": 1}, False),  # text is not ordered
+        ({"path": "missing", "value": "x"}, False),
+        ({"path": "missing", "op": "ne", "value": "x"}, True),
+        ({"path": "missing", "op": "exists", "value": False}, True),
+        ({"path": "brought_by.colour", "op": "exists", "value": True}, False),
+        ({"path": "plate.text", "value": "x"}, False),  # not a mapping on the way
+    ],
+)
+def test_attribute_conditions(condition: dict[str, Any], expected: bool) -> None:
+    trigger = TRIGGER.validate_python(
+        {"kind": "event", "event_types": ["illegal_dumping"], "attributes": [condition]}
+    )
+    assert trigger_matches(trigger, ev("illegal_dumping", attributes=DUMPED)) is expected
+
+
+def test_every_attribute_condition_must_hold() -> None:
+    conditions = [
+        {"path": "still_s", "op": "ge", "value": 30},
+        {"path": "brought_by.class_name", "value": "car"},
+    ]
+    trigger = TRIGGER.validate_python(
+        {"kind": "event", "event_types": ["*"], "attributes": conditions}
+    )
+    assert not trigger_matches(trigger, ev("illegal_dumping", attributes=DUMPED))
+    conditions[1]["value"] = "person"
+    trigger = TRIGGER.validate_python(
+        {"kind": "event", "event_types": ["*"], "attributes": conditions}
+    )
+    assert trigger_matches(trigger, ev("illegal_dumping", attributes=DUMPED))
+
+
 BASE_RULE: dict[str, Any] = {
     "name": "R",
     "trigger": {"kind": "event", "event_types": ["x"]},
     "actions": [{"type": "raise_alarm"}],
 }
+
+
+def attribute(condition: dict[str, Any]) -> dict[str, Any]:
+    """A change to BASE_RULE: its trigger with one attribute condition."""
+    return {"trigger": {"kind": "event", "event_types": ["x"], "attributes": [condition]}}
 
 
 @pytest.mark.parametrize(
@@ -176,6 +237,12 @@ BASE_RULE: dict[str, Any] = {
         ({"conditions": {"count": {"at_least": 1, "within_s": 5}}}, "greater than or equal to 2"),
         ({"actions": []}, "at least 1"),
         ({"extra": 1}, "Extra inputs"),
+        (attribute({"path": "plate", "op": "in", "value": "X"}), "'in' needs a list"),
+        (attribute({"path": "still_s", "op": "gt", "value": "30"}), "give a number"),
+        (attribute({"path": "plate", "op": "like", "value": 3}), "needs a pattern"),
+        (attribute({"path": "a", "op": "exists", "value": "yes"}), "true or false"),
+        (attribute({"path": "a", "value": ["x"]}), "only 'in' takes a list"),
+        (attribute({"path": "a..b", "value": 1}), "should match pattern"),
     ],
 )
 def test_invalid_specs_say_why(change: dict[str, Any], message: str) -> None:

@@ -105,3 +105,47 @@ def test_action_fields_come_from_the_schema_and_the_rule_saves(page: Page, stack
     expect(form).to_be_hidden()
     again = stack.client.get(f"/api/rules/{rule['id']}").json()
     assert {**again, "updated_at": None} == {**rule, "updated_at": None}
+
+
+def test_an_event_trigger_takes_conditions_on_the_event_s_attributes(
+    page: Page, stack: Stack
+) -> None:
+    page.goto("/#/rules")
+    page.get_by_test_id("add-rule").click()
+    form = page.get_by_test_id("rule-form")
+    form.get_by_test_id("field-name").fill("Dumped by a van, long enough")
+    form.get_by_test_id("field-trigger.kind").select_option("event")
+    form.get_by_test_id("field-trigger.event_types").fill("illegal_dumping")
+    conditions = form.get_by_test_id("field-trigger.attributes")
+    expect(conditions).to_have_js_property("tagName", "TEXTAREA")
+
+    # A line that is no condition: the server's message lands at the field.
+    conditions.fill("still_s >= 30\nbrought_by.class_name")
+    form.get_by_test_id("save-rule").click()
+    expect(form.get_by_test_id("error-trigger.attributes")).to_contain_text("'eq'")
+    assert stack.client.get("/api/rules").json() == [], "not saved"
+
+    written = "\n".join(
+        [
+            "still_s >= 30",
+            "brought_by.class_name = truck",
+            "plate like CA*",
+            'zone in "7", 8',
+            "colour missing",
+        ]
+    )
+    conditions.fill(written)
+    form.get_by_test_id("save-rule").click()
+    expect(form).to_be_hidden()
+    (rule,) = stack.client.get("/api/rules").json()
+    assert rule["trigger"]["attributes"] == [
+        {"path": "still_s", "op": "ge", "value": 30},
+        {"path": "brought_by.class_name", "op": "eq", "value": "truck"},
+        {"path": "plate", "op": "like", "value": "CA*"},
+        {"path": "zone", "op": "in", "value": ["7", 8]},
+        {"path": "colour", "op": "exists", "value": False},
+    ]
+    # The list says what the rule waits for; the form shows the conditions as written.
+    expect(page.get_by_test_id("rule-trigger")).to_contain_text("brought_by.class_name = truck")
+    page.goto(f"/#/rules/{rule['id']}/edit")
+    expect(page.get_by_test_id("field-trigger.attributes")).to_have_value(written)

@@ -96,6 +96,84 @@ class _Filters(BaseModel):
 
 # ----- triggers -----------------------------------------------------------------------------
 
+Scalar = str | int | float | bool
+_ORDERED_OPS = {"lt", "le", "gt", "ge"}
+
+
+class AttributeCondition(BaseModel):
+    """A condition on an event's ``attributes``, for any event type: ``path`` names one
+    (dots reach into nested ones: ``brought_by.class_name``, ``payload.door``), ``op``
+    compares it with ``value``: eq, ne; lt, le, gt, ge (numbers); in (one of a list);
+    like (a shell pattern, any case: ``AB*12``); contains (in a text or a list); exists
+    (``value`` true or false). An attribute that is missing, or of another type than the
+    value, fails every condition but ``ne`` and ``exists: false``."""
+
+    model_config = Strict
+    path: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    op: Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "like", "contains", "exists"] = "eq"
+    value: Scalar | list[Scalar]
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> AttributeCondition:
+        value = self.value
+        if self.op == "in" and not isinstance(value, list):
+            raise ValueError(f"{self.path}: 'in' needs a list of values")
+        if self.op != "in" and isinstance(value, list):
+            raise ValueError(f"{self.path}: only 'in' takes a list of values")
+        if self.op in _ORDERED_OPS and isinstance(value, bool | str):
+            raise ValueError(f"{self.path}: '{self.op}' compares numbers; give a number")
+        if self.op == "like" and not isinstance(value, str):
+            raise ValueError(f"{self.path}: 'like' needs a pattern (text)")
+        if self.op == "exists" and not isinstance(value, bool):
+            raise ValueError(f"{self.path}: 'exists' takes true or false")
+        return self
+
+    def holds(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether the event's attributes meet the condition."""
+        found, actual = _lookup(attributes, self.path)
+        if self.op == "exists":
+            return found is self.value
+        if not found:
+            return self.op == "ne"
+        value = self.value
+        if self.op in ("eq", "ne"):
+            return _same(actual, value) is (self.op == "eq")
+        if self.op == "in":
+            assert isinstance(value, list)
+            return any(_same(actual, v) for v in value)
+        if self.op == "like":
+            pattern = str(value).casefold()
+            return isinstance(actual, str) and fnmatch.fnmatchcase(actual.casefold(), pattern)
+        if self.op == "contains":
+            if isinstance(actual, str):  # "contains 12" on a text means the digits
+                return str(value).casefold() in actual.casefold()
+            return isinstance(actual, list) and any(_same(a, value) for a in actual)
+        if not _is_number(actual):
+            return False
+        a, b = float(actual), float(value)  # type: ignore[arg-type]
+        return {"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[self.op]
+
+
+def _lookup(attributes: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """(found, value) of a dotted path in nested mappings."""
+    current: Any = attributes
+    for key in path.split("."):
+        if not isinstance(current, Mapping) or key not in current:
+            return False, None
+        current = current[key]
+    return True, current
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same(actual: Any, value: Any) -> bool:
+    """Equal, with numbers compared as numbers and booleans only with booleans."""
+    if _is_number(actual) and _is_number(value):
+        return bool(float(actual) == float(value))
+    return type(actual) is type(value) and bool(actual == value)
+
 
 class EventTrigger(_Filters):
     """Analytics (or any) events of these types, optionally in a zone, of a class, a count."""
@@ -108,6 +186,11 @@ class EventTrigger(_Filters):
     zones: list[str] = Field(default_factory=list)
     classes: list[str] = Field(default_factory=list)
     min_count: int | None = Field(None, ge=1, description="only when the event counts >= this")
+    attributes: list[AttributeCondition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="conditions on the event's attributes, all of which must hold",
+    )
 
 
 class CameraStatusTrigger(_Filters):
@@ -420,6 +503,8 @@ def trigger_matches(trigger: Trigger, event: Event, groups_of_camera: Sequence[i
         ):
             return False
         if trigger.min_count is not None and (event.count or 0) < trigger.min_count:
+            return False
+        if not all(c.holds(event.attributes) for c in trigger.attributes):
             return False
         return _camera_selected(trigger, event.camera_id, groups_of_camera)
     if isinstance(trigger, CameraStatusTrigger):

@@ -21,8 +21,9 @@ const ALARM_TITLE = '{rule} on {camera}';
 export const alarmTitleFor = (kind) => ALARM_TITLES[kind] ?? ALARM_TITLE;
 
 // Field kinds: text, textarea, number, select, check, list (comma-separated), lines (one a
-// line), pairs ("key: value" a line), multi (checkboxes; options from the form's context),
-// camera (one camera or none).
+// line), pairs ("key: value" a line), conditions ("path op value" a line: an event's attribute
+// conditions), multi (checkboxes; options from the form's context), camera (one camera or
+// none).
 const cams = { name: 'cameras', label: 'Cameras', kind: 'multi', options: 'cameras', hint: 'None ticked: every camera.' };
 const groups = { name: 'camera_groups', label: 'Camera groups', kind: 'multi', options: 'groups' };
 
@@ -36,6 +37,8 @@ export const TRIGGER_KINDS = {
       { name: 'zones', label: 'Zones or lines', kind: 'list', hint: 'Comma-separated; empty: any.' },
       { name: 'classes', label: 'Object classes', kind: 'list', hint: 'person, car, bicycle… empty: any.' },
       { name: 'min_count', label: 'At least this many objects', kind: 'number', min: 1, optional: true },
+      { name: 'attributes', label: 'Attributes must match', kind: 'conditions',
+        hint: 'One a line: still_s >= 30 · brought_by.class_name = person · plate like CA*AB · plate in CA1234AB, PB5678 · colour exists · "quoted" keeps a number as text.' },
     ],
   },
   camera_status: {
@@ -75,6 +78,7 @@ export function toInput(field, value) {
     case 'list': return (v ?? []).join(', ');
     case 'lines': return (v ?? []).join('\n');
     case 'pairs': return Object.entries(v ?? {}).map(([k, x]) => `${k}: ${x}`).join('\n');
+    case 'conditions': return (v ?? []).map(conditionLine).join('\n');
     default: return v === null || v === undefined ? '' : String(v);
   }
 }
@@ -92,6 +96,7 @@ export function fromInput(field, raw) {
       const value = i < 0 ? '' : line.slice(i + 1).trim();
       return [key, field.text ? value : typed(value)];
     }));
+    case 'conditions': return raw.split('\n').map((s) => s.trim()).filter(Boolean).map(parseCondition);
     case 'number': case 'camera': {
       if (raw.trim() === '') return field.optional || field.kind === 'camera' ? null : undefined;
       const n = Number(raw);
@@ -104,6 +109,40 @@ export function fromInput(field, raw) {
     }
   }
 }
+
+// An attribute condition's operator as written in the form, and back (vigil.domain.rules
+// AttributeCondition); "missing" is "exists" with false.
+const OPERATORS = { '=': 'eq', '!=': 'ne', '<': 'lt', '<=': 'le', '>': 'gt', '>=': 'ge',
+  in: 'in', like: 'like', contains: 'contains', exists: 'exists', missing: 'exists' };
+const SYMBOLS = Object.fromEntries(Object.entries(OPERATORS).filter(([w]) => w !== 'missing').map(([w, op]) => [op, w]));
+const SYMBOLIC = /^([^\s=!<>]+)\s*(!=|<=|>=|=|<|>)\s*(.*)$/;
+const WORDED = /^(\S+)\s+(in|like|contains)\s+(.*)$/i;
+const PRESENCE = /^(\S+)\s+(exists|missing)$/i;
+
+/** "still_s >= 30" as { path, op, value }; a line that is not one goes to the server with
+ * no operator, so that the server's message lists the operators. */
+export function parseCondition(line) {
+  const presence = PRESENCE.exec(line);
+  if (presence) return { path: presence[1], op: 'exists', value: presence[2].toLowerCase() === 'exists' };
+  const m = SYMBOLIC.exec(line) ?? WORDED.exec(line);
+  if (!m) return { path: line, op: '?', value: '' };
+  const op = OPERATORS[m[2].toLowerCase()];
+  const text = m[3].trim();
+  if (op === 'in') return { path: m[1], op, value: text.split(',').map((s) => literal(s.trim())) };
+  if (op === 'like') return { path: m[1], op, value: unquoted(text) };
+  return { path: m[1], op, value: literal(text) };
+}
+
+/** { path, op, value } as the form writes it. */
+export function conditionLine(c) {
+  if (c.op === 'exists') return `${c.path} ${c.value ? 'exists' : 'missing'}`;
+  const shown = (v) => (typeof v === 'string' && typed(v) !== v ? `"${v}"` : String(v));
+  const value = c.op === 'in' ? c.value.map(shown).join(', ') : shown(c.value);
+  return `${c.path} ${SYMBOLS[c.op] ?? c.op} ${value}`;
+}
+
+const unquoted = (text) => (/^".*"$/.test(text) ? text.slice(1, -1) : text);
+const literal = (text) => (/^".*"$/.test(text) ? text.slice(1, -1) : typed(text));
 
 function typed(value) {
   if (/^(true|false)$/.test(value)) return value === 'true';
@@ -151,7 +190,8 @@ export function triggerSummary(t, { cameras = new Map(), groups = new Map() } = 
   switch (t.kind) {
     case 'event':
       return [t.event_types.join(', '), ...where, t.zones?.length ? `zones ${t.zones.join(', ')}` : null,
-        t.classes?.length ? t.classes.join(', ') : null, t.min_count ? `≥ ${t.min_count}` : null].filter(Boolean).join(' · ');
+        t.classes?.length ? t.classes.join(', ') : null, t.min_count ? `≥ ${t.min_count}` : null,
+        ...(t.attributes ?? []).map(conditionLine)].filter(Boolean).join(' · ');
     case 'camera_status':
       return [`camera ${t.statuses.join(', ')}`, ...where].filter(Boolean).join(' · ');
     case 'input': {

@@ -221,7 +221,7 @@ export class RuleForm {
           store.cameras.map((cam) => h('option', { value: String(cam.id) }, cam.name)));
         input.value = shown;
         break;
-      case 'textarea': case 'lines': case 'pairs':
+      case 'textarea': case 'lines': case 'pairs': case 'conditions':
         input = h('textarea', { id, class: 'input', rows: f.kind === 'textarea' ? 3 : 2 });
         input.value = shown;
         break;
