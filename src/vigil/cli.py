@@ -18,6 +18,7 @@ from vigil.config import Settings
 from vigil.domain.cameras import RecordingMode
 from vigil.federation.cli import app as sites_app
 from vigil.nodes_cli import nodes_app, require_node
+from vigil.recognition_cli import faces_app, plates_app
 from vigil.security.tls import (
     SERVER_CIPHERS,
     CertificateFiles,
@@ -31,6 +32,8 @@ cameras_app = typer.Typer(help="Add, list, change and remove cameras (through th
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(nodes_app, name="nodes")
 app.add_typer(sites_app, name="sites")
+app.add_typer(plates_app, name="plates")
+app.add_typer(faces_app, name="faces")
 console = Console()
 
 ServerOpt = Annotated[str | None, typer.Option(help="server URL (default from settings)")]
