@@ -8,6 +8,12 @@ most in how fast they run the int8 model, so it also prints each camera's analyt
 runs a second, which compares across machines. It is a benchmark: the exit code is 0 whatever
 the figures (1 only when it could not run).
 
+Then, for the same configuration (detector, its options, the motion gate), its accuracy on
+the shared sequences with ground truth (`analytics_accuracy.py`: MOT15 TUD through the live
+pipeline, MOTA/IDF1/recall/precision; NGSIM's distant vehicles at the detector's own
+threshold), and one verdict for both bars at once: >= 25 cameras per core AND TUD MOTA >= 0.65
+/ IDF1 >= 0.70. ``--only speed`` or ``--only accuracy`` measures one half.
+
     nice .venv/bin/python bench/analytics.py --cameras 8 --seconds 60
 
 How analytics CPU is measured: the same recorder with the same cameras is measured twice over
@@ -48,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import analytics_accuracy
 import httpx
 import numpy as np
 from common import (
@@ -86,6 +93,8 @@ class Options:
     py_spy: Path | None
     detector_options: dict[str, Any]
     motion: dict[str, Any]
+    speed: bool = True
+    accuracy: bool = True
 
 
 def transcode_clips(workdir: Path) -> list[Path]:
@@ -374,7 +383,7 @@ def per_clip(running: list[dict[str, Any]], clip_of: dict[int, str]) -> dict[str
     }
 
 
-def report(o: Options, r: dict[str, Any]) -> None:
+def report(o: Options, r: dict[str, Any]) -> float:
     n = r["cameras"]
     cores = r["analytics_cpu"] / 100
     per_core = n / cores if cores > 0 else float("inf")
@@ -437,6 +446,7 @@ def report(o: Options, r: dict[str, Any]) -> None:
         + ("" if ok else f", {per_core / MIN_CAMERAS_PER_CORE:.0%} of it")
         + ")"
     )
+    return per_core
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -459,37 +469,71 @@ def parse_args(argv: list[str] | None) -> Options:
         "--motion", type=json.loads, default={}, metavar="JSON",
         help='motion gate options, e.g. \'{"tracked_fps": 5}\' (always the full rate)',
     )  # fmt: skip
+    parser.add_argument(
+        "--only", choices=["speed", "accuracy"], default=None,
+        help="measure only one half (both by default: the bar is both at once)",
+    )  # fmt: skip
     a = parser.parse_args(argv)
     if a.cameras < 1 or a.seconds <= 0 or a.warmup < 0:
         parser.error("--cameras must be >= 1, --seconds > 0, --warmup >= 0")
     return Options(
         a.cameras, a.seconds, a.warmup, a.detector, a.models_dir.resolve(),
         a.workdir.resolve(), a.py_spy, a.detector_options, a.motion,
+        speed=a.only != "accuracy", accuracy=a.only != "speed",
     )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     opts.workdir.mkdir(parents=True, exist_ok=True)
+    per_core = speed(opts) if opts.speed else None
+    if per_core == -1.0:
+        return 1
+    found = None
+    if opts.accuracy:
+        detector = {"type": opts.detector, **opts.detector_options}
+        with console.status("Accuracy: TUD through the live pipeline, NGSIM..."):
+            found = analytics_accuracy.measure(SHARED, opts.models_dir, detector, opts.motion)
+        motion = opts.motion or "default"
+        title = f"Accuracy of the same configuration ({detector}, motion {motion})"
+        console.print(analytics_accuracy.table(found, title))
+        for path in found.missing:
+            console.print(f"[yellow]not scored: {path} is missing[/]")
+    verdicts = []
+    if per_core is not None:
+        verdicts.append(f"{per_core:.1f} cameras per core (bar {MIN_CAMERAS_PER_CORE:g})")
+    if found is not None and found.mota is not None and found.idf1 is not None:
+        verdicts.append(
+            f"TUD MOTA {found.mota:.3f} / IDF1 {found.idf1:.3f} "
+            f"(bar {analytics_accuracy.BAR_MOTA} / {analytics_accuracy.BAR_IDF1})"
+        )
+    if per_core is not None and found is not None and found.mota is not None:
+        both = per_core >= MIN_CAMERAS_PER_CORE and found.passed
+        mark = "[green]PASS[/]" if both else "[red]FAIL[/]"
+        console.print(f"{mark} both bars at once: " + "; ".join(verdicts))
+    return 0
+
+
+def speed(opts: Options) -> float:
+    """Measure and print the speed half; cameras per core (-1.0: it could not run)."""
     bench = Bench(opts)
     with interruptible():
         try:
             results = bench.run()
         except KeyboardInterrupt:
             console.print("[yellow]Interrupted: stopping everything.[/]")
-            return 130
+            raise SystemExit(130) from None
         except (RuntimeError, OSError, subprocess.CalledProcessError, SimulatorError) as exc:
             console.print(f"[red]benchmark failed: {exc}[/]\nlogs in {bench.run_dir}")
-            return 1
+            return -1.0
         except httpx.HTTPError as exc:
             console.print(f"[red]benchmark failed: {exc}[/]\nlogs in {bench.run_dir}")
-            return 1
+            return -1.0
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             with console.status("Cleaning up..."):
                 bench.cleanup()
-    report(opts, results)
-    return 0
+    return report(opts, results)
 
 
 if __name__ == "__main__":
