@@ -104,8 +104,16 @@ class CopiedPacket:
         return cls(bytes(packet), packet.pts, packet.dts, packet.time_base, keyframe, wall)
 
     def to_av(self) -> av.Packet[Any]:
-        """A PyAV packet for decoding."""
-        packet = av.Packet(self.data)
+        """A PyAV packet for decoding.
+
+        Allocated by FFmpeg and copied into: ``av.Packet(bytes)`` references the bytes
+        without the zeroed padding that decoders read past the end of a packet (FFmpeg's
+        AV_INPUT_BUFFER_PADDING_SIZE), so H.264 decoded from it now and then differs from
+        run to run, with blocks of garbage where that padding was not zero.
+        """
+        packet = av.Packet(len(self.data))
+        if self.data:
+            memoryview(packet)[:] = self.data
         packet.pts, packet.dts = self.pts, self.dts
         packet.time_base = self.time_base
         return packet
