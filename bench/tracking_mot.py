@@ -152,18 +152,14 @@ def live_pipeline(
     Returns:
         motmetrics' accumulator, and the share of sampled frames the detector ran on.
     """
-    import tempfile
     import threading
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     import av
 
     from vigil.analytics.config import CameraAnalyticsConfig
-    from vigil.analytics.frames import AnalyticsTap
-    from vigil.analytics.pipeline import CameraPipeline, PipelineContext
-    from vigil.analytics.runtime import WorkerPool
+    from vigil.analytics.offline import EPOCH, play_file
     from vigil.domain.events import AnalyticsFrame
-    from vigil.media.packets import StreamInfo
 
     mm = _motmetrics()
     folder = data / name
@@ -179,36 +175,17 @@ def live_pipeline(
         {"enabled": True, "fps": 5, "detector": {**detector, "classes": ["person"]},
          "motion": motion}
     )  # fmt: skip
-    pool = WorkerPool(1)
-    with tempfile.TemporaryDirectory(prefix="vigil-mot-") as tmp:
-        ctx = PipelineContext(Path(tmp), models, "bench", pool, publish)
-        pipeline = CameraPipeline(1, config, ctx)
-        tap = AnalyticsTap(keep_keyframe=False)
-        tap.attach(pipeline.decoder)
-        pipeline.start()
-        base = datetime.now(UTC)
-        frames = 0
-        with av.open(str(folder / f"{name}.mp4")) as container:
-            video = container.streams.video[0]
-            tap.open(StreamInfo(1, video, None, base))
-            for packet in container.demux(video):
-                if packet.pts is None or packet.dts is None:
-                    continue
-                # Paced so that no analysis frame is dropped (a benchmark of quality).
-                while pipeline.decoder.queued > 2 or pipeline.busy or pipeline.state != "running":
-                    time.sleep(0.002)
-                tap.write(packet, base + timedelta(seconds=float(packet.pts * packet.time_base)))
-                frames += 1
-            tap.close(None)
-        while pipeline.decoder.queued or pipeline.busy:
-            time.sleep(0.01)
-        pipeline.stop()
-    pool.stop()
+    clip = folder / f"{name}.mp4"
+    pipeline = play_file(clip, config, models, publish)
+    with av.open(str(clip)) as container:
+        video = container.streams.video[0]
+        width, height = video.codec_context.width, video.codec_context.height
+        frames = sum(1 for p in container.demux(video) if p.pts is not None)
+    base = EPOCH
     sampled = max(1, pipeline.decoder.frames_sampled)
     gt = mm.io.loadtxt(str(folder / "gt" / "gt.txt"), fmt="mot15-2D", min_confidence=1)
     gt_frames = set(gt.index.get_level_values(0))
     acc = mm.MOTAccumulator(auto_id=False)
-    width, height = video.codec_context.width, video.codec_context.height
     step = round(VIDEO_FPS / 5)
     for n in range(0, frames, step):
         at = base + timedelta(seconds=n / VIDEO_FPS)

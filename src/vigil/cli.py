@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vigil.analyze_cli import analyze
 from vigil.config import Settings
 from vigil.domain.cameras import RecordingMode
 from vigil.federation.cli import app as sites_app
@@ -34,6 +35,7 @@ app.add_typer(nodes_app, name="nodes")
 app.add_typer(sites_app, name="sites")
 app.add_typer(plates_app, name="plates")
 app.add_typer(faces_app, name="faces")
+app.command("analyze")(analyze)
 console = Console()
 
 ServerOpt = Annotated[str | None, typer.Option(help="server URL (default from settings)")]

@@ -8,24 +8,17 @@ who stays, nothing. Composites of Intel's sample clips (``real_clips``)."""
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
 from tests.analytics import real_clips
-from tests.conftest import wait_until
 from vigil.analytics.classes import ITEM_CLASS
 from vigil.analytics.config import CameraAnalyticsConfig
-from vigil.analytics.frames import AnalyticsTap
-from vigil.analytics.pipeline import CameraPipeline, PipelineContext
-from vigil.analytics.runtime import WorkerPool
+from vigil.analytics.offline import EPOCH, play_file
 from vigil.domain.events import AnalyticsFrame, Event
-from vigil.media.packets import StreamInfo
 
 MODELS = Path(__file__).resolve().parents[3] / "shared" / "models"
 pytestmark = pytest.mark.skipif(
@@ -51,10 +44,10 @@ class Seen:
     items: list[float] = field(default_factory=list)
 
 
-def left_objects(clip: Path, tmp_path: Path) -> Seen:
-    """The clip played through a pipeline with the default analytics and a left-object
-    behaviour at its defaults."""
-    base = datetime(2026, 1, 1, tzinfo=UTC)
+def left_objects(clip: Path) -> Seen:
+    """The clip played through the live pipeline's code path (``play_file``) with the
+    default analytics and both behaviours at their defaults."""
+    base = EPOCH
     seen = Seen()
     lock = threading.Lock()
 
@@ -72,31 +65,7 @@ def left_objects(clip: Path, tmp_path: Path) -> Seen:
     config = CameraAnalyticsConfig.model_validate(
         {"enabled": True, "zones": [FLOOR], "behaviours": BEHAVIOURS}
     )
-    pool = WorkerPool(1)
-    ctx = PipelineContext(tmp_path / "data", MODELS, "rec-1", pool, publish)
-    pipeline = CameraPipeline(1, config, ctx)
-    tap = AnalyticsTap(keep_keyframe=False)
-    tap.attach(pipeline.decoder)
-    pipeline.start()
-    try:
-        with av.open(str(clip)) as container:
-            video = container.streams.video[0]
-            tap.open(StreamInfo(1, video, None, base))
-            for packet in container.demux(video):
-                if packet.pts is None or packet.dts is None:
-                    continue
-                # Paced so that no analysis frame is dropped: the test is about what is
-                # found, not about how fast.
-                while pipeline.decoder.queued > 2 or pipeline.busy:
-                    time.sleep(0.002)
-                at = base + timedelta(seconds=float(packet.pts * packet.time_base))
-                tap.write(packet, at)
-            tap.close(None)
-        wait_until(lambda: pipeline.decoder.queued == 0 and not pipeline.busy, 30, "drained")
-    finally:
-        pipeline.stop()
-        pool.stop()
-    assert pipeline.state == "running", pipeline.error
+    play_file(clip, config, MODELS, publish, start=base)
     with lock:
         return seen
 
@@ -113,7 +82,7 @@ def test_a_bottle_left_behind_raises_one_event_soon_after_its_owner_walked_off(
         hold_s=40,
         set_down_s=10,
     )
-    seen = left_objects(clip, tmp_path)
+    seen = left_objects(clip)
     assert len(seen.events) == 1, seen.events
     after_s = seen.events[0] - real_clips.FIRST_GONE
     assert 10 <= after_s <= 30, f"{after_s:.1f} s after the owner walked off"
@@ -132,6 +101,6 @@ def test_a_bottle_beside_someone_who_stays_raises_nothing(tmp_path: Path) -> Non
         hold_s=40,
         set_down_s=6,  # once they stand at the table
     )
-    seen = left_objects(clip, tmp_path)
+    seen = left_objects(clip)
     assert seen.items, "the bottle is found and followed..."
     assert seen.events == [] and seen.dumped == [], "...but its owner is beside it"

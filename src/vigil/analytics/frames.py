@@ -186,6 +186,9 @@ class FrameDecoder:
         self.frames_decoded = 0
         self.frames_sampled = 0
         self.packets_dropped = 0
+        self.items_done = 0
+        """Items (stream openings, packets, ends) taken off the queue and fully handled,
+        their sampled frames handed on: a file fed one item at a time waits for this."""
         self.last_error: str | None = None
 
     # Ingest side -----------------------------------------------------------------------
@@ -243,46 +246,49 @@ class FrameDecoder:
             self._wake.clear()
             while self._queue and not self._stop.is_set():
                 item = self._queue.popleft()
-                if isinstance(item, _Open):
-                    ctx = item.params.decoder(for_analysis=True)
-                    next_t, waiting_for_key = None, True
-                    walls.clear()
-                    continue
-                if isinstance(item, _Close):
-                    ctx = None
-                    continue
-                if ctx is None or (waiting_for_key and not item.keyframe):
-                    continue
-                waiting_for_key = False
-                if item.pts is not None:
-                    walls[item.pts] = item.wall
-                    if len(walls) > 64:  # frames leave the decoder within a few packets
-                        del walls[next(iter(walls))]
                 try:
-                    frames = ctx.decode(item.to_av())
-                except av.error.FFmpegError as exc:
-                    # A damaged packet: start again at the next keyframe.
-                    self.last_error = f"decoding failed: {exc}"
-                    ctx.flush_buffers()
-                    waiting_for_key = True
-                    continue
-                for frame in frames:
-                    self.frames_decoded += 1
-                    if frame.pts is None:
+                    if isinstance(item, _Open):
+                        ctx = item.params.decoder(for_analysis=True)
+                        next_t, waiting_for_key = None, True
+                        walls.clear()
                         continue
-                    t = float(frame.pts * (frame.time_base or item.time_base))
-                    if next_t is not None and t < next_t - SAMPLE_TOLERANCE_S:
+                    if isinstance(item, _Close):
+                        ctx = None
                         continue
-                    # After a gap longer than one interval, sample from here on.
-                    if next_t is None or t - next_t > self._interval:
-                        next_t = t
-                    next_t += self._interval
-                    self.frames_sampled += 1
-                    wall = walls.get(frame.pts, item.wall)
+                    if ctx is None or (waiting_for_key and not item.keyframe):
+                        continue
+                    waiting_for_key = False
+                    if item.pts is not None:
+                        walls[item.pts] = item.wall
+                        if len(walls) > 64:  # frames leave the decoder within a few packets
+                            del walls[next(iter(walls))]
                     try:
-                        self._on_frame(SampledFrame(frame, t, wall))
-                    except Exception:  # analytics must keep going whatever one frame does
-                        log.exception("camera %s: analysing a frame failed", self.camera_id)
+                        frames = ctx.decode(item.to_av())
+                    except av.error.FFmpegError as exc:
+                        # A damaged packet: start again at the next keyframe.
+                        self.last_error = f"decoding failed: {exc}"
+                        ctx.flush_buffers()
+                        waiting_for_key = True
+                        continue
+                    for frame in frames:
+                        self.frames_decoded += 1
+                        if frame.pts is None:
+                            continue
+                        t = float(frame.pts * (frame.time_base or item.time_base))
+                        if next_t is not None and t < next_t - SAMPLE_TOLERANCE_S:
+                            continue
+                        # After a gap longer than one interval, sample from here on.
+                        if next_t is None or t - next_t > self._interval:
+                            next_t = t
+                        next_t += self._interval
+                        self.frames_sampled += 1
+                        wall = walls.get(frame.pts, item.wall)
+                        try:
+                            self._on_frame(SampledFrame(frame, t, wall))
+                        except Exception:  # analytics must keep going whatever one frame does
+                            log.exception("camera %s: analysing a frame failed", self.camera_id)
+                finally:
+                    self.items_done += 1
             if self._on_tick is not None:
                 try:
                     self._on_tick()
