@@ -218,7 +218,7 @@ class BrightBoxes:
 def test_a_followed_object_is_detected_less_often_and_still_raises_its_events(
     moving_clip: Path, tmp_path: Path, pool: WorkerPool
 ) -> None:
-    def run(tracked_fps: float) -> tuple[int, set[str], set[int]]:
+    def run(tracked_fps: float) -> tuple[int, set[str], set[int], list[AnalyticsFrame]]:
         published = Published()
         config = motion_config(
             motion={"tracked_fps": tracked_fps},
@@ -233,15 +233,24 @@ def test_a_followed_object_is_detected_less_often_and_still_raises_its_events(
         pipeline = run_pipeline(moving_clip, config, ctx, lambda _: BrightBoxes())
         frames = published.of(AnalyticsFrame)
         ids = {o.track_id for f in frames for o in f.objects if o.track_id is not None}
-        return pipeline.detector_calls, {e.type for e in published.of(Event)}, ids
+        return pipeline.detector_calls, {e.type for e in published.of(Event)}, ids, frames
 
-    full_calls, full_events, _ = run(5.0)  # at the analysis rate: every moving frame
-    calls, events, ids = run(1.5)
+    full_calls, full_events, _, _ = run(5.0)  # at the analysis rate: every moving frame
+    calls, events, ids, frames = run(1.5)
     # Once its track has settled, the box is detected 1.5 times a second instead of 5; the
     # tracker carries it in between: one track, and the same events.
     assert calls <= full_calls - 5, (calls, full_calls)
     assert events == full_events == {"intrusion", "line_crossing"}
     assert len(ids) == 1
+    # The live view's box moves on between detections too, at the box's speed, instead of
+    # standing where it was last detected.
+    shown = [(f.at, f.objects[0].box) for f in frames if f.objects and f.objects[0].box]
+    assert len(shown) >= calls + 5, (len(shown), calls)
+    speeds = [
+        ((b[0] + b[2]) - (a[0] + a[2])) / 2 * 640 / (tb - ta).total_seconds()
+        for (ta, a), (tb, b) in itertools.pairwise(shown)
+    ]
+    assert all(60 <= v <= 140 for v in speeds[2:]), speeds  # BOX_SPEED_PX_S is 100
 
 
 class FlickeringBoxes(BrightBoxes):

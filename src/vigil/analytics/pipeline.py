@@ -10,7 +10,9 @@ Where each step runs:
   one every ``motion.keepalive_s``) are converted to BGR and handed on;
 - moving frames go to the detector (most of the cost) at the full rate, except while there
   is nothing for it to find; then only ``motion.tracked_fps`` of them a second do, and the
-  tracker's Kalman filter (given timestamps) carries the tracks in between. Nothing to find
+  tracker's Kalman filter (given timestamps) carries the tracks in between, while the live
+  view's boxes move on from the latest detection at each box's speed over its last second
+  (published on each frame in between: otherwise they stood still for up to a second). Nothing to find
   means: the latest detection found nothing new (every confident box belongs to a settled
   track) and lost no track; or, with ``motion.follow_margin`` set (off by default: the boxes
   between detections are older), the frame's motion lies entirely around the objects
@@ -82,6 +84,8 @@ SETTLED_POINTS = 5
 filter has learnt its speed by then)."""
 EMPTY_STREAK = 3
 """Moving frames in a row on which the detector found nothing before the lower rate."""
+VELOCITY_WINDOW_S = 1.0
+"""A followed box's speed is measured over its track's positions within this long."""
 ITEM_BEHAVIOURS = frozenset({"left_object", "illegal_dumping"})
 """Behaviours about things set down: their cameras run the static-foreground model."""
 ITEM_LOOK_S = 2.0
@@ -140,6 +144,26 @@ class _Work:
 
 
 _LOAD = object()  # a slot item: (re)try loading the detector
+
+
+@dataclass(frozen=True, slots=True)
+class _Carry:
+    """The objects of the latest analysed frame and how fast each box moved, for drawing
+    them where they are now on the frames the detector skips (written by the worker,
+    read by the decoder thread: replaced, never changed)."""
+
+    t: float
+    objects: list[ObjectRef]
+    boxes: npt.NDArray[np.float64]  # (n, 4) x1, y1, x2, y2 as fractions of the frame
+    velocity: npt.NDArray[np.float64]  # (n, 4) the same, per second
+
+    def at(self, t: float) -> list[ObjectRef]:
+        """The objects with their boxes moved on to time ``t``."""
+        moved = np.clip(self.boxes + self.velocity * (t - self.t), 0.0, 1.0).round(4)
+        return [
+            o.model_copy(update={"box": tuple(float(v) for v in box)})
+            for o, box in zip(self.objects, moved, strict=True)
+        ]
 
 
 @dataclass(slots=True)
@@ -281,6 +305,7 @@ class CameraPipeline:
         # Where the followed objects are, grown by follow_margin, as fractions of the frame
         # (written by the worker, read by the decoder thread: replaced, never changed).
         self._followed = np.empty((0, 4), np.float32)
+        self._carry: _Carry | None = None
         self._last_offer_t = 0.0
         self._last_t = 0.0
         self.latest: SampledFrame | None = None
@@ -366,7 +391,10 @@ class CameraPipeline:
             and since < 1.0 / gate.tracked_fps
             and (self._calm or self._explained_by_tracks())
         ):
-            return  # the tracker carries the tracks to the next detection
+            # The tracker carries the tracks to the next detection; the live view's boxes
+            # move on with them meanwhile.
+            self._publish_carried(t, sample.wall)
+            return
         self._last_offer_t = t
         work = _Work(to_bgr(frame), t, sample.wall)
         if self._slot.offer(work):
@@ -380,6 +408,15 @@ class CameraPipeline:
         if gate.follow_margin <= 0 or not gate.enabled or not self._detector_stateless:
             return False
         return not self._gate.moving_outside(self._followed)
+
+    def _publish_carried(self, t: float, wall: datetime) -> None:
+        """The latest analysed frame's boxes, moved on at their speed to ``t`` (not while a
+        frame is with the detector: its answer, older, would come after)."""
+        carry = self._carry
+        if carry is None or not carry.objects or self.busy:
+            return
+        frame = AnalyticsFrame(camera_id=self.camera_id, at=wall, objects=carry.at(t))
+        self.ctx.publish(frame.subject(), frame)
 
     @property
     def _detector_stateless(self) -> bool:
@@ -506,10 +543,29 @@ class CameraPipeline:
         margin = self.config.motion.follow_margin
         if margin > 0:
             self._followed = followed_areas(self._tracker.tracks.values(), size, margin)
-        frame = AnalyticsFrame(
-            camera_id=self.camera_id, at=work.wall, objects=self._objects(tracked, size)
-        )
+        objects = self._objects(tracked, size)
+        self._carry = self._carried(tracked, objects, work.t, size)
+        frame = AnalyticsFrame(camera_id=self.camera_id, at=work.wall, objects=objects)
         self.ctx.publish(frame.subject(), frame)
+
+    def _carried(
+        self, tracked: Detections, objects: list[ObjectRef], t: float, size: tuple[int, int]
+    ) -> _Carry:
+        """The objects with the speed of each box over its track's latest positions."""
+        scale = np.array([size[0], size[1], size[0], size[1]], dtype=np.float64)
+        boxes = np.array([o.box for o in objects], dtype=np.float64).reshape(-1, 4)
+        velocity = np.zeros_like(boxes)
+        ids = [] if tracked.tracker_id is None else tracked.tracker_id.tolist()
+        for row, track_id in enumerate(ids):
+            track = self._tracker.tracks.get(int(track_id))
+            if track is None or len(track.points) < 2:
+                continue
+            last = track.points[-1]
+            first = next(p for p in track.points if p.t >= last.t - VELOCITY_WINDOW_S)
+            if last.t > first.t:
+                moved = np.subtract(last.xyxy, first.xyxy) / scale
+                velocity[row] = moved / (last.t - first.t)
+        return _Carry(t, objects, boxes, velocity)
 
     def _nothing_new(self, detections: Detections, tracked: Detections) -> bool:
         """Whether every confident box belongs to a settled track and no track was lost; or,
