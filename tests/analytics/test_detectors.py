@@ -61,6 +61,8 @@ def test_unknown_detector_lists_known_ones(tmp_path: Path) -> None:
         ({"classes": ["car", "spaceship"]}, "spaceship"),
         ({"score_threshold": 1.5}, "score_threshold"),
         ({"colour": "red"}, "colour"),
+        ({"class_thresholds": {"spaceship": 0.2}}, "spaceship"),
+        ({"class_thresholds": {"car": 2}}, "between 0 and 1"),
     ],
 )
 def test_invalid_options_are_refused(options: dict[str, object], message: str) -> None:
@@ -202,3 +204,26 @@ def test_nanodet_at_a_wide_aspect_maps_boxes_back_to_the_frame(int8: bool) -> No
     assert len(vehicles) > 0
     matched = (box_iou_batch(vehicles.xyxy, inside).max(axis=1) >= 0.5).sum()
     assert matched >= 0.6 * len(vehicles)
+
+
+@needs_models
+@pytest.mark.skipif(not NGSIM.is_dir(), reason="needs ../shared/media/ngsim-us101")
+def test_a_class_keeps_its_own_minimum_score() -> None:
+    """NanoDet keeps vehicles from 0.25 by default (chosen on NGSIM) and people from 0.35;
+    a class's own threshold overrides the general one in both directions."""
+    frame, _ = ngsim_frame(0)
+    by_default = create_detector({"type": "nanodet"}, models_dir=MODELS).detect(frame)
+    general = create_detector(
+        {"type": "nanodet", "class_thresholds": {}}, models_dir=MODELS
+    ).detect(frame)
+    assert by_default.confidence is not None and general.confidence is not None
+    cars = by_default.data["class_name"] == "car"
+    assert cars.sum() > (general.data["class_name"] == "car").sum(), "distant cars from 0.25"
+    assert by_default.confidence[cars].min() >= 0.25
+    assert general.confidence.min() >= 0.35
+    strict = create_detector(
+        {"type": "nanodet", "score_threshold": 0.1, "class_thresholds": {"car": 0.9}},
+        models_dir=MODELS,
+    ).detect(frame)
+    assert strict.confidence is not None
+    assert (strict.confidence[strict.data["class_name"] == "car"] >= 0.9).all()

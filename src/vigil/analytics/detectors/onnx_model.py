@@ -14,10 +14,10 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from pydantic import Field
+from pydantic import Field, field_validator
 from supervision import Detections, OverlapMetric
 
-from vigil.analytics.classes import class_ids
+from vigil.analytics.classes import COCO_CLASSES, class_ids
 from vigil.analytics.detections import make_detections
 from vigil.analytics.detectors.base import (
     DetectorConfig,
@@ -69,6 +69,33 @@ class OnnxDetectorConfig(DetectorConfig):
     int8: bool = Field(
         False, title="int8 model", description="run the int8-quantised model (needs shipped ranges)"
     )
+    class_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        title="Minimum score by class",
+        description="the minimum score for these classes instead (one 'class: score' a line)",
+    )
+
+    @field_validator("class_thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [n for n in value if n not in COCO_CLASSES]
+        if unknown:
+            raise ValueError(f"unknown class(es) {unknown}; known: {', '.join(COCO_CLASSES)}")
+        wrong = {n: v for n, v in value.items() if not 0.0 <= v <= 1.0}
+        if wrong:
+            raise ValueError(f"scores are between 0 and 1: {wrong}")
+        return value
+
+    def min_score(self) -> float:
+        """The lowest score any class keeps."""
+        return min([self.score_threshold, *self.class_thresholds.values()])
+
+    def thresholds(self) -> npt.NDArray[np.float32]:
+        """The minimum score of each COCO class, by class index."""
+        out = np.full(len(COCO_CLASSES), self.score_threshold, dtype=np.float32)
+        for name, score in self.class_thresholds.items():
+            out[COCO_CLASSES.index(name)] = score
+        return out
 
 
 def load_session(
@@ -209,6 +236,7 @@ class OnnxDetector:
             self.loaded_path, context.intra_op_threads, self.signature, shown=self.model_path
         )
         self._keep = np.array(class_ids(config.classes), dtype=np.int64)
+        self._thresholds = config.thresholds()
 
     def _infer(self, image: Frame) -> Raw:
         """Run the model on one BGR image; boxes in its pixels."""
@@ -225,7 +253,8 @@ class OnnxDetector:
         parts: list[Raw] = []
         for x0, y0, x1, y1 in windows:
             boxes, scores, classes = self._infer(frame[y0:y1, x0:x1])
-            keep = (scores >= cfg.score_threshold) & np.isin(classes, self._keep)
+            known = np.isin(classes, self._keep)
+            keep = known & (scores >= self._thresholds[np.where(known, classes, 0)])
             boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
             if (x1 - x0, y1 - y0) != (width, height):
                 # A box cut by a tile's inner edge is whole in the neighbouring tile when it is
