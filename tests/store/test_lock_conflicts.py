@@ -29,18 +29,25 @@ def pg() -> Iterator[Database]:
 
 def _deadlocking_pair(db: Database) -> tuple[threading.Thread, threading.Event, list[int]]:
     """A writer that locks row 1, then row 2 once ``ours`` holds row 2; it waits long before
-    checking for deadlocks, so that the other side is chosen as the victim."""
+    checking for deadlocks, so that the other side is chosen as the victim. Started, it
+    returns once it holds row 1 (otherwise, on a busy machine, our side could take both
+    rows first and there would be no deadlock)."""
     ours = threading.Event()
+    holds_row_1 = threading.Event()
     attempts: list[int] = []
 
     def other() -> None:
         with db.session() as s:
             s.execute(text("SET LOCAL deadlock_timeout = '10s'"))
             s.execute(text("UPDATE t SET n = n + 1 WHERE id = 1"))
+            holds_row_1.set()
             ours.wait(10)
             s.execute(text("UPDATE t SET n = n + 1 WHERE id = 2"))
 
-    return threading.Thread(target=other), ours, attempts
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert holds_row_1.wait(20), "the other writer never locked row 1"
+    return thread, ours, attempts
 
 
 def _work(db: Database, ours: threading.Event, attempts: list[int]) -> str:
@@ -55,7 +62,6 @@ def _work(db: Database, ours: threading.Event, attempts: list[int]) -> str:
 
 def test_a_deadlock_victim_runs_again_and_both_writes_land(pg: Database) -> None:
     writer, ours, attempts = _deadlocking_pair(pg)
-    writer.start()
     try:
         assert retry_on_lock_conflict(lambda: _work(pg, ours, attempts)) == "done"
     finally:
@@ -68,7 +74,6 @@ def test_a_deadlock_victim_runs_again_and_both_writes_land(pg: Database) -> None
 
 def test_without_the_retry_the_victim_fails(pg: Database) -> None:
     writer, ours, attempts = _deadlocking_pair(pg)
-    writer.start()
     try:
         with pytest.raises(DBAPIError) as caught:
             _work(pg, ours, attempts)

@@ -12,16 +12,16 @@ Where each step runs:
   is nothing for it to find; then only ``motion.tracked_fps`` of them a second do, and the
   tracker's Kalman filter (given timestamps) carries the tracks in between, while the live
   view's boxes move on from the latest detection at each box's speed over its last second
-  (published on each frame in between: otherwise they stood still for up to a second). Nothing to find
-  means: the latest detection found nothing new (every confident box belongs to a settled
-  track) and lost no track; or, with ``motion.follow_margin`` set (off by default: the boxes
-  between detections are older), the frame's motion lies entirely around the objects
-  already followed (each one's latest box grown by that share); or, with nothing followed,
-  the detector found nothing at all on ``EMPTY_STREAK`` moving frames in a row (trees, rain,
-  a screen). A detection that finds anything new, or loses a track, brings back the full
-  rate, so a new object is seen at most ``1 / tracked_fps`` later than at the full rate.
-  Only with the motion gate on, and only for detectors that look at each frame on its own
-  (the ONNX models; not ``motion``, which compares frames);
+  (published on each frame in between: otherwise they stood still for up to a second).
+  Nothing to find means: the latest detection found nothing new (every confident box belongs
+  to a settled track) and lost no track; or, with ``motion.follow_margin`` set (off by
+  default: the boxes between detections are older), the frame's motion lies entirely around
+  the objects already followed (each one's latest box grown by that share); or, with nothing
+  followed, the detector found nothing at all on ``EMPTY_STREAK`` moving frames in a row
+  (trees, rain, a screen). A detection that finds anything new, or loses a track, brings
+  back the full rate, so a new object is seen at most ``1 / tracked_fps`` later than at the
+  full rate. Only with the motion gate on, and only for detectors that look at each frame on
+  its own (the ONNX models; not ``motion``, which compares frames);
 - on cameras with a behaviour about things set down (``left_object``, ``illegal_dumping``)
   the same small frames feed the static-foreground model (``static_objects``), whose items
   join the detector's boxes before the tracker;

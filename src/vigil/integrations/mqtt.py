@@ -217,6 +217,10 @@ class MqttBridge:
         self._last_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._cameras: dict[int, CameraState] = {}
+        # The connection's resync, the periodic one, camera changes and status changes all
+        # update the retained camera states: one at a time, or a sync that read the cameras
+        # before one was removed could record it again after the removal had been published.
+        self._cameras_lock = asyncio.Lock()
         self._dropped = 0
 
     @property
@@ -351,8 +355,9 @@ class MqttBridge:
         self._connected.set()
         log.info("MQTT connected to %s (prefix %s)", self.server, self.topics.prefix)
         # The broker may have lost its retained messages: say every camera's state again.
-        self._cameras.clear()
-        await self._sync_cameras()
+        async with self._cameras_lock:
+            self._cameras.clear()
+            await self._sync_cameras_locked()
 
     async def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
@@ -410,7 +415,8 @@ class MqttBridge:
                 msg.node,
                 msg.at,
             )
-            await self._publish_camera(state)
+            async with self._cameras_lock:
+                await self._publish_camera(state)
         elif envelope.kind == CamerasChanged.kind and self.connected:
             await self._sync_cameras()  # added, renamed, disabled or removed
 
@@ -427,6 +433,10 @@ class MqttBridge:
         self._cameras[state.camera_id] = state
 
     async def _sync_cameras(self) -> None:
+        async with self._cameras_lock:
+            await self._sync_cameras_locked()
+
+    async def _sync_cameras_locked(self) -> None:
         states = await asyncio.to_thread(camera_states, self._db)
         for state in states.values():
             await self._publish_camera(state)
