@@ -50,6 +50,8 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from vigil.analytics.behaviours import BehaviourEngine, BehaviourHit
+from vigil.analytics.behaviours.plate_reading import PLATE_READ, PlateReading
+from vigil.analytics.behaviours.registry import behaviour_label
 from vigil.analytics.colour import dominant_colour
 from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.detections import CLASS_NAME, Detections
@@ -62,6 +64,8 @@ from vigil.analytics.detectors import (
 from vigil.analytics.frames import FrameDecoder, SampledFrame, to_bgr
 from vigil.analytics.geometry import anchor_points
 from vigil.analytics.motion_gate import MotionGate, small_gray
+from vigil.analytics.plate_reading import FramePlates, PassageReading, VehiclePlates
+from vigil.analytics.plates import PlatesUnavailable
 from vigil.analytics.runtime import AnalysisSlot, Publish, WorkerPool
 from vigil.analytics.snapshots import Image, crop, encode_jpeg, write_snapshot, write_thumbnail
 from vigil.analytics.static_objects import StaticObjects, with_items
@@ -253,6 +257,25 @@ def _wall(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+PlateReader = VehiclePlates | FramePlates
+
+
+def _plate_readers(config: CameraAnalyticsConfig) -> list[tuple[PlateReading, PlateReader]]:
+    """The camera's plate reading behaviours, each with its reader."""
+    zones = {zone.name: zone for zone in config.zones}
+    readers: list[tuple[PlateReading, PlateReader]] = []
+    for behaviour in config.behaviours:
+        if isinstance(behaviour, PlateReading):
+            zone = zones.get(behaviour.zone) if behaviour.zone else None
+            reader: PlateReader = (
+                FramePlates(behaviour)
+                if behaviour.mode == "frame"
+                else VehiclePlates(behaviour, zone)
+            )
+            readers.append((behaviour, reader))
+    return readers
+
+
 class CameraPipeline:
     """The analytics of one camera. Attach :attr:`decoder` to the camera's ``AnalyticsTap``.
 
@@ -292,6 +315,7 @@ class CameraPipeline:
         self._look_until = 0.0
         self._tracker = Tracker(tracker_config({"fps": config.fps, **config.tracker}))
         self._behaviours = BehaviourEngine(config, time_profiles=time_profiles)
+        self._plates = _plate_readers(config)
         self._detector: Detector | None = None
         self._retry_at = 0.0
         self._retry_s = RETRY_MIN_S
@@ -331,6 +355,7 @@ class CameraPipeline:
         """Stop decoding and analysing (blocks until the frame in hand is done)."""
         self.decoder.stop()
         self._slot.close()
+        self._read_plates(None, None, [])
 
     @property
     def busy(self) -> bool:
@@ -534,6 +559,8 @@ class CameraPipeline:
         for hit in hits:
             self._emit_event(hit, work, size)
         ended = self._tracker.pop_ended()
+        if self._plates:
+            self._read_plates(tracked, work, [t.track_id for t in ended])
         if ended:
             self._behaviours.forget(t.track_id for t in ended)
             for track in ended:
@@ -670,6 +697,10 @@ class CameraPipeline:
         except (OSError, ValueError) as exc:  # the event matters more than its picture
             log.warning("camera %s: event snapshot not written: %s", self.camera_id, exc)
         self.ctx.publish(event.subject(), event)
+        self._record_around(event, hit.label)
+
+    def _record_around(self, event: Event, label: str) -> None:
+        """On an events-mode camera, ask for the recording around the event."""
         if self._recording is not None and self.ctx.db is not None:
             try:
                 request_recording(
@@ -678,10 +709,90 @@ class CameraPipeline:
                     start=event.at - timedelta(seconds=self._recording.pre_s),
                     end=event.at + timedelta(seconds=self._recording.post_s),
                     keep_until=None,
-                    reason=f"analytics: {hit.label}",
+                    reason=f"analytics: {label}",
                 )
             except Exception:  # the database may be briefly away; the event is out anyway
                 log.exception("camera %s: recording request failed", self.camera_id)
+
+    def _read_plates(
+        self, tracked: Detections | None, work: _Work | None, ended: list[int]
+    ) -> None:
+        """Hand the frame to the plate readers; emit the passages they have read. Without a
+        frame (the camera stops): emit every passage still open."""
+        flush = work is None
+        now = self._last_t if work is None else work.t
+        try:
+            for options, reader in self._plates:
+                if isinstance(reader, VehiclePlates):
+                    if tracked is not None and work is not None:
+                        reader.observe(tracked, work.image, work.t, work.wall)
+                    readings = reader.finish(ended, now, flush=flush)
+                else:
+                    if work is not None:
+                        reader.observe(work.image, work.t, work.wall)
+                    readings = reader.finish(now, flush=flush)
+                for reading in readings:
+                    if self._behaviours.armed(options, reading.view.at):
+                        self._emit_plate(reading, options)
+        except PlatesUnavailable as exc:
+            log.error("camera %s: plate reading off: %s", self.camera_id, exc)
+            self._plates = []
+
+    def _emit_plate(self, reading: PassageReading, options: PlateReading) -> None:
+        view = reading.view
+        obj = None
+        if reading.track_id is not None:
+            obj = ObjectRef(
+                class_name=reading.class_name or "car",
+                track_id=reading.track_id,
+                box=tuple(round(v, 4) for v in view.frame_box),
+            )
+        label = behaviour_label(options)
+        event = Event(
+            type=PLATE_READ,
+            at=view.at,
+            camera_id=self.camera_id,
+            zone=options.zone,
+            object=obj,
+            attributes={
+                "plate": reading.text,
+                "seen": reading.seen,
+                "confidence": reading.confidence,
+                "characters": reading.characters,
+                "format": reading.format,
+                "fixes": reading.fixes,
+                "reads": reading.reads,
+                "views": reading.views,
+                "others": reading.others,
+                "first_at": reading.first_at.isoformat(),
+                "behaviour": label,
+            },
+            source=self.ctx.node,
+        )
+        try:
+            event.snapshot = write_snapshot(
+                self.ctx.data_dir,
+                camera_id=self.camera_id,
+                at=event.at,
+                event_id=event.id,
+                frame=view.image,
+                box=reading.plate_box,
+                label=reading.text,
+            )
+            plate = crop(view.image, reading.plate_box)
+            if plate is not None:
+                event.attributes["plate_crop"] = write_snapshot(
+                    self.ctx.data_dir,
+                    camera_id=self.camera_id,
+                    at=event.at,
+                    event_id=f"{event.id}-plate",
+                    frame=plate,
+                    box=None,
+                )
+        except (OSError, ValueError) as exc:  # the event matters more than its pictures
+            log.warning("camera %s: plate snapshot not written: %s", self.camera_id, exc)
+        self.ctx.publish(event.subject(), event)
+        self._record_around(event, label)
 
     def _emit_track(self, track: Track) -> None:
         notes = self._notes.pop(track.track_id, None)

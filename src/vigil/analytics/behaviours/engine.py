@@ -100,7 +100,7 @@ class BehaviourEngine:
         scene = Scene(now=now, at=at, frame_size=frame_size, sightings=sightings)
         hits: list[BehaviourHit] = []
         for item in self._rules:
-            armed = self._armed(item.behaviour, at)
+            armed = self.armed(item.behaviour, at)
             found = item.rule.update(scene, armed=armed)
             if armed:
                 hits.extend(found)
@@ -127,7 +127,8 @@ class BehaviourEngine:
                 found[item.rule.line_name] = item.rule.counts()
         return found
 
-    def _armed(self, behaviour: BehaviourOptions, at: datetime) -> bool:
+    def armed(self, behaviour: BehaviourOptions, at: datetime) -> bool:
+        """Whether a behaviour reports at ``at`` (its time profile, if any, is active)."""
         if behaviour.time_profile_id is None:
             return True
         profile = self._profiles.get(behaviour.time_profile_id)

@@ -5,7 +5,7 @@
 
 export const EVENT_TYPE_SUGGESTIONS = [
   'line_crossing', 'intrusion', 'loitering', 'running', 'crowding', 'left_object',
-  'illegal_dumping', 'parked_vehicle', 'camera.tampering',
+  'illegal_dumping', 'parked_vehicle', 'plate.read', 'camera.tampering',
 ];
 export const CAMERA_STATUSES = [
   ['offline', 'Offline'], ['storage_full', 'Storage full'], ['tampering', 'Tampering'],
