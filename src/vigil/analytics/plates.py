@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.analytics.boxes import Box
+from vigil.domain.plates import normalise_plate, plates_match
 
 __all__ = [
     "Box",
@@ -66,33 +67,8 @@ OCR_THREADS = 1
 MAIN_LINE_SHARE = 0.6
 """Text lines of a plate at least this share of its tallest one's height are read."""
 
-# Characters OCR mixes up on plates: each pair reads as one confusion in `plates_match`.
-CONFUSABLE: frozenset[frozenset[str]] = frozenset(
-    frozenset(p)
-    for p in (
-        "0O",
-        "0D",
-        "0Q",
-        "OD",
-        "OQ",
-        "1I",
-        "1L",
-        "IL",
-        "1T",
-        "8B",
-        "5S",
-        "2Z",
-        "6G",
-        "4A",
-        "7T",
-        "UV",
-        "MN",
-    )
-)
-MAX_CONFUSIONS = 1
 
 INSTALL_HINT = "install it with `pip install rapidocr-onnxruntime==1.4.4` (scripts/setup.sh)"
-_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 _CLOCK = re.compile(r"\d{1,2}\s*[:.]\s*\d{2}\s*[:.]\s*\d{2}")
 """A time of day (a camera's on-screen clock), which is not a plate however it reads."""
 
@@ -162,16 +138,6 @@ def _ocr() -> _Ocr:
     return _Ocr()
 
 
-def normalise_plate(text: str) -> str:
-    """Uppercase letters and digits only (spaces, dashes, dots and stray marks removed).
-
-    Example:
-        >>> normalise_plate(" ab-123 cd")
-        'AB123CD'
-    """
-    return _NOT_ALNUM.sub("", text.upper())
-
-
 def plate_like(text: str, *, on_vehicle: bool = False) -> bool:
     """Whether a normalised reading looks like a registration: `MIN_CHARS`..`MAX_CHARS`
     letters and digits with at least one digit (on a vehicle, `MIN_CHARS_ON_VEHICLE` of any).
@@ -179,25 +145,6 @@ def plate_like(text: str, *, on_vehicle: bool = False) -> bool:
     if on_vehicle and MIN_CHARS_ON_VEHICLE <= len(text) <= MAX_CHARS:
         return True
     return MIN_CHARS <= len(text) <= MAX_CHARS and any(c.isdigit() for c in text)
-
-
-def plates_match(a: str, b: str) -> bool:
-    """Whether two plate readings are the same plate, allowing `MAX_CONFUSIONS` OCR confusion
-    (0/O, 1/I, 8/B, 5/S, 2/Z, ...; `CONFUSABLE`). Spaces, dashes and case do not count.
-
-    Example:
-        >>> plates_match("AB 123 CD", "ab123cd"), plates_match("AB123CD", "A8123CD")
-        (True, True)
-        >>> plates_match("AB123CD", "AB124CD")
-        False
-    """
-    na, nb = normalise_plate(a), normalise_plate(b)
-    if not na or len(na) != len(nb):
-        return False
-    differences = [(x, y) for x, y in zip(na, nb, strict=True) if x != y]
-    return len(differences) <= MAX_CONFUSIONS and all(
-        frozenset(d) in CONFUSABLE for d in differences
-    )
 
 
 def _check(frame: Frame) -> None:

@@ -43,6 +43,7 @@ from vigil.api.routes import (
     privacy,
     push,
     recordings,
+    registers,
     rules,
     search,
     sites,
@@ -60,6 +61,7 @@ from vigil.config import Settings
 from vigil.domain.errors import Conflict, NotFound
 from vigil.federation.link import FederationService
 from vigil.integrations import Integrations
+from vigil.registers.hits import RegisterHits
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
 from vigil.rules.executors import core_executors
@@ -89,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = RulesEngine(db, bus_, on_actions=dispatcher.wake, site=settings.site)
         alarm_manager = AlarmManager(db, bus_, settings.alarms)
         track_writer = TrackWriter(db, bus_, site=settings.site)  # for search and heatmaps
+        register_hits = RegisterHits(db, bus_)  # plate readings on the registers
         federation = FederationService(db, bus_, secrets, settings.federation)  # linked sites
         app.state.ctx = ServerContext(
             settings=settings,
@@ -113,11 +116,13 @@ def create_app(settings: Settings) -> FastAPI:
         await dispatcher.start()
         await alarm_manager.start()
         await track_writer.start()
+        await register_hits.start()
         await app.state.ctx.analytics_status.start()
         await federation.start()
         log.info("server ready on %s", settings.server_url)
         yield
         await federation.stop()
+        await register_hits.stop()
         await track_writer.stop()
         await app.state.ctx.analytics_status.stop()
         await alarm_manager.stop()
@@ -158,7 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
     modules += [evidence, evidence_locks, auth_routes, user_routes, token_routes, audit_routes]
     modules += [subject_requests]
     modules += [privacy]
-    modules += [sites]
+    modules += [sites, registers]
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)

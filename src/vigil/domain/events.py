@@ -21,6 +21,8 @@ INPUT_MQTT = "input.mqtt"
 INPUT_WEBHOOK = "input.webhook"
 ACCESS_PREFIX = "access."  # access.door_forced, access.door_held_open, access.denied...
 MANUAL = "manual"
+PLATE_READ = "plate.read"  # one vehicle passage's plate (analytics, plate_reading)
+WATCHLIST_HIT = "watchlist.hit"  # a reading found on a register (registers/hits.py)
 
 EVENT_TYPE_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 

@@ -580,4 +580,5 @@ class AuditHead(Base):
 
 
 # Tables kept in their own modules register on Base when this module is imported.
+from vigil.store import models_registers as _registers  # noqa: E402, F401
 from vigil.store import models_subject_requests as _subject_requests  # noqa: E402, F401

@@ -28,8 +28,9 @@ from vigil.analytics.behaviours.registry import (
     register_behaviour,
 )
 from vigil.analytics.plate_formats import FORMATS, known_countries
+from vigil.domain.events import PLATE_READ
 
-PLATE_READ = "plate.read"
+__all__ = ["PLATE_READ", "PlateReading"]
 
 
 class PlateReading(BehaviourOptions):

@@ -1,0 +1,57 @@
+"""registers: lists of vehicles (stolen, wanted, permits) and their entries
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "registers",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("name", sa.String(120), nullable=False, unique=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("category", sa.String(32), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("fuzzy", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(120), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "register_entries",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "register_id",
+            sa.Integer(),
+            sa.ForeignKey("registers.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("key", sa.String(32), nullable=False),
+        sa.Column("label", sa.String(200), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("source", sa.String(200), nullable=True),
+        sa.Column("owner", sa.String(200), nullable=True),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.String(120), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("register_id", "key", name="uq_register_entries_key"),
+    )
+    op.create_index("ix_register_entries_key", "register_entries", ["key"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_register_entries_key", "register_entries")
+    op.drop_table("register_entries")
+    op.drop_table("registers")

@@ -1,0 +1,51 @@
+"""Tables of registers: lists of vehicles (stolen, wanted, permits...) whose plates are looked
+for in every reading (``store/registers.py``; migration 0012)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vigil.store.models import Base
+from vigil.store.types import UTCDateTime, utcnow
+
+
+class Register(Base):
+    """A list of vehicles, as a national register or the city keeps it."""
+
+    __tablename__ = "registers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # vehicles
+    category: Mapped[str] = mapped_column(String(32))  # stolen, wanted, permit, blocked...
+    description: Mapped[str | None] = mapped_column(Text)
+    # A reading one OCR confusion away from an entry matches it (with a lower score).
+    fuzzy: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RegisterEntry(Base):
+    """One vehicle on a register, valid from ``valid_from`` until ``valid_until`` (either
+    open): outside that it is kept but matches nothing."""
+
+    __tablename__ = "register_entries"
+    __table_args__ = (
+        UniqueConstraint("register_id", "key", name="uq_register_entries_key"),
+        Index("ix_register_entries_key", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    register_id: Mapped[int] = mapped_column(ForeignKey("registers.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(32))  # the plate, normalised
+    label: Mapped[str | None] = mapped_column(String(200))  # make, model, colour...
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,209 @@
+"""Registers of vehicles and their entries; looking a plate reading up in all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from vigil.domain.errors import Conflict
+from vigil.domain.plates import confusable_variants, normalise_plate
+from vigil.domain.registers import EXACT_SCORE, FUZZY_SCORE, EntryData
+from vigil.store.db import Database
+from vigil.store.models_registers import Register, RegisterEntry
+from vigil.store.types import utcnow
+
+__all__ = [
+    "RegisterMatch",
+    "create_register",
+    "delete_entry",
+    "delete_register",
+    "get_register",
+    "list_entries",
+    "list_registers",
+    "lookup_plate",
+    "put_entries",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterMatch:
+    """A reading found on a register."""
+
+    register_id: int
+    register: str
+    category: str
+    entry_id: int
+    plate: str
+    label: str | None
+    reason: str | None
+    source: str | None
+    owner: str | None
+    valid_until: datetime | None
+    score: float
+
+
+def create_register(
+    db: Database,
+    *,
+    name: str,
+    category: str,
+    description: str | None = None,
+    fuzzy: bool = True,
+    created_by: str | None = None,
+) -> Register:
+    """Add a register of vehicles; :class:`Conflict` when the name is taken."""
+    try:
+        with db.session() as s:
+            register = Register(
+                name=name,
+                kind="vehicles",
+                category=category,
+                description=description,
+                fuzzy=fuzzy,
+                created_by=created_by,
+            )
+            s.add(register)
+            s.flush()
+            return register
+    except IntegrityError:
+        raise Conflict(f"a register named {name!r} exists already") from None
+
+
+def list_registers(db: Database, at: datetime | None = None) -> list[tuple[Register, int, int]]:
+    """Every register with its number of entries and of those active at ``at`` (now)."""
+    now = at or utcnow()
+    active = (RegisterEntry.valid_from.is_(None) | (RegisterEntry.valid_from <= now)) & (
+        RegisterEntry.valid_until.is_(None) | (RegisterEntry.valid_until > now)
+    )
+    counts = (
+        select(
+            RegisterEntry.register_id,
+            func.count().label("entries"),
+            func.count().filter(active).label("active"),
+        )
+        .group_by(RegisterEntry.register_id)
+        .subquery()
+    )
+    query = (
+        select(Register, counts.c.entries, counts.c.active)
+        .outerjoin(counts, counts.c.register_id == Register.id)
+        .order_by(Register.name)
+    )
+    with db.session() as s:
+        return [(r, entries or 0, live or 0) for r, entries, live in s.execute(query).all()]
+
+
+def get_register(db: Database, register_id: int) -> Register | None:
+    """One register, or None."""
+    with db.session() as s:
+        return s.get(Register, register_id)
+
+
+def delete_register(db: Database, register_id: int) -> bool:
+    """Remove a register and its entries; False when it did not exist."""
+    with db.session() as s:
+        register = s.get(Register, register_id)
+        if register is None:
+            return False
+        s.delete(register)
+        return True
+
+
+def put_entries(
+    db: Database, register_id: int, entries: Sequence[EntryData], *, by: str | None = None
+) -> tuple[int, int]:
+    """Add entries, replacing those of the same plate (a register's file sent again updates
+    it); returns (added, updated). The last of several rows for one plate wins."""
+    latest = {e.plate: e for e in entries}
+    added = updated = 0
+    with db.session() as s:
+        existing = {
+            e.key: e
+            for e in s.scalars(
+                select(RegisterEntry).where(
+                    RegisterEntry.register_id == register_id,
+                    RegisterEntry.key.in_(list(latest)),
+                )
+            )
+        }
+        for plate, data in latest.items():
+            values = data.model_dump(exclude={"plate"})
+            row = existing.get(plate)
+            if row is None:
+                s.add(RegisterEntry(register_id=register_id, key=plate, created_by=by, **values))
+                added += 1
+            else:
+                for field, value in values.items():
+                    setattr(row, field, value)
+                row.created_by = by
+                updated += 1
+    return added, updated
+
+
+def list_entries(
+    db: Database,
+    register_id: int,
+    *,
+    plate: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> Sequence[RegisterEntry]:
+    """A register's entries by plate; ``plate`` narrows to plates starting with it."""
+    query = select(RegisterEntry).where(RegisterEntry.register_id == register_id)
+    if plate:
+        query = query.where(RegisterEntry.key.startswith(normalise_plate(plate)))
+    with db.session() as s:
+        return s.scalars(query.order_by(RegisterEntry.key).limit(limit).offset(offset)).all()
+
+
+def delete_entry(db: Database, register_id: int, entry_id: int) -> RegisterEntry | None:
+    """Remove one entry; returns it (None when it was not on that register)."""
+    with db.session() as s:
+        entry = s.get(RegisterEntry, entry_id)
+        if entry is None or entry.register_id != register_id:
+            return None
+        s.delete(entry)
+        return entry
+
+
+def lookup_plate(db: Database, plate: str, at: datetime) -> list[RegisterMatch]:
+    """The entries valid at ``at`` that a reading matches: its plate exactly, or on a fuzzy
+    register one OCR confusion away (``plates_match``), best first."""
+    key = normalise_plate(plate)
+    if not key:
+        return []
+    query = (
+        select(RegisterEntry, Register)
+        .join(Register, Register.id == RegisterEntry.register_id)
+        .where(RegisterEntry.key.in_(sorted(confusable_variants(key))))
+    )
+    found: list[RegisterMatch] = []
+    with db.session() as s:
+        for entry, register in s.execute(query).all():
+            exact = entry.key == key
+            if not (exact or register.fuzzy):
+                continue
+            if entry.valid_from is not None and entry.valid_from > at:
+                continue
+            if entry.valid_until is not None and entry.valid_until <= at:
+                continue
+            found.append(
+                RegisterMatch(
+                    register_id=register.id,
+                    register=register.name,
+                    category=register.category,
+                    entry_id=entry.id,
+                    plate=entry.key,
+                    label=entry.label,
+                    reason=entry.reason,
+                    source=entry.source,
+                    owner=entry.owner,
+                    valid_until=entry.valid_until,
+                    score=EXACT_SCORE if exact else FUZZY_SCORE,
+                )
+            )
+    return sorted(found, key=lambda m: (-m.score, m.register, m.plate))

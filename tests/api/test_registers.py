@@ -1,0 +1,144 @@
+"""Registers of vehicles: a CSV import, plate readings looked up in them, and a stolen
+vehicle's reading raising a priority-1 alarm through a rule on the hit's attributes; expired
+entries and readings of other plates raise nothing; every change is audited."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.test_alarms import ctx, portal
+from tests.api.test_rules import camera
+from vigil.domain.events import Event, ObjectRef
+from vigil.domain.registers import parse_entries_csv
+from vigil.store.db import Database
+from vigil.store.registers import lookup_plate
+from vigil.store.types import utcnow
+
+CSV = """plate,reason,source,owner,valid_until,colour
+CA 1234 AB,stolen 2026-11-30,MVR Sofia,Ivan Petrov,,grey
+CB5678KK,stolen,MVR Sofia,,2020-01-01,
+,,,,,
+C 99 X,,,,,
+PB0001TT,reported,Police,,not a date,
+"""
+
+
+def test_a_csv_file_s_rows_are_read_and_the_bad_ones_named_by_line() -> None:
+    entries, errors = parse_entries_csv(CSV)
+    assert [e.plate for e in entries] == ["CA1234AB", "CB5678KK", "C99X"]
+    assert entries[0].owner == "Ivan Petrov" and entries[0].valid_until is None
+    assert entries[1].valid_until is not None and not entries[1].active(utcnow())
+    assert len(errors) == 1 and errors[0].startswith("line 6: valid_until"), errors
+    with pytest.raises(ValueError, match="'plate' column"):
+        parse_entries_csv("number,reason\nCA1234AB,x\n")
+
+
+def stolen_register(client: TestClient) -> int:
+    r = client.post("/api/registers", json={"name": "Stolen (MVR)", "category": "stolen"})
+    assert r.status_code == 201, r.text
+    register_id: int = r.json()["id"]
+    r = client.post(
+        f"/api/registers/{register_id}/import",
+        content=CSV.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["added"], r.json()["updated"], len(r.json()["errors"])) == (3, 0, 1)
+    return register_id
+
+
+def test_registers_lookup_exact_fuzzy_and_expired(client: TestClient, db: Database) -> None:
+    register_id = stolen_register(client)
+    now = utcnow()
+    exact = lookup_plate(db, "ca-1234-ab", now)
+    assert [(m.plate, m.score, m.register) for m in exact] == [("CA1234AB", 1.0, "Stolen (MVR)")]
+    assert exact[0].owner == "Ivan Petrov" and exact[0].category == "stolen"
+    # One OCR confusion away (8 for B) matches a fuzzy register, less surely; two do not.
+    assert [m.score for m in lookup_plate(db, "CA1234A8", now)] == [0.9]
+    assert lookup_plate(db, "CA12B4A8", now) == []
+    assert lookup_plate(db, "CB5678KK", now) == [], "expired in 2020"
+    assert lookup_plate(db, "CB5678KK", now.replace(year=2019)) != []
+
+    listed = client.get("/api/registers").json()
+    assert [(r["name"], r["entries"], r["active"]) for r in listed] == [("Stolen (MVR)", 3, 2)]
+    entries = client.get(f"/api/registers/{register_id}/entries?plate=CB").json()
+    assert [(e["plate"], e["active"]) for e in entries] == [("CB5678KK", False)]
+    # Sent again, an entry replaces the one of its plate.
+    r = client.post(
+        f"/api/registers/{register_id}/entries",
+        json={"entries": [{"plate": "cb 5678 kk", "reason": "found again", "valid_until": None}]},
+    )
+    assert (r.json()["added"], r.json()["updated"]) == (0, 1)
+    assert lookup_plate(db, "CB5678KK", now)[0].reason == "found again"
+    entry_id = entries[0]["id"]
+    assert client.delete(f"/api/registers/{register_id}/entries/{entry_id}").status_code == 204
+    assert client.delete(f"/api/registers/{register_id}/entries/{entry_id}").status_code == 404
+    assert (
+        client.post(
+            "/api/registers", json={"name": "Stolen (MVR)", "category": "stolen"}
+        ).status_code
+        == 409
+    )
+    audit = client.get("/api/audit", params={"limit": 1000}).json()["entries"]
+    actions = {a["action"] for a in audit if a["action"].startswith("register.")}
+    assert actions == {
+        "register.create",
+        "register.import",
+        "register.entries",
+        "register.entry_delete",
+    }
+    assert all(a["username"] == "admin" for a in audit if a["action"].startswith("register."))
+
+
+def test_a_stolen_vehicle_s_reading_raises_a_priority_1_alarm(client: TestClient) -> None:
+    stolen_register(client)
+    cam = camera(client)
+    rule = {
+        "name": "Stolen vehicle",
+        "trigger": {
+            "kind": "event",
+            "event_types": ["watchlist.hit"],
+            "attributes": [{"path": "list.category", "op": "eq", "value": "stolen"}],
+        },
+        "actions": [{"type": "raise_alarm", "priority": 1}],
+    }
+    assert client.post("/api/rules", json=rule).status_code == 201
+    car = ObjectRef(class_name="car", track_id=4, box=(0.2, 0.3, 0.6, 0.8))
+
+    def reading(plate: str) -> Event:
+        return Event(
+            type="plate.read",
+            at=utcnow(),
+            camera_id=cam,
+            object=car,
+            attributes={"plate": plate, "confidence": 0.93, "plate_crop": "snapshots/x.jpg"},
+            snapshot="snapshots/1/x.jpg",
+            source="node-a",
+        )
+
+    bus = ctx(client).bus
+    with client.websocket_connect("/api/events?topics=alarms,events") as ws:
+        for plate in ("PB1111AA", "CB5678KK", "CA1234A8"):  # unlisted, expired, stolen (8/B)
+            event = reading(plate)
+            portal(client).call(bus.publish, event.subject(), event)
+        seen: list[dict[str, Any]] = []
+        while not any(m["kind"] == "alarm.changed" for m in seen):
+            seen.append(json.loads(ws.receive_text()))
+    hits = [
+        m["payload"]
+        for m in seen
+        if m["kind"] == "event" and m["payload"]["type"] == "watchlist.hit"
+    ]
+    assert len(hits) == 1, seen
+    hit = hits[0]
+    assert hit["attributes"]["plate"] == "CA1234A8" and hit["attributes"]["score"] == 0.9
+    assert hit["attributes"]["entry"]["owner"] == "Ivan Petrov"
+    assert hit["attributes"]["read"]["plate_crop"] == "snapshots/x.jpg"
+    assert hit["snapshot"] == "snapshots/1/x.jpg" and hit["object"]["track_id"] == 4
+    alarm = next(m["payload"] for m in seen if m["kind"] == "alarm.changed")
+    details = client.get(f"/api/alarms/{alarm['alarm_id']}").json()
+    assert details["priority"] == 1 and details["event_id"] == hit["id"]
