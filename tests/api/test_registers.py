@@ -4,7 +4,11 @@ entries and readings of other plates raise nothing; every change is audited."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ from tests.api.test_rules import camera
 from vigil.domain.events import Event, ObjectRef
 from vigil.domain.registers import parse_entries_csv
 from vigil.store.db import Database
-from vigil.store.registers import lookup_plate
+from vigil.store.registers import claim_due_syncs, create_register, lookup_plate
 from vigil.store.types import utcnow
 
 CSV = """plate,reason,source,owner,valid_until,colour
@@ -28,11 +32,15 @@ PB0001TT,reported,Police,,not a date,
 
 
 def test_a_csv_file_s_rows_are_read_and_the_bad_ones_named_by_line() -> None:
-    entries, errors = parse_entries_csv(CSV)
+    parsed = parse_entries_csv(CSV)
+    entries, errors = parsed.entries, parsed.errors
     assert [e.plate for e in entries] == ["CA1234AB", "CB5678KK", "C99X"]
     assert entries[0].owner == "Ivan Petrov" and entries[0].valid_until is None
     assert entries[1].valid_until is not None and not entries[1].active(utcnow())
     assert len(errors) == 1 and errors[0].startswith("line 6: valid_until"), errors
+    delta = parse_entries_csv("plate,action\nCA1234AB,delete\nPB1,add\nX1,maybe\n")
+    assert ([e.plate for e in delta.entries], delta.removed) == (["PB1"], ["CA1234AB"])
+    assert delta.errors == ["line 4: action: 'maybe' is not add or delete"]
     with pytest.raises(ValueError, match="'plate' column"):
         parse_entries_csv("number,reason\nCA1234AB,x\n")
 
@@ -142,3 +150,101 @@ def test_a_stolen_vehicle_s_reading_raises_a_priority_1_alarm(client: TestClient
     alarm = next(m["payload"] for m in seen if m["kind"] == "alarm.changed")
     details = client.get(f"/api/alarms/{alarm['alarm_id']}").json()
     assert details["priority"] == 1 and details["event_id"] == hit["id"]
+
+
+class RegisterFile:
+    """A register's export on a real local HTTP server: ``body`` with ``etag``; answers 304
+    to a matching If-None-Match, and ``status`` instead when set."""
+
+    def __init__(self) -> None:
+        self.body, self.etag, self.status = b"", '"v0"', 200
+        self.requests: list[dict[str, str]] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append(dict(self.headers))
+                if owner.status != 200:
+                    self.send_response(owner.status)
+                    self.end_headers()
+                elif self.headers.get("If-None-Match") == owner.etag:
+                    self.send_response(304)
+                    self.end_headers()
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/csv")
+                    self.send_header("ETag", owner.etag)
+                    self.send_header("Content-Length", str(len(owner.body)))
+                    self.end_headers()
+                    self.wfile.write(owner.body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stolen.csv"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def publish(self, body: str, etag: str) -> None:
+        self.body, self.etag = body.encode(), etag
+
+
+@pytest.fixture
+def register_file() -> Iterator[RegisterFile]:
+    served = RegisterFile()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+def test_a_synchronised_register_adds_and_expires_entries(
+    client: TestClient, db: Database, register_file: RegisterFile
+) -> None:
+    register_file.publish("plate,reason\nCA1234AB,stolen\nCB5678KK,stolen\n", '"v1"')
+    body = {"name": "National", "category": "stolen", "sync_url": register_file.url}
+    register_id = client.post("/api/registers", json=body).json()["id"]
+
+    def sync() -> dict[str, Any]:
+        r = client.post(f"/api/registers/{register_id}/sync")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    first = sync()
+    # (The server's own schedule may have synced the new register a moment before.)
+    assert first["added"] == 2 or first["changed"] is False, first
+    assert len(lookup_plate(db, "CA1234AB", utcnow())) == 1
+    assert sync()["changed"] is False, "the same file (ETag) is not applied again"
+    assert register_file.requests[-1]["If-None-Match"] == '"v1"'
+    # The next export expires one entry, drops another and lists a new one.
+    register_file.publish(
+        "plate,reason,valid_until\nCA1234AB,stolen,2020-01-01\nPB1111AA,wanted,\n", '"v2"'
+    )
+    result = sync()
+    assert (result["added"], result["updated"], result["removed"]) == (1, 1, 1)
+    assert lookup_plate(db, "CA1234AB", utcnow()) == [], "expired"
+    assert lookup_plate(db, "CB5678KK", utcnow()) == [], "no longer listed"
+    assert [m.plate for m in lookup_plate(db, "PB1111AA", utcnow())] == ["PB1111AA"]
+
+    register_file.status = 500
+    r = client.post(f"/api/registers/{register_id}/sync")
+    assert r.status_code == 502 and "answered 500" in r.json()["detail"]
+    listed = client.get("/api/registers").json()[0]
+    assert "answered 500" in listed["sync_error"] and listed["active"] == 1, "kept as it was"
+    audit = client.get("/api/audit", params={"limit": 1000}).json()["entries"]
+    syncs = [
+        (a["outcome"], a["details"].get("added")) for a in audit if a["action"] == "register.sync"
+    ]
+    assert sorted(syncs, key=str) == sorted(
+        [("success", 2), ("success", 1), ("failure", None)], key=str
+    )
+
+
+def test_a_due_sync_is_claimed_by_one_server(db: Database) -> None:
+    register = create_register(
+        db, name="National", category="stolen", sync_url="http://127.0.0.1:9/x.csv"
+    )
+    now = utcnow()
+    assert claim_due_syncs(db, now) == [register.id]
+    assert claim_due_syncs(db, now) == [], "claimed already"
+    assert claim_due_syncs(db, now + timedelta(seconds=3599)) == []
+    assert claim_due_syncs(db, now + timedelta(seconds=3600)) == [register.id]

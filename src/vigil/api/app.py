@@ -62,6 +62,7 @@ from vigil.domain.errors import Conflict, NotFound
 from vigil.federation.link import FederationService
 from vigil.integrations import Integrations
 from vigil.registers.hits import RegisterHits
+from vigil.registers.sync import RegisterSync
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
 from vigil.rules.executors import core_executors
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
             alarms=alarm_manager,
             integrations=integrations,
             analytics_status=AnalyticsStatusBoard(bus_),
+            register_sync=RegisterSync(db),
         )
         ensure_builtin_roles(db)
         if (setup_token := app.state.ctx.setup.issue_if_needed(db)) is not None:
@@ -117,11 +119,13 @@ def create_app(settings: Settings) -> FastAPI:
         await alarm_manager.start()
         await track_writer.start()
         await register_hits.start()
+        await app.state.ctx.register_sync.start()
         await app.state.ctx.analytics_status.start()
         await federation.start()
         log.info("server ready on %s", settings.server_url)
         yield
         await federation.stop()
+        await app.state.ctx.register_sync.stop()
         await register_hits.stop()
         await track_writer.stop()
         await app.state.ctx.analytics_status.stop()

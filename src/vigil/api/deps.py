@@ -12,6 +12,7 @@ from vigil.analytics.status_board import AnalyticsStatusBoard
 from vigil.bus.base import EventBus
 from vigil.config import Settings
 from vigil.integrations import Integrations
+from vigil.registers.sync import RegisterSync
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
 from vigil.security.bootstrap import SetupToken
@@ -34,6 +35,7 @@ class ServerContext:
     alarms: AlarmManager
     integrations: Integrations
     analytics_status: AnalyticsStatusBoard
+    register_sync: RegisterSync
     # The first administrator's one-time token while no user exists (security/bootstrap.py).
     setup: SetupToken = field(default_factory=SetupToken)
 

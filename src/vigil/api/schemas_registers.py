@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from vigil.domain.registers import Category, EntryData
 
@@ -17,6 +18,13 @@ class RegisterCreate(BaseModel):
     category: Category = Field(description="stolen, wanted, blocked, permit or watch")
     description: str | None = Field(None, max_length=2000)
     fuzzy: bool = Field(True, description="a reading one OCR confusion away matches (0.9)")
+    sync_url: AnyHttpUrl | None = Field(
+        None, description="a CSV file kept in step with (the register's export)"
+    )
+    sync_mode: Literal["full", "delta"] = Field(
+        "full", description="full: the file is the register; delta: rows add, replace, delete"
+    )
+    sync_every_s: int = Field(3600, ge=60, le=7 * 86400)
 
 
 class RegisterPublic(BaseModel):
@@ -31,6 +39,11 @@ class RegisterPublic(BaseModel):
     fuzzy: bool
     created_by: str | None
     created_at: datetime
+    sync_url: str | None
+    sync_mode: str
+    sync_every_s: int
+    synced_at: datetime | None
+    sync_error: str | None
     entries: int = 0
     active: int = 0
 
@@ -60,8 +73,11 @@ class EntriesPut(BaseModel):
 
 
 class ImportResult(BaseModel):
-    """What an import did: entries added and replaced, and the rows it could not read."""
+    """What an import or a sync did: entries added, replaced and removed, and the rows it
+    could not read (``changed`` false: the synced file had not changed)."""
 
     added: int
     updated: int
+    removed: int = 0
     errors: list[str]
+    changed: bool = True

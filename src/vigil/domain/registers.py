@@ -3,14 +3,16 @@ file of them is read, and how a reading matches one (pure; stored by ``store/reg
 
 A CSV file has a header row; ``plate`` is required, ``label``, ``reason``, ``source``,
 ``owner``, ``valid_from`` and ``valid_until`` (ISO 8601; a date alone is midnight UTC) are
-optional, other columns are ignored. Rows that cannot be read are named with their line and
-the others still imported.
+optional, and ``action`` ``delete`` on a row takes its plate off the register (a delta file);
+other columns are ignored. Rows that cannot be read are named with their line and the others
+still imported.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -23,6 +25,7 @@ __all__ = [
     "EXACT_SCORE",
     "FUZZY_SCORE",
     "EntryData",
+    "ParsedEntries",
     "parse_entries_csv",
 ]
 
@@ -73,7 +76,16 @@ class EntryData(BaseModel):
         )
 
 
-def parse_entries_csv(text: str) -> tuple[list[EntryData], list[str]]:
+@dataclass(slots=True)
+class ParsedEntries:
+    """What a CSV file says: entries to add or replace, plates to remove, unreadable rows."""
+
+    entries: list[EntryData] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def parse_entries_csv(text: str) -> ParsedEntries:
     """The entries of a CSV file and, for each row that cannot be read, why ("line 7:
     plate: ..."). Raises ValueError when the file has no ``plate`` column or too many rows."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
@@ -81,18 +93,25 @@ def parse_entries_csv(text: str) -> tuple[list[EntryData], list[str]]:
     if "plate" not in columns:
         raise ValueError("the CSV file needs a header row with a 'plate' column")
     fields = [f for f in EntryData.model_fields if f in columns]
-    entries: list[EntryData] = []
-    errors: list[str] = []
+    parsed = ParsedEntries()
     for number, row in enumerate(reader, start=2):
         if number - 1 > MAX_CSV_ROWS:
             raise ValueError(f"more than {MAX_CSV_ROWS} rows: split the file")
         values = {f: (row.get(columns[f]) or "").strip() or None for f in fields}
+        action = (row.get(columns["action"]) or "").strip().lower() if "action" in columns else ""
         if not any(values.values()):
             continue  # a blank line
         try:
-            entries.append(EntryData.model_validate(values))
+            entry = EntryData.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            errors.append(f"line {number}: {where}: {first['msg']}")
-    return entries, errors
+            parsed.errors.append(f"line {number}: {where}: {first['msg']}")
+            continue
+        if action in ("", "add", "upsert", "update"):
+            parsed.entries.append(entry)
+        elif action in ("delete", "remove"):
+            parsed.removed.append(entry.plate)
+        else:
+            parsed.errors.append(f"line {number}: action: {action!r} is not add or delete")
+    return parsed

@@ -26,6 +26,16 @@ class Register(Base):
     fuzzy: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Kept in step with a file at a URL (the national register's export): "full" (the file
+    # is the register: what it lacks is removed) or "delta" (rows add or replace; a row with
+    # action "delete" removes), fetched every sync_every_s with ETag / Last-Modified.
+    sync_url: Mapped[str | None] = mapped_column(String(1000))
+    sync_mode: Mapped[str] = mapped_column(String(8), default="full")
+    sync_every_s: Mapped[int] = mapped_column(Integer, default=3600)
+    sync_etag: Mapped[str | None] = mapped_column(String(200))
+    sync_modified: Mapped[str | None] = mapped_column(String(100))
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sync_error: Mapped[str | None] = mapped_column(Text)
 
 
 class RegisterEntry(Base):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vigil.domain.errors import Conflict
@@ -17,7 +17,9 @@ from vigil.store.models_registers import Register, RegisterEntry
 from vigil.store.types import utcnow
 
 __all__ = [
+    "SYNC_RETRY_S",
     "RegisterMatch",
+    "claim_due_syncs",
     "create_register",
     "delete_entry",
     "delete_register",
@@ -26,6 +28,9 @@ __all__ = [
     "list_registers",
     "lookup_plate",
     "put_entries",
+    "record_sync",
+    "remove_entries",
+    "replace_entries",
 ]
 
 
@@ -46,6 +51,10 @@ class RegisterMatch:
     score: float
 
 
+SYNC_RETRY_S = 300
+"""A sync that failed is tried again this long after (or at its interval, when shorter)."""
+
+
 def create_register(
     db: Database,
     *,
@@ -53,6 +62,9 @@ def create_register(
     category: str,
     description: str | None = None,
     fuzzy: bool = True,
+    sync_url: str | None = None,
+    sync_mode: str = "full",
+    sync_every_s: int = 3600,
     created_by: str | None = None,
 ) -> Register:
     """Add a register of vehicles; :class:`Conflict` when the name is taken."""
@@ -64,6 +76,9 @@ def create_register(
                 category=category,
                 description=description,
                 fuzzy=fuzzy,
+                sync_url=sync_url,
+                sync_mode=sync_mode,
+                sync_every_s=sync_every_s,
                 created_by=created_by,
             )
             s.add(register)
@@ -142,6 +157,87 @@ def put_entries(
                 row.created_by = by
                 updated += 1
     return added, updated
+
+
+def remove_entries(db: Database, register_id: int, plates: Sequence[str]) -> int:
+    """Take plates off a register; returns how many were on it."""
+    if not plates:
+        return 0
+    with db.session() as s:
+        result = s.execute(
+            delete(RegisterEntry).where(
+                RegisterEntry.register_id == register_id, RegisterEntry.key.in_(list(plates))
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def replace_entries(
+    db: Database, register_id: int, entries: Sequence[EntryData], *, by: str | None = None
+) -> tuple[int, int, int]:
+    """Make the register hold exactly these entries (a full file of the register): returns
+    (added, updated, removed)."""
+    keep = {e.plate for e in entries}
+    with db.session() as s:
+        listed = set(
+            s.scalars(select(RegisterEntry.key).where(RegisterEntry.register_id == register_id))
+        )
+    removed = remove_entries(db, register_id, sorted(listed - keep))
+    added, updated = put_entries(db, register_id, entries, by=by)
+    return added, updated, removed
+
+
+def claim_due_syncs(db: Database, now: datetime) -> list[int]:
+    """The registers whose sync is due, each claimed for this caller (its ``synced_at`` moved
+    to ``now`` only if no other server moved it first)."""
+    with db.session() as s:
+        candidates = s.execute(
+            select(Register.id, Register.synced_at, Register.sync_every_s).where(
+                Register.sync_url.is_not(None)
+            )
+        ).all()
+    claimed: list[int] = []
+    for register_id, synced_at, every_s in candidates:
+        if synced_at is not None and synced_at + timedelta(seconds=every_s) > now:
+            continue
+        with db.session() as s:
+            result = s.execute(
+                update(Register)
+                .where(
+                    Register.id == register_id,
+                    Register.synced_at.is_(None)
+                    if synced_at is None
+                    else Register.synced_at == synced_at,
+                )
+                .values(synced_at=now)
+            )
+            if getattr(result, "rowcount", 0) == 1:
+                claimed.append(register_id)
+    return claimed
+
+
+def record_sync(
+    db: Database,
+    register_id: int,
+    *,
+    at: datetime,
+    error: str | None = None,
+    etag: str | None = None,
+    modified: str | None = None,
+) -> None:
+    """Note a sync's outcome: the validators of the file on success; on failure the error,
+    and the next try in ``SYNC_RETRY_S`` (or the interval, when shorter)."""
+    with db.session() as s:
+        register = s.get(Register, register_id)
+        if register is None:
+            return
+        register.sync_error = error
+        if error is None:
+            register.synced_at = at
+            register.sync_etag, register.sync_modified = etag, modified
+        else:
+            early = max(0, register.sync_every_s - SYNC_RETRY_S)
+            register.synced_at = at - timedelta(seconds=early)
 
 
 def list_entries(

@@ -21,6 +21,7 @@ from vigil.api.schemas_registers import (
 )
 from vigil.domain.permissions import Permission
 from vigil.domain.registers import parse_entries_csv
+from vigil.registers.sync import SyncFailed
 from vigil.security import audit
 from vigil.store import registers as register_store
 from vigil.store.models_registers import Register, RegisterEntry
@@ -80,7 +81,9 @@ def create_register(
     body: RegisterCreate, request: Request, user: ManageUser, ctx: ContextDep
 ) -> RegisterPublic:
     """Add a register (409 when the name is taken)."""
-    register = register_store.create_register(ctx.db, **body.model_dump(), created_by=user.username)
+    values = body.model_dump()
+    values["sync_url"] = str(body.sync_url) if body.sync_url else None
+    register = register_store.create_register(ctx.db, **values, created_by=user.username)
     _audit(ctx, request, user, "create", register, category=register.category)
     return RegisterPublic.model_validate(register)
 
@@ -147,18 +150,43 @@ async def import_csv(
     register_id: int, request: Request, user: ManageUser, ctx: ContextDep
 ) -> ImportResult:
     """Import a CSV file (the body, ``text/csv``): a header row with ``plate`` and optionally
-    ``label``, ``reason``, ``source``, ``owner``, ``valid_from``, ``valid_until``. Rows that
-    cannot be read are listed by line; the others are imported."""
+    ``label``, ``reason``, ``source``, ``owner``, ``valid_from``, ``valid_until``, ``action``
+    (``delete`` takes the plate off). Rows that cannot be read are listed by line; the others
+    are imported."""
     register = _found(ctx, register_id)
     body = await request.body()
     if len(body) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"a CSV file of at most {MAX_IMPORT_BYTES // 2**20} MB")
     try:
-        entries, errors = parse_entries_csv(body.decode("utf-8-sig"))
+        parsed = parse_entries_csv(body.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise HTTPException(422, "the CSV file is not UTF-8 text") from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    added, updated = register_store.put_entries(ctx.db, register_id, entries, by=user.username)
-    _audit(ctx, request, user, "import", register, added=added, updated=updated, errors=len(errors))
-    return ImportResult(added=added, updated=updated, errors=errors[:100])
+    added, updated = register_store.put_entries(
+        ctx.db, register_id, parsed.entries, by=user.username
+    )
+    removed = register_store.remove_entries(ctx.db, register_id, parsed.removed)
+    counts = {"added": added, "updated": updated, "removed": removed}
+    _audit(ctx, request, user, "import", register, **counts, errors=len(parsed.errors))
+    return ImportResult(**counts, errors=parsed.errors[:100])
+
+
+@router.post("/{register_id}/sync", response_model=ImportResult)
+async def sync_register(
+    register_id: int, request: Request, user: ManageUser, ctx: ContextDep
+) -> ImportResult:
+    """Fetch the register's file now (it has a ``sync_url``); 502 when it cannot be fetched
+    or read, with the reason (also kept on the register)."""
+    _found(ctx, register_id)
+    try:
+        result = await ctx.register_sync.sync(register_id, by=user.username)
+    except SyncFailed as exc:
+        raise HTTPException(502, str(exc)) from None
+    return ImportResult(
+        added=result.added,
+        updated=result.updated,
+        removed=result.removed,
+        errors=list(result.errors[:100]),
+        changed=result.changed,
+    )

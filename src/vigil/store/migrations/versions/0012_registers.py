@@ -1,4 +1,4 @@
-"""registers: lists of vehicles (stolen, wanted, permits) and their entries
+"""registers: lists of vehicles (stolen, wanted, permits), their entries and their sync
 
 Revision ID: 0012
 Revises: 0011
@@ -27,6 +27,13 @@ def upgrade() -> None:
         sa.Column("fuzzy", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.String(120), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sync_url", sa.String(1000), nullable=True),
+        sa.Column("sync_mode", sa.String(8), nullable=False),
+        sa.Column("sync_every_s", sa.Integer(), nullable=False),
+        sa.Column("sync_etag", sa.String(200), nullable=True),
+        sa.Column("sync_modified", sa.String(100), nullable=True),
+        sa.Column("synced_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sync_error", sa.Text(), nullable=True),
     )
     op.create_table(
         "register_entries",
