@@ -248,3 +248,42 @@ def test_a_due_sync_is_claimed_by_one_server(db: Database) -> None:
     assert claim_due_syncs(db, now) == [], "claimed already"
     assert claim_due_syncs(db, now + timedelta(seconds=3599)) == []
     assert claim_due_syncs(db, now + timedelta(seconds=3600)) == [register.id]
+
+
+def test_a_vehicle_is_found_by_its_plate_across_cameras(client: TestClient) -> None:
+    north, south = camera(client, "North"), camera(client, "South")
+    start = utcnow() - timedelta(minutes=10)
+    readings = [
+        (north, "CA1234AB", 1),
+        (south, "CA1234A8", 5),  # read with an 8 for the B
+        (south, "CB9999XX", 6),
+        (north, "CA1234AB", 9),
+    ]
+    events = [
+        Event(
+            type="plate.read",
+            at=start + timedelta(minutes=minute),
+            camera_id=cam,
+            attributes={"plate": plate},
+        )
+        for cam, plate, minute in readings
+    ]
+    bus = ctx(client).bus
+    for event in events:
+        portal(client).call(bus.publish, event.subject(), event)
+    portal(client).call(ctx(client).engine.flush)
+
+    def found(**params: Any) -> list[tuple[int, str]]:
+        r = client.get("/api/search", params=params)
+        assert r.status_code == 200, r.text
+        return [(h["camera_id"], h["id"]) for h in r.json()["items"]]
+
+    ids = [e.id for e in events]
+    trail = [(north, ids[3]), (south, ids[1]), (north, ids[0])]  # newest first
+    assert found(plate="ca-1234-ab") == trail
+    assert found(plate="CA12*") == trail
+    assert found(plate="C?9999*") == [(south, ids[2])]
+    assert found(plate="CA1234AB", camera_id=south) == [(south, ids[1])]
+    assert found(plate="PB0000AA") == []
+    audit = client.get("/api/audit", params={"action": "search"}).json()["entries"]
+    assert any(a["details"].get("plate") == "ca-1234-ab" for a in audit), audit

@@ -121,3 +121,27 @@ def test_heatmap_page_shows_the_tracks_over_a_dark_stage_without_snapshot(
     page.get_by_test_id("heatmap-apply").click()
     expect(info).to_have_attribute("data-tracks", "1")
     expect(page).to_have_url(re.compile(r"classes=person"))
+
+
+def test_search_by_plate_pattern(page: Page, stack: Stack) -> None:
+    gate = stack.add_camera("Gate", "rtsp://127.0.0.1:9/gate")["id"]
+    at = (utcnow() - timedelta(minutes=5)).replace(microsecond=0)
+    car = ObjectRef(class_name="car", track_id=3)
+    db = Database(stack.env["VIGIL_DATABASE_URL"])
+    try:
+        save_events(
+            db,
+            [
+                Event(type="plate.read", at=at, camera_id=gate, object=car,
+                      attributes={"plate": "CA1234AB"}),
+                Event(type="plate.read", at=at, camera_id=gate, object=car,
+                      attributes={"plate": "PB5555XX"}),
+            ],
+        )  # fmt: skip
+    finally:
+        db.dispose()
+    page.goto("/#/search")
+    page.get_by_test_id("search-plate").fill("ca12*")
+    page.get_by_test_id("search-submit").click()
+    expect(page).to_have_url(re.compile(r"#/search\?.*plate=ca12"))
+    expect(page.get_by_test_id("search-summary")).to_have_attribute("data-total", "1")

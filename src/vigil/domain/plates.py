@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CONFUSABLE", "MAX_CONFUSIONS", "confusable_variants", "normalise_plate", "plates_match"]
+__all__ = [
+    "CONFUSABLE",
+    "MAX_CONFUSIONS",
+    "confusable_variants",
+    "normalise_plate",
+    "plate_pattern",
+    "plates_match",
+]
 
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
+_NOT_ALNUM_OR_WILDCARD = re.compile(r"[^A-Z0-9*?]")
 
 # Characters OCR mixes up on plates: each pair reads as one confusion in `plates_match`.
 CONFUSABLE: frozenset[frozenset[str]] = frozenset(
@@ -83,3 +91,17 @@ def confusable_variants(text: str) -> set[str]:
                 (other,) = pair - {char}
                 found.add(plate[:i] + other + plate[i + 1 :])
     return found
+
+
+def plate_pattern(query: str) -> str | None:
+    """A plate search with wildcards (``*`` any characters, ``?`` one) as a SQL LIKE pattern
+    over normalised plates; None when the query has no wildcard (an exact plate).
+
+    Example:
+        >>> plate_pattern("ca 12*"), plate_pattern("C?1234AB"), plate_pattern("CA1234AB")
+        ('CA12%', 'C_1234AB', None)
+    """
+    if "*" not in query and "?" not in query:
+        return None
+    kept = _NOT_ALNUM_OR_WILDCARD.sub("", query.upper())
+    return kept.replace("*", "%").replace("?", "_")

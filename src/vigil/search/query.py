@@ -1,4 +1,5 @@
-"""Forensic search: events and tracks by time, camera, type, class, zone and colour.
+"""Forensic search: events and tracks by time, camera, type, class, zone and colour; plate
+readings by plate (where a vehicle was, camera by camera).
 
 Both tables are queried with the same filters and merged newest first. Each side is cut to
 ``offset + limit`` rows before the merge, so the database walks its ``(..., at)`` indexes
@@ -27,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from vigil.domain.plates import confusable_variants, plate_pattern
 from vigil.store.db import Database
 from vigil.store.models import Camera, EventRecord, TrackRecord
 from vigil.store.types import UTCDateTime
@@ -53,6 +55,9 @@ class SearchFilters:
     class_names: list[str] = field(default_factory=list)
     zone: str | None = None
     colours: list[str] = field(default_factory=list)
+    # Events only (plate readings and register hits): a plate, or a pattern with * and ?;
+    # a plate without wildcards also finds the readings one OCR confusion away.
+    plate: str | None = None
     kind: SearchKind = SearchKind.ALL
 
 
@@ -107,6 +112,13 @@ def _event_query(f: SearchFilters) -> _Part:
         conds.append(e.zone == f.zone)
     if f.colours:
         conds.append(e.colour.in_(f.colours))
+    if f.plate:
+        pattern = plate_pattern(f.plate)
+        conds.append(
+            e.plate.like(pattern)
+            if pattern is not None
+            else e.plate.in_(sorted(confusable_variants(f.plate)))
+        )
     query: Select[*tuple[Any, ...]] = select(
         literal("event").label("kind"),
         e.id.label("id"),
@@ -177,7 +189,8 @@ def search(
     parts: list[_Part] = []
     if filters.kind in (SearchKind.EVENTS, SearchKind.ALL):
         parts.append(_event_query(filters))
-    if filters.kind in (SearchKind.TRACKS, SearchKind.ALL) and not filters.type:
+    only_events = filters.type or filters.plate
+    if filters.kind in (SearchKind.TRACKS, SearchKind.ALL) and not only_events:
         parts.append(_track_query(filters))
     if not parts:
         return SearchResult(0, [])

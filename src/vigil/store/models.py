@@ -240,6 +240,7 @@ class EventRecord(Base):
         # Forensic search by what an object was.
         Index("ix_events_class_at", "object_class", "at"),
         Index("ix_events_colour_at", "colour", "at"),
+        Index("ix_events_plate_at", "plate", "at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -250,6 +251,8 @@ class EventRecord(Base):
     object_class: Mapped[str | None] = mapped_column(String(64))
     track_id: Mapped[int | None] = mapped_column(Integer)
     colour: Mapped[str | None] = mapped_column(String(32))
+    # The licence plate of a plate reading or a register hit (normalised), for plate search.
+    plate: Mapped[str | None] = mapped_column(String(32))
     count: Mapped[int | None] = mapped_column(Integer)
     object: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -129,6 +129,14 @@ def search_route(
     class_name: Annotated[list[str], Query(description="object classes (repeatable)")] = [],  # noqa: B006
     zone: Annotated[str | None, Query(description="the zone or line")] = None,
     colour: Annotated[list[str], Query(description=f"one of {', '.join(COLOURS)}")] = [],  # noqa: B006
+    plate: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="a licence plate (readings one OCR confusion away too) or a pattern "
+            "with * and ?; plate readings and register hits only",
+        ),
+    ] = None,
     kind: SearchKind = SearchKind.ALL,
     limit: Annotated[int, Query(ge=1, le=SEARCH_LIMIT_MAX)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -155,6 +163,7 @@ def search_route(
         class_name=class_name,
         zone=zone,
         colour=colour,
+        plate=plate,
     )
     filters = SearchFilters(
         since=since,
@@ -164,6 +173,7 @@ def search_route(
         class_names=class_name,
         zone=zone or None,
         colours=colour,
+        plate=plate or None,
         kind=kind,
     )
     result = search(ctx.db, filters, limit=limit, offset=offset)

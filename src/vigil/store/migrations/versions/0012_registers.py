@@ -1,4 +1,5 @@
-"""registers: lists of vehicles (stolen, wanted, permits), their entries and their sync
+"""registers: lists of vehicles (stolen, wanted, permits), their entries and their sync;
+the plate of plate readings and hits on events, for plate search
 
 Revision ID: 0012
 Revises: 0011
@@ -56,9 +57,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("register_id", "key", name="uq_register_entries_key"),
     )
     op.create_index("ix_register_entries_key", "register_entries", ["key"])
+    op.add_column("events", sa.Column("plate", sa.String(32), nullable=True))
+    op.create_index("ix_events_plate_at", "events", ["plate", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_plate_at", "events")
+    op.drop_column("events", "plate")
     op.drop_index("ix_register_entries_key", "register_entries")
     op.drop_table("register_entries")
     op.drop_table("registers")

@@ -57,6 +57,7 @@ class SearchView {
     this.type = select('search-type', [['', 'Any event type'], ...EVENT_TYPES.map((t) => [t, t.replace(/_/g, ' ')])], p.get('type') ?? '');
     this.cls = select('search-class', [['', 'Any object'], ...CLASSES.map((c) => [c, c])], p.get('class_name') ?? '');
     this.zone = h('input', { class: 'input input-small', placeholder: 'Zone or line', value: p.get('zone') ?? '', dataset: { testid: 'search-zone' } });
+    this.plate = h('input', { class: 'input input-small', placeholder: 'Plate (CA12*)', maxlength: 32, value: p.get('plate') ?? '', dataset: { testid: 'search-plate' }, title: 'A licence plate (near readings too), or a pattern with * and ?' });
     this.colours = new Set(p.getAll('colour'));
     const swatches = Object.entries(COLOURS).map(([name, css]) => h('button', {
       type: 'button', class: `colour-swatch${this.colours.has(name) ? ' active' : ''}`, title: name,
@@ -72,7 +73,7 @@ class SearchView {
     const form = h('form', { class: 'search-form', dataset: { testid: 'search-form' }, onsubmit: (e) => { e.preventDefault(); this.submit(); } },
       h('label', { class: 'inline-label' }, 'From ', this.since),
       h('label', { class: 'inline-label' }, 'To ', this.until),
-      this.cameraSelect, this.kind, this.type, this.cls, this.zone,
+      this.cameraSelect, this.kind, this.type, this.cls, this.zone, this.plate,
       h('span', { class: 'colour-swatches', dataset: { testid: 'search-colours' } }, swatches),
       h('button', { class: 'btn btn-primary', type: 'submit', dataset: { testid: 'search-submit' } }, 'Search'));
     this.summary = h('div', { class: 'meta', dataset: { testid: 'search-summary' } });
@@ -109,6 +110,7 @@ class SearchView {
       if (el.value && !(key === 'kind' && el.value === 'all')) q.set(key, el.value);
     }
     if (this.zone.value.trim()) q.set('zone', this.zone.value.trim());
+    if (this.plate.value.trim()) q.set('plate', this.plate.value.trim());
     for (const c of this.colours) q.append('colour', c);
     return q;
   }
