@@ -52,6 +52,7 @@ from pydantic import ValidationError
 from vigil.analytics.behaviours import BehaviourEngine, BehaviourHit
 from vigil.analytics.behaviours.plate_reading import PLATE_READ, PlateReading
 from vigil.analytics.behaviours.registry import behaviour_label
+from vigil.analytics.boxes import Box
 from vigil.analytics.colour import dominant_colour
 from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.detections import CLASS_NAME, Detections
@@ -64,10 +65,20 @@ from vigil.analytics.detectors import (
 from vigil.analytics.frames import FrameDecoder, SampledFrame, to_bgr
 from vigil.analytics.geometry import anchor_points
 from vigil.analytics.motion_gate import MotionGate, small_gray
+from vigil.analytics.parking import ArrivalPhotos
+from vigil.analytics.plate_formats import fit
 from vigil.analytics.plate_reading import FramePlates, PassageReading, VehiclePlates
-from vigil.analytics.plates import PlatesUnavailable
+from vigil.analytics.plates import PlatesUnavailable, find_and_read_plates
 from vigil.analytics.runtime import AnalysisSlot, Publish, WorkerPool
-from vigil.analytics.snapshots import Image, crop, encode_jpeg, write_snapshot, write_thumbnail
+from vigil.analytics.snapshots import (
+    Image,
+    crop,
+    encode_jpeg,
+    snapshot_path,
+    write_jpeg,
+    write_snapshot,
+    write_thumbnail,
+)
 from vigil.analytics.static_objects import StaticObjects, with_items
 from vigil.analytics.tracking import Track, Tracker, tracker_config
 from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, ObjectRef, TrackEnded
@@ -91,6 +102,7 @@ EMPTY_STREAK = 3
 VELOCITY_WINDOW_S = 1.0
 """A followed box's speed is measured over its track's positions within this long."""
 ITEM_BEHAVIOURS = frozenset({"left_object", "illegal_dumping"})
+PARKED_VEHICLE = "parked_vehicle"
 """Behaviours about things set down: their cameras run the static-foreground model."""
 ITEM_LOOK_S = 2.0
 """After a new item appears, frames go to the detector this long as if they moved (a still
@@ -316,6 +328,11 @@ class CameraPipeline:
         self._tracker = Tracker(tracker_config({"fps": config.fps, **config.tracker}))
         self._behaviours = BehaviourEngine(config, time_profiles=time_profiles)
         self._plates = _plate_readers(config)
+        parking = [b for b in config.behaviours if b.type == PARKED_VEHICLE]
+        self._parking = ArrivalPhotos(parking[0].classes) if parking else None
+        self._plate_countries = next(
+            (o.countries for o, _ in self._plates), list[str]()
+        )  # a parked vehicle's plate is read as the camera's plate reading reads
         self._detector: Detector | None = None
         self._retry_at = 0.0
         self._retry_s = RETRY_MIN_S
@@ -558,7 +575,11 @@ class CameraPipeline:
         hits = self._behaviours.update(self._tracker.tracks.values(), work.t, work.wall, size)
         for hit in hits:
             self._emit_event(hit, work, size)
+        if self._parking is not None:
+            self._parking.observe(tracked, work.image, work.t, work.wall)
         ended = self._tracker.pop_ended()
+        if self._parking is not None:
+            self._parking.forget(t.track_id for t in ended)
         if self._plates:
             self._read_plates(tracked, work, [t.track_id for t in ended])
         if ended:
@@ -684,6 +705,8 @@ class CameraPipeline:
             source=self.ctx.node,
         )
         label = f"{obj.class_name} {obj.track_id}" if obj is not None else hit.label
+        if hit.type == PARKED_VEHICLE and track is not None and box is not None:
+            self._parking_evidence(event, track.track_id, work, box)
         try:
             event.snapshot = write_snapshot(
                 self.ctx.data_dir,
@@ -698,6 +721,46 @@ class CameraPipeline:
             log.warning("camera %s: event snapshot not written: %s", self.camera_id, exc)
         self.ctx.publish(event.subject(), event)
         self._record_around(event, hit.label)
+
+    def _parking_evidence(
+        self, event: Event, track_id: int, work: _Work, box: tuple[float, float, float, float]
+    ) -> None:
+        """What a parking fine needs beside the snapshot at the limit: the photo at arrival
+        and the plate (its reading and crop), written beside the snapshot."""
+        arrival = self._parking.arrival(track_id) if self._parking is not None else None
+        files = {}
+        if arrival is not None and arrival.jpeg is not None:
+            event.attributes["arrived_at"] = arrival.at.isoformat()
+            files["arrival"] = arrival.jpeg
+        height, width = work.image.shape[:2]
+        try:
+            x1, y1, x2, y2 = box
+            found = find_and_read_plates(work.image, [Box.around(x1, y1, x2, y2, width, height)])
+        except PlatesUnavailable as exc:
+            log.warning("camera %s: no plate for the parked vehicle: %s", self.camera_id, exc)
+            found = []
+        read = next((p for p in found if p.text), None)
+        if read is not None and read.text is not None:
+            formatted = fit(read.text, self._plate_countries)
+            event.attributes |= {
+                "plate": formatted.text,
+                "plate_confidence": round(read.score, 3),
+                "plate_format": formatted.format,
+            }
+            plate = crop(work.image, read.box)
+            if plate is not None:
+                files["plate"] = encode_jpeg(plate)
+        for name, data in files.items():
+            try:
+                event.attributes[f"{name}_photo" if name == "arrival" else "plate_crop"] = (
+                    write_jpeg(
+                        self.ctx.data_dir,
+                        snapshot_path(self.camera_id, event.at, f"{event.id}-{name}"),
+                        data,
+                    )
+                )
+            except OSError as exc:
+                log.warning("camera %s: %s photo not written: %s", self.camera_id, name, exc)
 
     def _record_around(self, event: Event, label: str) -> None:
         """On an events-mode camera, ask for the recording around the event."""

@@ -37,6 +37,12 @@ def encode_jpeg(image: Image, quality: int = JPEG_QUALITY) -> bytes:
     return data.tobytes()
 
 
+def write_jpeg(data_dir: Path, relative: Path, data: bytes) -> str:
+    """Write an encoded image under ``data_dir`` (whole or not at all); returns its path
+    relative to it."""
+    return _write(data_dir, relative, data)
+
+
 def _write(data_dir: Path, relative: Path, data: bytes) -> str:
     path = data_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)

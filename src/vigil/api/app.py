@@ -40,6 +40,7 @@ from vigil.api.routes import (
     heatmap,
     inputs,
     live,
+    penalties,
     privacy,
     push,
     recordings,
@@ -167,7 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
     modules += [evidence, evidence_locks, auth_routes, user_routes, token_routes, audit_routes]
     modules += [subject_requests]
     modules += [privacy]
-    modules += [sites, registers]
+    modules += [sites, registers, penalties]
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)

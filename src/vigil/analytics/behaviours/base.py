@@ -63,7 +63,7 @@ class BehaviourHit:
             {class: {in, out}}}; intrusion {inside_s}; loitering {dwell_s}; running
             {speed_heights_per_s}; crowding {count, min_count, for_s}; occupancy {count};
             left_object {still_s}; illegal_dumping {still_s, brought_by {class_name,
-            track_id}}; parked_vehicle {stopped_s}.
+            track_id}}; parked_vehicle {stopped_s, max_s}.
         label: How the behaviour is named (``config.behaviour_label``).
         t: Stream time (s) of the observation that completed it.
     """

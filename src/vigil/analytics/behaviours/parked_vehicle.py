@@ -83,7 +83,7 @@ class ParkedVehicleRule:
                     track_id=s.track_id,
                     class_name=s.class_name,
                     count=None,
-                    attributes={"stopped_s": round(stopped_s, 2)},
+                    attributes={"stopped_s": round(stopped_s, 2), "max_s": self.behaviour.max_s},
                     label=self._label,
                     t=s.last.t,
                 )

@@ -102,16 +102,25 @@ def recorded_file(ctx: ServerContext, path: str, *, camera_id: int, at: datetime
     root = ctx.settings.data_dir.resolve()
     if confined_file(root, path) is not None:
         return snapshot_file(ctx, path)
-    node = recordings.node_at(ctx.db, camera_id, at)
-    data = None
-    if node is not None:
-        try:
-            data = fetch_data_file(ctx.db, ctx.settings.data_dir, node, path)
-        except NodeUnavailable as exc:
-            raise HTTPException(503, str(exc)) from None
+    data = recorded_bytes(ctx, path, camera_id=camera_id, at=at)
     if data is None:
         raise HTTPException(404, "the snapshot is not on this server any more")
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def recorded_bytes(ctx: ServerContext, path: str, *, camera_id: int, at: datetime) -> bytes | None:
+    """The bytes of such a file (see :func:`recorded_file`); None when it is nowhere."""
+    root = ctx.settings.data_dir.resolve()
+    file = confined_file(root, path)
+    if file is not None and any(file.is_relative_to(root / f) for f in SERVED_FOLDERS):
+        return file.read_bytes()
+    node = recordings.node_at(ctx.db, camera_id, at)
+    if node is None:
+        return None
+    try:
+        return fetch_data_file(ctx.db, ctx.settings.data_dir, node, path)
+    except NodeUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
 
 
 @router.get("/api/events/{event_id}/snapshot", response_class=FileResponse)
