@@ -335,3 +335,29 @@ def test_boxes_over_the_live_view_follow_the_analysed_frames(
     natural = surface.locator("img").evaluate("(img) => img.naturalWidth / img.naturalHeight")
     box = surface.bounding_box()
     assert box is not None and abs(box["width"] / box["height"] - natural) < 0.02
+
+
+def test_traffic_counts_offer_the_drawn_zones_as_lanes(page: Page, stack: Stack) -> None:
+    camera = stack.add_camera("Boulevard", "rtsp://127.0.0.1:9/none")
+    lanes = {
+        "zones": [
+            {"name": "north", "points": [[0, 0.4], [1, 0.4], [1, 0.6], [0, 0.6]]},
+            {"name": "south", "points": [[0, 0.6], [1, 0.6], [1, 0.9], [0, 0.9]]},
+        ],
+        "lines": [{"name": "count", "start": [0.5, 0.3], "end": [0.5, 1.0]}],
+    }
+    r = stack.client.put(f"/api/cameras/{camera['id']}/analytics", json=lanes)
+    assert r.status_code == 200, r.text
+    page.goto("/#/cameras")
+    page.get_by_test_id("camera-analytics").click()
+    page.get_by_test_id("add-behaviour-type").select_option("traffic_counts")
+    page.get_by_test_id("add-behaviour").click()
+    card = page.get_by_test_id("behaviour-card")
+    field = card.get_by_test_id("field-behaviours.0.lanes")
+    expect(field.get_by_test_id("option")).to_have_count(2)
+    field.locator('[data-testid="option"][data-value="south"] input').check()
+    page.get_by_test_id("analytics-save").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("saved")
+    (behaviour,) = analytics_config(stack, camera["id"])["behaviours"]
+    assert behaviour["type"] == "traffic_counts" and behaviour["lanes"] == ["south"]
+    assert behaviour["line"] == "count"

@@ -124,20 +124,14 @@ class CameraAnalyticsConfig(BaseModel):
         for kind, names in (("zone", zones), ("line", lines)):
             if len(set(names)) != len(names):
                 raise ValueError(f"two {kind}s have the same name; give each its own")
+        drawn = {"zone": zones, "line": lines}
         for i, b in enumerate(self.behaviours):
-            refs = b.references()
-            zone = refs.get("zone")
-            if zone is not None and zone not in zones:
-                raise ValueError(
-                    f"behaviours.{i} ({b.type}) names zone {zone!r}, which is not drawn; "
-                    f"zones: {', '.join(zones) or 'none'}"
-                )
-            line = refs.get("line")
-            if line is not None and line not in lines:
-                raise ValueError(
-                    f"behaviours.{i} ({b.type}) names line {line!r}, which is not drawn; "
-                    f"lines: {', '.join(lines) or 'none'}"
-                )
+            for kind, name in b.references():
+                if name not in drawn[kind]:
+                    raise ValueError(
+                        f"behaviours.{i} ({b.type}) names {kind} {name!r}, which is not drawn; "
+                        f"{kind}s: {', '.join(drawn[kind]) or 'none'}"
+                    )
         return self
 
 

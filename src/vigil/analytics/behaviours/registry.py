@@ -55,23 +55,25 @@ class BehaviourOptions(BaseModel):
     classes: list[str] = Field(default_factory=list, description="empty: the type's default")
     time_profile_id: int | None = Field(None, description="only while this profile is active")
 
-    def references(self) -> dict[str, str]:
-        """The zone and the line it names: {"zone": name, "line": name} (its ``ZoneRef`` and
-        ``LineRef`` fields that are set)."""
-        found: dict[str, str] = {}
+    def references(self) -> list[tuple[str, str]]:
+        """The zones and lines it names: ("zone", name) and ("line", name) pairs (its
+        ``ZoneRef`` and ``LineRef`` fields that are set; a speed trap names two lines)."""
+        found: list[tuple[str, str]] = []
         for field, widget in widgets(type(self)).items():
             value = getattr(self, field)
-            if widget in ("zone", "line") and isinstance(value, str):
-                found[widget] = value
+            values = value if isinstance(value, list) else [value]
+            if widget in ("zone", "line"):
+                found.extend((widget, v) for v in values if isinstance(v, str))
         return found
 
 
 @functools.cache
 def widgets(model: type[BaseModel]) -> dict[str, str]:
-    """The fields of a model with a special input (``x-widget``, also inside ``X | None``)."""
+    """The fields of a model with a special input (``x-widget``, also inside ``X | None``
+    and as the items of a list: ``list[ZoneRef]``)."""
     found: dict[str, str] = {}
     for field, prop in model.model_json_schema().get("properties", {}).items():
-        for candidate in [prop, *prop.get("anyOf", [])]:
+        for candidate in [prop, *prop.get("anyOf", []), prop.get("items", {})]:
             if isinstance(candidate.get(WIDGET), str):
                 found[field] = candidate[WIDGET]
     return found

@@ -4,8 +4,8 @@
 // the server (its type, default, bounds, title, description) needs nothing in the client.
 //
 // What a property becomes: boolean -> checkbox; number/integer -> number input (min, max, step
-// from the bounds); enum / Literal -> select (labels from "x-labels"); array of an enum ->
-// checkboxes; array of strings -> one item a line ("x-widget": "list": comma-separated);
+// from the bounds); enum / Literal -> select (labels from "x-labels"); array of an enum, or
+// of zones or lines (items' "x-widget"), -> checkboxes; array of strings -> one item a line ("x-widget": "list": comma-separated);
 // object of strings -> "key: value" lines; string -> text ("x-widget": "textarea" -> textarea,
 // "writeOnly" -> password). "x-widget" zone / line / camera -> a select of the names or ids the
 // caller gives in `refs`. "X | None" (anyOf with null) is X, left empty for null.
@@ -50,7 +50,10 @@ export function widgetOf(p) {
   if (p.enum || p.const !== undefined) return 'select';
   if (p.type === 'boolean') return 'check';
   if (p.type === 'number' || p.type === 'integer') return 'number';
-  if (p.type === 'array') return p.items?.enum ? 'multi' : p['x-widget'] === 'list' ? 'list' : 'lines';
+  if (p.type === 'array') {
+    if (p.items?.enum || ['zone', 'line'].includes(p.items?.['x-widget'])) return 'multi';
+    return p['x-widget'] === 'list' ? 'list' : 'lines';
+  }
   if (p.type === 'object') return 'pairs';
   if (p['x-widget'] === 'textarea') return 'textarea';
   return p.writeOnly ? 'password' : 'text';
@@ -98,10 +101,13 @@ export function schemaField(name, p, opts = {}) {
   } else if (widget === 'multi') {
     const chosen = value ?? p.default ?? [];
     const labels = p.items['x-labels'] ?? p['x-labels'] ?? {};
-    const boxes = p.items.enum.map((v) => h('input', { type: 'checkbox', value: String(v), checked: chosen.includes(v) }));
-    input = h('div', { class: 'multi', id, tabindex: -1 }, p.items.enum.map((v, i) => h('label',
+    // A list of zones or lines offers the drawn ones (and keeps a chosen one no longer drawn).
+    const drawn = p.items.enum ?? opts.refs?.[p.items['x-widget']] ?? [];
+    const options = [...drawn, ...chosen.filter((v) => !drawn.includes(v))];
+    const boxes = options.map((v) => h('input', { type: 'checkbox', value: String(v), checked: chosen.includes(v) }));
+    input = h('div', { class: 'multi', id, tabindex: -1 }, options.map((v, i) => h('label',
       { class: 'check-option', dataset: { testid: 'option', value: String(v) } }, boxes[i], labels[String(v)] ?? String(v))));
-    for (const box of boxes) box.addEventListener('change', () => change(p.items.enum.filter((_, i) => boxes[i].checked)));
+    for (const box of boxes) box.addEventListener('change', () => change(options.filter((_, i) => boxes[i].checked)));
   } else if (widget === 'number') {
     input = h('input', { class: 'input', id, type: 'number',
       min: p.minimum ?? p.exclusiveMinimum, max: p.maximum ?? p.exclusiveMaximum,
