@@ -4,17 +4,16 @@ on a generated clip of a vehicle with a plate (vehicles mode and plate-camera fr
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from tests.analytics.clips import CAR_GONE_S, plate_car_clip
 from vigil.analytics.boxes import Box
 from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.offline import EPOCH, play_file
@@ -22,11 +21,6 @@ from vigil.analytics.plate_formats import fit
 from vigil.analytics.plate_reading import PlateView, vote
 from vigil.analytics.plates import PlateRead
 from vigil.domain.events import Event
-
-PLATE = "CA 1234 AB"
-CAR_W, CAR_H = 240, 130
-CAR_SPEED_PX_S = 70
-CAR_GONE_S = 6.0
 
 
 # Formats ------------------------------------------------------------------------------------
@@ -81,46 +75,9 @@ def test_the_views_vote_confusions_together_and_the_majority_wins_each_character
 
 
 # Through the live pipeline -------------------------------------------------------------------
-def _car_image(path: Path) -> Path:
-    """A textured vehicle-sized block with a white plate reading ``PLATE`` at its bottom."""
-    rng = np.random.default_rng(7)
-    car = cv2.resize(
-        rng.integers(40, 120, (13, 24, 3), dtype=np.uint8),
-        (CAR_W, CAR_H),
-        interpolation=cv2.INTER_NEAREST,
-    )
-    plate = np.full((40, 170, 3), 255, np.uint8)
-    cv2.rectangle(plate, (0, 0), (169, 39), (0, 0, 0), 2)
-    cv2.putText(plate, PLATE, (8, 30), cv2.FONT_HERSHEY_DUPLEX, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
-    x, y = (CAR_W - 170) // 2, CAR_H - 40 - 10
-    car[y : y + 40, x : x + 170] = plate
-    cv2.imwrite(str(path), car)
-    return path
-
-
 @pytest.fixture(scope="module")
 def car_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """9 s at 25 fps, 640 x 360: the vehicle drives in from the left, is gone after
-    ``CAR_GONE_S``; then the empty street (its track ends)."""
-    folder = tmp_path_factory.mktemp("plates")
-    car = _car_image(folder / "car.png")
-    out = folder / "car.mp4"
-    scene = "color=c=0x505050:s=640x360:r=25:d=9"
-    x = f"10+t*{CAR_SPEED_PX_S}"
-    graph = f"{scene}[bg];[1:v]format=rgb24[car];[bg][car]overlay=x='{x}':y=180:" + (
-        f"enable='lt(t,{CAR_GONE_S})'"
-    )
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", scene),
-            *("-loop", "1", "-i", str(car), "-filter_complex", graph, "-t", "9"),
-            *("-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-g", "25", "-bf", "0"),
-            *("-pix_fmt", "yuv420p", str(out)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return plate_car_clip(tmp_path_factory.mktemp("plates") / "car.mp4")
 
 
 def plate_events(

@@ -43,7 +43,8 @@ PRIORITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low", 5: "info"}
 # What a template may name: {camera}, {type}... Checked when a rule is saved. {type} reads
 # as people say it ("line crossing", "camera offline"), {event_type} is the code for machines
 # ("line_crossing"), {status} a camera status ("offline", "back online"), {reason} why (a
-# camera's last error).
+# camera's last error), {plate} the licence plate of a plate reading, a register hit or an
+# overstay.
 TEMPLATE_FIELDS = (
     "rule",
     "type",
@@ -61,6 +62,7 @@ TEMPLATE_FIELDS = (
     "category",
     "alarm_id",
     "payload",
+    "plate",
 )
 
 Strict = ConfigDict(extra="forbid")
@@ -577,6 +579,7 @@ def template_values(
         "category": category or "",
         "alarm_id": alarm_id if alarm_id is not None else "",
         "payload": event.attributes.get("payload", ""),
+        "plate": event.attributes.get("plate") or "",
     }
 
 

@@ -5,7 +5,8 @@
 
 export const EVENT_TYPE_SUGGESTIONS = [
   'line_crossing', 'intrusion', 'loitering', 'running', 'crowding', 'left_object',
-  'illegal_dumping', 'parked_vehicle', 'plate.read', 'camera.tampering',
+  'illegal_dumping', 'parked_vehicle', 'plate.read', 'watchlist.hit', 'vehicle_speed',
+  'wrong_way', 'traffic_counts', 'camera.tampering',
 ];
 export const CAMERA_STATUSES = [
   ['offline', 'Offline'], ['storage_full', 'Storage full'], ['tampering', 'Tampering'],

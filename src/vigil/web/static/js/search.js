@@ -16,7 +16,7 @@ export const COLOURS = {
 export const CLASSES = ['person', 'bicycle', 'car', 'motorcycle', 'bus', 'truck', 'backpack', 'handbag', 'suitcase'];
 const EVENT_TYPES = [
   'line_crossing', 'intrusion', 'loitering', 'running', 'crowding', 'occupancy', 'left_object',
-  'illegal_dumping', 'parked_vehicle', 'plate.read',
+  'illegal_dumping', 'parked_vehicle', 'plate.read', 'watchlist.hit', 'vehicle_speed', 'wrong_way',
 ];
 const PAGE = 48;
 const DEFAULT_PERIOD_MS = 24 * 3600 * 1000;
