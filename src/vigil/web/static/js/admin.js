@@ -1,8 +1,9 @@
 // Administration (permission manage): users (#/admin/users), roles (#/admin/roles), API
 // tokens (#/admin/tokens), recorder nodes (#/admin/nodes) and federated sites
-// (#/admin/sites), as tabs over one page. Every change is audited by the server.
+// (#/admin/sites) and registers of vehicles (#/admin/registers), as tabs over one page. Every change is audited by the server.
 
 import * as nodes from './admin-nodes.js';
+import * as registers from './admin-registers.js';
 import * as roles from './admin-roles.js';
 import * as sites from './admin-sites.js';
 import * as tokens from './admin-tokens.js';
@@ -15,9 +16,10 @@ const TABS = [
   { key: 'tokens', label: 'API tokens', page: tokens },
   { key: 'nodes', label: 'Recorder nodes', page: nodes },
   { key: 'sites', label: 'Sites', page: sites },
+  { key: 'registers', label: 'Registers', page: registers },
 ];
 
-/** Mount the page of `tab` ("users", "roles", "tokens", "nodes" or "sites"). */
+/** Mount the page of `tab` ("users", "roles", "tokens", "nodes", "sites" or "registers"). */
 export function mount(root, { tab = 'users' } = {}) {
   const current = TABS.find((t) => t.key === tab) ?? TABS[0];
   const body = h('div', { class: 'admin-body' });

@@ -289,6 +289,25 @@ export const tokens = {
   revoke: (id) => api(`/api/tokens/${id}`, { method: 'DELETE' }),
 };
 
+/** Registers of vehicles (stolen, wanted, permits...) and their entries. */
+export const registers = {
+  list: (opts) => api('/api/registers', opts),
+  create: (body) => api('/api/registers', { method: 'POST', body }),
+  remove: (id) => api(`/api/registers/${id}`, { method: 'DELETE' }),
+  entries: (id, params, opts) => api(`/api/registers/${id}/entries${query(params)}`, opts),
+  addEntries: (id, entries) => api(`/api/registers/${id}/entries`, { method: 'POST', body: { entries } }),
+  removeEntry: (id, entryId) => api(`/api/registers/${id}/entries/${entryId}`, { method: 'DELETE' }),
+  sync: (id) => api(`/api/registers/${id}/sync`, { method: 'POST' }),
+  /** Import a CSV file's text: { added, updated, removed, errors }. */
+  async importCsv(id, text) {
+    const response = await request(`/api/registers/${id}/import`, {
+      method: 'POST', headers: { 'Content-Type': 'text/csv', Accept: 'application/json' }, body: text,
+    });
+    if (!response.ok) throw await errorOf(response);
+    return response.json();
+  },
+};
+
 /** The audit trail (permission audit): { total, offset, limit, entries }, newest first. */
 export const audit = {
   list: (params, opts) => api(`/api/audit${query(params)}`, opts),

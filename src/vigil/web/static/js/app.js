@@ -12,6 +12,7 @@
 //   #/heatmap/{id}      where objects moved on a camera (?since=&until=&classes=)
 //   #/admin/users       users; #/admin/roles roles; #/admin/tokens API tokens;
 //   #/admin/nodes       recorder nodes; #/admin/sites federated sites (manage)
+//   #/admin/registers   registers of vehicles: stolen, wanted, permits (manage)
 //   #/audit             the audit trail (?username=&action=&camera_id=&since=&until=&outcome=&page=)
 //   #/privacy           data-subject requests; #/privacy/new, #/privacy/{id} (manage)
 //
@@ -61,7 +62,7 @@ const ROUTES = [
   { pattern: /^\/rules\/(\d+)\/edit$/, nav: 'rules', need: [P.MANAGE], mount: (root, [id]) => rules.mount(root, { form: id }) },
   { pattern: /^\/search$/, nav: 'search', need: [P.SEARCH], mount: (root, [], params) => search.mount(root, { params }) },
   { pattern: /^\/heatmap(?:\/(\d+))?$/, nav: 'search', need: [P.SEARCH], mount: (root, [id], params) => heatmap.mount(root, { id, params }) },
-  { pattern: /^\/admin(?:\/(users|roles|tokens|nodes|sites))?$/, nav: 'admin', need: [P.MANAGE], mount: (root, [tab]) => admin.mount(root, { tab: tab ?? 'users' }) },
+  { pattern: /^\/admin(?:\/(users|roles|tokens|nodes|sites|registers))?$/, nav: 'admin', need: [P.MANAGE], mount: (root, [tab]) => admin.mount(root, { tab: tab ?? 'users' }) },
   { pattern: /^\/audit$/, nav: 'audit', need: [P.AUDIT], mount: (root, [], params) => audit.mount(root, { params }) },
   { pattern: /^\/privacy(?:\/(new|\d+))?$/, nav: 'privacy', need: [P.MANAGE], mount: (root, [id], params) => subjectRequests.mount(root, { id, params }) },
 ];

@@ -1,0 +1,184 @@
+// Registers of vehicles (#/admin/registers): the lists whose plates every reading is looked
+// up in (stolen, wanted, blocked, permits, watch). A register is filled by hand, from a CSV
+// file (plate, reason, source, owner, valid_from, valid_until; action=delete removes) or kept
+// in step with a URL; a rule on "watchlist.hit" turns a reading found on one into an alarm.
+
+import { errorBanner, placeErrors } from './admin-kit.js';
+import { registers as registersApi } from './api.js';
+import { confirmDialog, formatDateTime, formField, h, replace, toast } from './ui.js';
+
+const CATEGORIES = [
+  ['stolen', 'Stolen'], ['wanted', 'Wanted'], ['blocked', 'Blocked'], ['permit', 'Permits'], ['watch', 'Watch'],
+];
+
+export function mount(root) {
+  const page = new RegistersPage(root);
+  return () => page.destroy();
+}
+
+class RegistersPage {
+  constructor(root) {
+    this.error = errorBanner('registers-error');
+    this.formError = errorBanner('register-form-error');
+    this.tbody = h('tbody');
+    this.entries = h('div', { class: 'register-entries', dataset: { testid: 'register-entries' } });
+    this.name = formField('Name', h('input', { class: 'input', maxlength: 120, placeholder: 'e.g. Stolen vehicles (MVR)' }),
+      { name: 'register-name', required: true });
+    this.category = formField('Category', h('select', { class: 'input' },
+      CATEGORIES.map(([v, label]) => h('option', { value: v }, label))), { name: 'register-category' });
+    this.url = formField('Keep in step with', h('input', { class: 'input', type: 'url', placeholder: 'https://register.example/stolen.csv' }),
+      { name: 'register-url', hint: 'Optional: a CSV file fetched every hour (the whole register).' });
+    this.fuzzy = h('input', { type: 'checkbox', checked: true, dataset: { testid: 'field-register-fuzzy' } });
+    this.submit = h('button', { type: 'submit', class: 'btn btn-primary', dataset: { testid: 'create-register' } }, 'Add register');
+    const form = h('form', { class: 'panel', novalidate: true, dataset: { testid: 'register-form' },
+      onsubmit: (e) => { e.preventDefault(); this.create(); } },
+    h('h2', {}, 'New register'), this.formError,
+    h('div', { class: 'field-row' }, this.name.el, this.category.el, this.url.el),
+    h('label', { class: 'check-option' }, this.fuzzy, ' A reading one character away (0/O, 8/B...) matches too'),
+    h('div', { class: 'form-actions' }, this.submit));
+    replace(root, form, this.error,
+      h('table', { class: 'table', dataset: { testid: 'register-table' } },
+        h('thead', {}, h('tr', {}, ['Register', 'Category', 'Entries', 'Valid now', 'Sync', ''].map((t) => h('th', {}, t)))),
+        this.tbody),
+      this.entries);
+    this.load();
+  }
+
+  destroy() {}
+
+  async load() {
+    try {
+      this.registers = await registersApi.list();
+      this.error.show(null);
+    } catch (err) {
+      this.error.show(`Registers not loaded: ${err.message}`);
+      return;
+    }
+    replace(this.tbody, this.registers.map((r) => this.row(r)));
+  }
+
+  row(r) {
+    const file = h('input', { type: 'file', accept: '.csv,text/csv', hidden: true, dataset: { testid: 'import-file' },
+      onchange: () => this.importFile(r, file) });
+    const sync = r.sync_url
+      ? h('span', {}, r.sync_error ? h('span', { class: 'error-text', title: r.sync_error }, 'failed') : r.synced_at ? `synced ${formatDateTime(r.synced_at)}` : 'not yet',
+        ' ', h('button', { class: 'btn btn-small', dataset: { testid: 'sync-register' }, onclick: () => this.sync(r) }, 'Sync now'))
+      : '—';
+    return h('tr', { dataset: { testid: 'register-row', registerId: r.id, name: r.name } },
+      h('td', {}, h('a', { href: '#', onclick: (e) => { e.preventDefault(); this.showEntries(r); } }, r.name),
+        r.description ? h('div', { class: 'sub' }, r.description) : null),
+      h('td', {}, r.category),
+      h('td', { dataset: { testid: 'register-entries-count' } }, String(r.entries)),
+      h('td', { dataset: { testid: 'register-active-count' } }, String(r.active)),
+      h('td', {}, sync),
+      h('td', { class: 'actions' },
+        h('button', { class: 'btn btn-small', dataset: { testid: 'import-register' }, onclick: () => file.click() }, 'Import CSV…'), file,
+        h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'delete-register' }, onclick: () => this.remove(r) }, 'Delete')));
+  }
+
+  async create() {
+    this.formError.show(null);
+    const body = {
+      name: this.name.input.value.trim(),
+      category: this.category.input.value,
+      fuzzy: this.fuzzy.checked,
+      sync_url: this.url.input.value.trim() || null,
+    };
+    this.submit.disabled = true;
+    try {
+      await registersApi.create(body);
+      this.name.input.value = '';
+      this.url.input.value = '';
+      await this.load();
+    } catch (err) {
+      placeErrors(err, { name: (m) => this.name.setError(m), sync_url: (m) => this.url.setError(m) },
+        (m) => this.formError.show(m));
+    } finally {
+      this.submit.disabled = false;
+    }
+  }
+
+  async importFile(r, input) {
+    const [file] = input.files;
+    input.value = '';
+    if (!file) return;
+    try {
+      const done = await registersApi.importCsv(r.id, await file.text());
+      const skipped = done.errors.length ? `; ${done.errors.length} row(s) not read: ${done.errors.slice(0, 3).join('; ')}` : '';
+      toast(`${r.name}: ${done.added} added, ${done.updated} updated, ${done.removed} removed${skipped}`, done.errors.length ? 'info' : 'ok');
+    } catch (err) {
+      this.error.show(`Import into ${r.name} failed: ${err.message}`);
+    }
+    await this.load();
+    if (this.shown?.id === r.id) this.showEntries(r);
+  }
+
+  async sync(r) {
+    try {
+      const done = await registersApi.sync(r.id);
+      toast(done.changed ? `${r.name}: ${done.added} added, ${done.updated} updated, ${done.removed} removed` : `${r.name}: unchanged`, 'ok');
+    } catch (err) {
+      this.error.show(`Sync of ${r.name} failed: ${err.message}`);
+    }
+    await this.load();
+  }
+
+  async remove(r) {
+    if (!await confirmDialog(`Delete the register ${r.name} and its ${r.entries} entries?`, { ok: 'Delete', danger: true })) return;
+    try {
+      await registersApi.remove(r.id);
+    } catch (err) {
+      this.error.show(`${r.name} not deleted: ${err.message}`);
+    }
+    if (this.shown?.id === r.id) replace(this.entries);
+    await this.load();
+  }
+
+  /** The register's entries, a plate filter and a form to add one. */
+  async showEntries(r, plate = '') {
+    this.shown = r;
+    const filter = h('input', { class: 'input input-small', placeholder: 'Plate starts with', value: plate, dataset: { testid: 'entries-filter' },
+      onchange: () => this.showEntries(r, filter.value.trim()) });
+    const add = {
+      plate: h('input', { class: 'input input-small', placeholder: 'Plate', maxlength: 32, dataset: { testid: 'entry-plate' } }),
+      reason: h('input', { class: 'input', placeholder: 'Reason', maxlength: 2000, dataset: { testid: 'entry-reason' } }),
+      until: h('input', { class: 'input', type: 'date', title: 'Valid until (empty: no end)', dataset: { testid: 'entry-until' } }),
+    };
+    const addError = errorBanner('entry-error');
+    const addForm = h('form', { class: 'field-row', dataset: { testid: 'entry-form' }, onsubmit: async (e) => {
+      e.preventDefault();
+      addError.show(null);
+      const entry = { plate: add.plate.value, reason: add.reason.value || null, valid_until: add.until.value ? `${add.until.value}T00:00:00Z` : null };
+      try {
+        await registersApi.addEntries(r.id, [entry]);
+        await this.load();
+        this.showEntries(r, plate);
+      } catch (err) {
+        addError.show(err.message);
+      }
+    } }, add.plate, add.reason, add.until, h('button', { class: 'btn btn-primary', type: 'submit', dataset: { testid: 'add-entry' } }, 'Add'));
+    let entries = [];
+    try {
+      entries = await registersApi.entries(r.id, { plate: plate || undefined, limit: 500 });
+    } catch (err) {
+      this.error.show(`Entries not loaded: ${err.message}`);
+    }
+    replace(this.entries, h('div', { class: 'panel' },
+      h('h2', {}, r.name), addError, addForm, filter,
+      h('table', { class: 'table', dataset: { testid: 'entry-table' } },
+        h('thead', {}, h('tr', {}, ['Plate', 'Reason', 'Source', 'Owner', 'Valid', ''].map((t) => h('th', {}, t)))),
+        h('tbody', {}, entries.map((e) => h('tr', { class: e.active ? '' : 'row-disabled', dataset: { testid: 'entry-row', plate: e.plate, active: String(e.active) } },
+          h('td', {}, h('code', {}, e.plate)),
+          h('td', {}, e.reason ?? ''), h('td', {}, e.source ?? ''), h('td', {}, e.owner ?? ''),
+          h('td', {}, [e.valid_from ? `from ${formatDateTime(e.valid_from)}` : '', e.valid_until ? `until ${formatDateTime(e.valid_until)}` : ''].filter(Boolean).join(' ') || 'always'),
+          h('td', { class: 'actions' }, h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'delete-entry' }, onclick: async () => {
+            try {
+              await registersApi.removeEntry(r.id, e.id);
+            } catch (err) {
+              this.error.show(err.message);
+            }
+            await this.load();
+            this.showEntries(r, plate);
+          } }, 'Remove'))))))));
+  }
+}
