@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.test_alarms import ctx, portal
 from tests.api.test_rules import camera
+from tests.conftest import wait_until
 from vigil.domain.events import Event, ObjectRef
 from vigil.domain.registers import parse_entries_csv
 from vigil.store.db import Database
@@ -287,3 +288,40 @@ def test_a_vehicle_is_found_by_its_plate_across_cameras(client: TestClient) -> N
     assert found(plate="PB0000AA") == []
     audit = client.get("/api/audit", params={"action": "search"}).json()["entries"]
     assert any(a["details"].get("plate") == "ca-1234-ab" for a in audit), audit
+
+
+def test_an_alarm_on_a_listed_vehicle_follows_it_across_cameras(client: TestClient) -> None:
+    stolen_register(client)
+    north, south = camera(client, "North"), camera(client, "South")
+    rule = {
+        "name": "Stolen vehicle",
+        "trigger": {"kind": "event", "event_types": ["watchlist.hit"]},
+        "actions": [{"type": "raise_alarm", "priority": 1}],
+    }
+    assert client.post("/api/rules", json=rule).status_code == 201
+    bus = ctx(client).bus
+    start = utcnow() - timedelta(minutes=5)
+    # Seen on North, then on South read with an 8 for the B: the same vehicle.
+    for minute, (cam, plate) in enumerate([(north, "CA1234AB"), (south, "CA1234A8")]):
+        event = Event(
+            type="plate.read",
+            at=start + timedelta(minutes=minute),
+            camera_id=cam,
+            attributes={"plate": plate},
+        )
+        portal(client).call(bus.publish, event.subject(), event)
+        seen = minute + 1
+
+        def counted(seen: int = seen) -> bool:
+            # The hit comes back through the bus: flush until it has fired.
+            portal(client).call(ctx(client).engine.flush)
+            items = client.get("/api/alarms").json()["items"]
+            return sum(a["occurrences"] for a in items) >= seen
+
+        wait_until(counted, 20, f"sighting {seen} counted")
+    alarms = client.get("/api/alarms").json()
+    assert alarms["total"] == 1, alarms
+    alarm = client.get(f"/api/alarms/{alarms['items'][0]['id']}").json()
+    assert alarm["occurrences"] == 2 and alarm["camera_id"] == north
+    notes = [n["text"] for n in alarm["notes"]]
+    assert any(text.startswith("CA1234AB seen on South") for text in notes), notes

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from vigil.domain.messages import BusMessage
+from vigil.domain.plates import normalise_plate
 
 # Types that Vigil itself emits. Analytics plugins may add others; a type is a dotted name.
 CAMERA_STATUS_PREFIX = "camera."  # camera.offline, camera.online, camera.storage_full...
@@ -110,6 +111,20 @@ def event_label(event_type: str) -> str:
     if (status := camera_status_label(event_type)) is not None:
         return f"camera {status}"
     return _TYPE_LABELS.get(event_type) or event_type.replace(".", " ").replace("_", " ")
+
+
+def event_plate(event: Event) -> str | None:
+    """The licence plate an event is about, normalised: a plate reading's or an overstay's
+    reading; for a register hit, the entry's plate (the vehicle wanted, whichever way this
+    reading spelt it). None for other events."""
+    attributes = event.attributes
+    plate = attributes.get("plate")
+    if event.type == WATCHLIST_HIT:
+        entry = attributes.get("entry")
+        plate = entry.get("plate", plate) if isinstance(entry, dict) else plate
+    elif event.type not in (PLATE_READ, "parked_vehicle"):
+        return None
+    return (normalise_plate(plate) or None) if isinstance(plate, str) else None
 
 
 def event_reason(event: Event) -> str:

@@ -10,10 +10,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vigil.domain.alarms import AlarmChanged, AlarmState
-from vigil.domain.events import Event, event_label, event_reason
+from vigil.domain.events import WATCHLIST_HIT, Event, event_label, event_plate, event_reason
 from vigil.domain.rules import RaiseAlarm, RuleSpec, render, template_values
 from vigil.store import actions as action_store
-from vigil.store.alarms import REPEAT, add_note, alarm_changed, open_alarm_for
+from vigil.store.alarms import (
+    REPEAT,
+    add_note,
+    alarm_changed,
+    open_alarm_for,
+    open_alarm_for_plate,
+)
 from vigil.store.models import Alarm
 
 
@@ -95,19 +101,26 @@ def _raise(
     values: dict[str, Any],
     now: datetime,
 ) -> tuple[Alarm, bool]:
-    """A new alarm, or the rule's open alarm for this camera counting one more occurrence."""
-    existing = open_alarm_for(session, rule.id, event.camera_id)
+    """A new alarm, or the rule's open alarm for this camera counting one more occurrence.
+    A register hit follows its vehicle instead: the rule's open alarm for the same plate,
+    on any camera, takes each later sighting into its history (the vehicle's trail)."""
+    plate = _followed_plate(event)
+    if plate is not None:
+        existing = open_alarm_for_plate(session, rule.id, plate)
+    else:
+        existing = open_alarm_for(session, rule.id, event.camera_id)
     if existing is not None:
         existing.occurrences += 1
         existing.last_at = max(existing.last_at, event.at)
         existing.updated_at = now
         if event.snapshot:
             existing.snapshot = event.snapshot
+        what = f"{plate} seen on {values['camera']}" if plate else f"{_what(event)} again"
         add_note(
             session,
             existing.id,
             kind=REPEAT,
-            text=f"{_what(event)} again at {event.at:%H:%M:%S} UTC (#{existing.occurrences})",
+            text=f"{what} at {event.at:%H:%M:%S} UTC (#{existing.occurrences})",
         )
         return existing, True
     alarm = Alarm(
@@ -133,6 +146,11 @@ def _raise(
     session.flush()
     add_note(session, alarm.id, kind="state", text=f"raised by rule {rule.name!r}: {_what(event)}")
     return alarm, False
+
+
+def _followed_plate(event: Event) -> str | None:
+    """The plate a register hit is about (its alarm follows the vehicle), else None."""
+    return event_plate(event) if event.type == WATCHLIST_HIT else None
 
 
 def _what(event: Event) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from vigil.domain.alarms import OPEN_STATES, AlarmChanged, AlarmState
 from vigil.store.actions import failed_counts
-from vigil.store.db import Database, lock_rule_camera
-from vigil.store.models import Alarm, AlarmNote, Camera
+from vigil.store.db import Database, advisory_lock, lock_rule_camera
+from vigil.store.models import Alarm, AlarmNote, Camera, EventRecord
 from vigil.store.types import utcnow
 
 OPEN = [s.value for s in OPEN_STATES]
@@ -30,6 +31,20 @@ def open_alarm_for(session: Session, rule_id: int, camera_id: int | None) -> Ala
     query = select(Alarm).where(Alarm.rule_id == rule_id, Alarm.state.in_(OPEN))
     query = query.where(
         Alarm.camera_id.is_(None) if camera_id is None else Alarm.camera_id == camera_id
+    )
+    return session.scalars(query.order_by(Alarm.id.desc()).limit(1).with_for_update()).first()
+
+
+def open_alarm_for_plate(session: Session, rule_id: int, plate: str) -> Alarm | None:
+    """The rule's newest open alarm raised for this licence plate (by a register hit), on
+    any camera, locked until the caller's transaction ends; firings of one rule for one plate
+    are serialised on PostgreSQL as for one camera."""
+    # A negative second key: never a camera id's lock.
+    advisory_lock(session, rule_id, -1 - (zlib.crc32(plate.encode()) & 0x7FFFFFFF))
+    query = (
+        select(Alarm)
+        .join(EventRecord, EventRecord.id == Alarm.event_id)
+        .where(Alarm.rule_id == rule_id, Alarm.state.in_(OPEN), EventRecord.plate == plate)
     )
     return session.scalars(query.order_by(Alarm.id.desc()).limit(1).with_for_update()).first()
 

@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from vigil.domain.events import PLATE_READ, WATCHLIST_HIT, Event, ObjectRef
-from vigil.domain.plates import normalise_plate
+from vigil.domain.events import Event, ObjectRef, event_plate
 from vigil.store.db import Database
 from vigil.store.models import EventRecord
 
@@ -30,7 +29,7 @@ def to_record(event: Event, *, site: str = "local") -> EventRecord:
         object_class=obj.class_name if obj else None,
         track_id=obj.track_id if obj else None,
         colour=obj.colour if obj else None,
-        plate=_plate_of(event),
+        plate=(event_plate(event) or "")[:32] or None,
         count=event.count,
         object=obj.model_dump(mode="json") if obj else None,
         attributes=event.attributes,
@@ -38,14 +37,6 @@ def to_record(event: Event, *, site: str = "local") -> EventRecord:
         track=[list(p) for p in event.track],
         source=event.source,
     )
-
-
-def _plate_of(event: Event) -> str | None:
-    """The plate a reading or a hit is about, normalised (None for other events)."""
-    plate = event.attributes.get("plate") if event.type in (PLATE_READ, WATCHLIST_HIT) else None
-    if not isinstance(plate, str):
-        return None
-    return normalise_plate(plate)[:32] or None
 
 
 def to_event(record: EventRecord) -> Event:
