@@ -31,10 +31,13 @@ def test_a_named_country_s_format_corrects_by_position() -> None:
     assert (corrected.text, corrected.format, corrected.fixes) == ("RK099AN", "SK", 1)
 
 
-def test_without_a_named_country_the_reading_stays_as_seen_and_names_fitting_formats() -> None:
-    seen = fit("RKO99AN")
-    assert seen.text == "RKO99AN" and seen.fixes == 0
-    assert fit("7ABC123").format == "US-CA"
+def test_without_a_named_country_a_fitting_reading_stays_and_names_its_formats() -> None:
+    seen = fit("RK099AN")
+    assert (seen.text, seen.fixes, seen.format) == ("RK099AN", 0, "IT/FR/SK/HR")
+    assert fit("7ABC123", region="US").format == "US-CA"
+    # A reading no series fits, that the formats one change away all correct the same way.
+    assert (fit("PP587A0").text, fit("PP587A0").fixes) == ("PP587AO", 1)
+    assert fit("ZH12345").text == "ZH12345", "one country's format alone does not correct"
     assert fit("AB123CD").format is not None and "IT" in (fit("AB123CD").format or "")
     assert fit("12").format is None
 

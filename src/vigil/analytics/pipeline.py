@@ -330,9 +330,9 @@ class CameraPipeline:
         self._plates = _plate_readers(config)
         parking = [b for b in config.behaviours if b.type == PARKED_VEHICLE]
         self._parking = ArrivalPhotos(parking[0].classes) if parking else None
-        self._plate_countries = next(
-            (o.countries for o, _ in self._plates), list[str]()
-        )  # a parked vehicle's plate is read as the camera's plate reading reads
+        # A parked vehicle's plate is read as the camera's plate reading reads.
+        reading = next((o for o, _ in self._plates), None)
+        self._plate_formats = (reading.countries, reading.region) if reading else ([], "EU")
         self._detector: Detector | None = None
         self._retry_at = 0.0
         self._retry_s = RETRY_MIN_S
@@ -741,7 +741,8 @@ class CameraPipeline:
             found = []
         read = next((p for p in found if p.text), None)
         if read is not None and read.text is not None:
-            formatted = fit(read.text, self._plate_countries)
+            countries, region = self._plate_formats
+            formatted = fit(read.text, countries, region=region)
             event.attributes |= {
                 "plate": formatted.text,
                 "plate_confidence": round(read.score, 3),

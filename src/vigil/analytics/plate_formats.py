@@ -19,10 +19,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-__all__ = ["FORMATS", "MAX_FIXES", "PlateFit", "fit", "known_countries"]
+__all__ = ["FORMATS", "MAX_FIXES", "PlateFit", "fit", "known_countries", "region_of"]
 
 MAX_FIXES = 2
-"""Characters a format may change in one reading (more: it is another plate)."""
+"""Characters a named country's format may change in one reading (more: another plate)."""
+GUESS_FIXES = 1
+"""Characters changed in a reading that no series fits, when the camera names no country and
+every format it nearly fits agrees on the change."""
+GUESS_AGREEING = 2
+"""Countries whose formats must agree on that change (one alone is too little evidence: a
+plate of a country without formats here may be one change from it)."""
 
 DIGIT_FOR = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "T": "7"}
 DIGIT_FOR |= {"Z": "2", "S": "5", "G": "6", "B": "8", "A": "4"}
@@ -62,6 +68,9 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "US-PA": ("LLLDDDD",),
 }
 """Layouts by country code (ISO 3166; US states as ``US-XX``)."""
+LOOSE = frozenset({"AT", "PL"})
+"""Series so free (letters or digits almost anywhere) that most readings fit them: used only
+where a camera names them, never to name or correct a reading otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +122,22 @@ def _layouts(countries: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((code, layout) for code in countries for layout in FORMATS[code])
 
 
-def fit(text: str, countries: Sequence[str] | Iterable[str] = ()) -> PlateFit:
+def region_of(code: str) -> str:
+    """The region of a country code: "US" for the states, else "EU"."""
+    return "US" if code.startswith("US-") else "EU"
+
+
+def fit(
+    text: str, countries: Sequence[str] | Iterable[str] = (), *, region: str | None = "EU"
+) -> PlateFit:
     """The reading as the formats read it.
 
     The named countries' formats correct it (the format needing the fewest changes wins, ties
     go to the country named first; at most :data:`MAX_FIXES`). Without one that fits, the
-    countries whose formats it fits unchanged name it ("IT/FR/SK"), uncorrected.
+    countries whose formats it fits unchanged name it ("IT/FR/SK"), uncorrected; a reading
+    that fits no series is corrected by one character when every format one change away
+    agrees on that change (``PP587A0`` -> ``PP587AO``: a letter is wanted last everywhere).
+    Naming and that correction look at the formats of ``region`` ("EU" or "US"; None: all).
 
     Raises:
         ValueError: A country has no formats here.
@@ -138,7 +157,22 @@ def fit(text: str, countries: Sequence[str] | Iterable[str] = ()) -> PlateFit:
         return best
     if not any(c.isdigit() for c in text):
         return PlateFit(text, None, 0)  # a word (a vanity plate, a sign): no series says
-    fitting = dict.fromkeys(
-        code for code, layout in _layouts(tuple(FORMATS)) if _corrected(text, layout) == (text, 0)
+    everywhere = _layouts(
+        tuple(c for c in FORMATS if c not in LOOSE and (region is None or region_of(c) == region))
     )
-    return PlateFit(text, "/".join(fitting) or None, 0)
+    fitting = dict.fromkeys(
+        code for code, layout in everywhere if _corrected(text, layout) == (text, 0)
+    )
+    if fitting:
+        return PlateFit(text, "/".join(fitting), 0)
+    # No series fits it as read: one change that every format it nearly fits agrees on
+    # (a 0 where all of them want an O), formats of two countries at least, is made.
+    near = [
+        (code, c[0])
+        for code, layout in everywhere
+        if (c := _corrected(text, layout)) is not None and c[1] == GUESS_FIXES
+    ]
+    agreeing = {code for code, _ in near}
+    if len(agreeing) >= GUESS_AGREEING and len({t for _, t in near}) == 1:
+        return PlateFit(near[0][1], "/".join(dict.fromkeys(c for c, _ in near)), GUESS_FIXES)
+    return PlateFit(text, None, 0)

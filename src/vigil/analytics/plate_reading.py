@@ -76,7 +76,7 @@ class PassageReading:
     """The plate of one vehicle passage.
 
     Attributes:
-        text: The reading (letters and digits), corrected by the named countries' formats.
+        text: The reading (letters and digits), corrected by the formats (``plate_formats.fit``).
         seen: What the recogniser read before that correction (the winning vote).
         confidence: The recogniser's confidence of the agreeing reads, summed and divided by
             the views read (0..1: low when views disagree or read nothing).
@@ -128,6 +128,7 @@ def vote(
     views: int,
     countries: Sequence[str],
     *,
+    region: str | None = "EU",
     track_id: int | None,
     class_name: str | None,
     first_at: datetime,
@@ -156,7 +157,7 @@ def vote(
     if len(seen) < MIN_CHARS:
         return None  # part of a plate (a vehicle cut by the frame's edge or another one)
     best_view, best_read = winners[0]
-    formatted = fit(seen, countries)
+    formatted = fit(seen, countries, region=region)
     characters = [
         round(sum(r.score for _, r in winners if (r.text or "")[i : i + 1] == c) / views, 3)
         for i, c in enumerate(seen)
@@ -305,6 +306,7 @@ class VehiclePlates:
             reads,
             len(vehicle.views),
             self.options.countries,
+            region=self.options.region,
             track_id=track_id,
             class_name=vehicle.class_name,
             first_at=vehicle.first_at,
@@ -373,6 +375,7 @@ class FramePlates:
                     passage.reads,
                     len(passage.reads),
                     self.options.countries,
+                    region=self.options.region,
                     track_id=None,
                     class_name=None,
                     first_at=passage.first_at,

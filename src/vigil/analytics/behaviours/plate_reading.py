@@ -51,6 +51,12 @@ class PlateReading(BehaviourOptions):
         description="country codes (BG, IT, US-CA...) whose formats correct the reading "
         "by position (O/0, I/1, B/8); empty: read as seen",
     )
+    region: Literal["EU", "US"] = Field(
+        "EU",
+        title="Plate region",
+        description="without countries, a reading that fits no series of this region is "
+        "corrected when its formats agree (PP587A0 -> PP587AO)",
+    )
     views: int = Field(3, ge=1, le=8, title="Views read per vehicle")
     read_after_s: float = Field(10.0, gt=0, le=3600, title="Read a vehicle still in view after (s)")
     min_width_px: int = Field(80, ge=16, le=4000, title="Smallest vehicle read (pixels wide)")
