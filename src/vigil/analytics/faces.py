@@ -36,6 +36,7 @@ from vigil.analytics.boxes import Box
 __all__ = [
     "DESCRIPTOR_SIZE",
     "SAME_PERSON_DISTANCE",
+    "WATCHLIST_DISTANCE",
     "Box",
     "FacesUnavailable",
     "describe_face",
@@ -49,6 +50,10 @@ Descriptor = npt.NDArray[np.float32]
 DESCRIPTOR_SIZE = 128
 SAME_PERSON_DISTANCE = 0.6
 """Descriptors closer than this are taken for the same person (dlib's threshold)."""
+WATCHLIST_DISTANCE = 0.5
+"""A face matches a watchlist entry closer than this: stricter than ``SAME_PERSON_DISTANCE``,
+as an alarm about the wrong person is the failure that matters (chosen with bench/faces.py:
+no false match on the shared examples, whose wrong people lie at 0.6 and more)."""
 RECALL_THRESHOLD = -0.3
 """A detection score threshold that misses fewer faces (turned, blurred by motion) for the
 price of a few false ones."""
