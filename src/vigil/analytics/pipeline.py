@@ -50,6 +50,7 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from vigil.analytics.behaviours import BehaviourEngine, BehaviourHit
+from vigil.analytics.behaviours.face_matching import FaceMatching
 from vigil.analytics.behaviours.plate_reading import PLATE_READ, PlateReading
 from vigil.analytics.behaviours.registry import behaviour_label
 from vigil.analytics.boxes import Box
@@ -62,10 +63,12 @@ from vigil.analytics.detectors import (
     DetectorUnavailable,
     create_detector,
 )
+from vigil.analytics.faces import FacesUnavailable
 from vigil.analytics.frames import FrameDecoder, SampledFrame, to_bgr
 from vigil.analytics.geometry import anchor_points
 from vigil.analytics.motion_gate import MotionGate, small_gray
 from vigil.analytics.parking import ArrivalPhotos
+from vigil.analytics.person_faces import FrameFaces, PersonFaces
 from vigil.analytics.plate_formats import fit
 from vigil.analytics.plate_reading import FramePlates, PassageReading, VehiclePlates
 from vigil.analytics.plates import PlatesUnavailable, find_and_read_plates
@@ -328,6 +331,14 @@ class CameraPipeline:
         self._tracker = Tracker(tracker_config({"fps": config.fps, **config.tracker}))
         self._behaviours = BehaviourEngine(config, time_profiles=time_profiles)
         self._plates = _plate_readers(config)
+        zones = {zone.name: zone for zone in config.zones}
+        self._faces: list[PersonFaces | FrameFaces] = [
+            FrameFaces(b, camera_id=camera_id, node=ctx.node)
+            if b.mode == "frame"
+            else PersonFaces(b, zones.get(b.zone or ""), camera_id=camera_id, node=ctx.node)
+            for b in config.behaviours
+            if isinstance(b, FaceMatching)
+        ]
         parking = [b for b in config.behaviours if b.type == PARKED_VEHICLE]
         self._parking = ArrivalPhotos(parking[0].classes) if parking else None
         # A parked vehicle's plate is read as the camera's plate reading reads.
@@ -373,6 +384,7 @@ class CameraPipeline:
         self.decoder.stop()
         self._slot.close()
         self._read_plates(None, None, [])
+        self._look_at_faces(None, None, [])
 
     @property
     def busy(self) -> bool:
@@ -582,6 +594,8 @@ class CameraPipeline:
             self._parking.forget(t.track_id for t in ended)
         if self._plates:
             self._read_plates(tracked, work, [t.track_id for t in ended])
+        if self._faces:
+            self._look_at_faces(tracked, work, [t.track_id for t in ended])
         if ended:
             self._behaviours.forget(t.track_id for t in ended)
             for track in ended:
@@ -801,6 +815,29 @@ class CameraPipeline:
         except PlatesUnavailable as exc:
             log.error("camera %s: plate reading off: %s", self.camera_id, exc)
             self._plates = []
+
+    def _look_at_faces(
+        self, tracked: Detections | None, work: _Work | None, ended: list[int]
+    ) -> None:
+        """Hand the frame to face matching; send the server the faces it has looked at.
+        Without a frame (the camera stops): every person still followed."""
+        now = self._last_t if work is None else work.t
+        try:
+            for reader in self._faces:
+                if isinstance(reader, PersonFaces):
+                    if tracked is not None and work is not None:
+                        reader.observe(tracked, work.image, work.t, work.wall)
+                    sightings = reader.finish(ended, now, flush=work is None)
+                else:
+                    if work is not None:
+                        reader.observe(work.image, work.t, work.wall)
+                    sightings = reader.finish(now, flush=work is None)
+                for sighting in sightings:
+                    if self._behaviours.armed(reader.options, sighting.at):
+                        self.ctx.publish(sighting.subject(), sighting)
+        except FacesUnavailable as exc:
+            log.error("camera %s: face matching off: %s", self.camera_id, exc)
+            self._faces = []
 
     def _emit_plate(self, reading: PassageReading, options: PlateReading) -> None:
         view = reading.view

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import cv2
 import numpy as np
 
 from vigil.analytics.behaviours.plate_reading import PlateReading
@@ -40,16 +39,11 @@ from vigil.analytics.plates import (
     plates_match,
 )
 from vigil.analytics.snapshots import Image
+from vigil.analytics.views import quality
 
 __all__ = ["FramePlates", "PassageReading", "PlateView", "VehiclePlates", "vote"]
 
 log = logging.getLogger(__name__)
-
-SHARP_VARIANCE = 150.0
-"""Variance of the Laplacian (grey levels) from which a view counts as fully sharp; blurrier
-views count less in proportion."""
-SHARPNESS_WIDTH = 160
-"""Views are measured for sharpness at this width (the measure is cheap at any size)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,19 +102,6 @@ class PassageReading:
     track_id: int | None
     class_name: str | None
     first_at: datetime
-
-
-def quality(image: Image, box: Box) -> float:
-    """Size times sharpness of a vehicle view: its area in pixels, scaled down by how blurred
-    it is (variance of the Laplacian under :data:`SHARP_VARIANCE`)."""
-    piece = image[box.y1 : box.y2, box.x1 : box.x2]
-    if piece.size == 0:
-        return 0.0
-    scale = min(1.0, SHARPNESS_WIDTH / piece.shape[1])
-    small = cv2.resize(piece, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    return float(box.area) * min(1.0, sharpness / SHARP_VARIANCE)
 
 
 def vote(

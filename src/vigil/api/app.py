@@ -62,6 +62,7 @@ from vigil.config import Settings
 from vigil.domain.errors import Conflict, NotFound
 from vigil.federation.link import FederationService
 from vigil.integrations import Integrations
+from vigil.registers.faces import FaceMatcher
 from vigil.registers.hits import RegisterHits
 from vigil.registers.sync import RegisterSync
 from vigil.rules.dispatcher import Dispatcher
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         alarm_manager = AlarmManager(db, bus_, settings.alarms)
         track_writer = TrackWriter(db, bus_, site=settings.site)  # for search and heatmaps
         register_hits = RegisterHits(db, bus_)  # plate readings on the registers
+        face_matcher = FaceMatcher(db, bus_, data_dir=settings.data_dir)  # faces on them
         federation = FederationService(db, bus_, secrets, settings.federation)  # linked sites
         app.state.ctx = ServerContext(
             settings=settings,
@@ -120,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
         await alarm_manager.start()
         await track_writer.start()
         await register_hits.start()
+        await face_matcher.start()
         await app.state.ctx.register_sync.start()
         await app.state.ctx.analytics_status.start()
         await federation.start()
@@ -127,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         await federation.stop()
         await app.state.ctx.register_sync.stop()
+        await face_matcher.stop()
         await register_hits.stop()
         await track_writer.stop()
         await app.state.ctx.analytics_status.stop()

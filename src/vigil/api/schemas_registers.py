@@ -15,6 +15,9 @@ class RegisterCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str = Field(min_length=1, max_length=120)
+    kind: Literal["vehicles", "persons"] = Field(
+        "vehicles", description="vehicles (by plate) or persons (by face)"
+    )
     category: Category = Field(description="stolen, wanted, blocked, permit or watch")
     description: str | None = Field(None, max_length=2000)
     fuzzy: bool = Field(True, description="a reading one OCR confusion away matches (0.9)")
@@ -63,6 +66,7 @@ class EntryPublic(BaseModel):
     created_by: str | None
     updated_at: datetime
     active: bool = False
+    photo_url: str | None = Field(None, description="a person's enrolled face")
 
 
 class EntriesPut(BaseModel):

@@ -160,6 +160,33 @@ class TrackEnded(BusMessage):
         return f"analytics.{self.camera_id}.tracks"
 
 
+class FaceSighting(BusMessage):
+    """A face seen on a camera whose face matching an administrator switched on, for the
+    server to look up in the person registers. Not an event: it is never stored; a face on
+    no list is dropped there, and only a match becomes a ``watchlist.hit`` event (with the
+    face's picture, which travels in the message so that no picture of a passer-by is
+    written anywhere)."""
+
+    kind: ClassVar[str] = "face.sighting"
+
+    id: str = Field(default_factory=new_event_id)
+    camera_id: int
+    at: datetime
+    track_id: int | None = None
+    box: tuple[float, float, float, float] | None = Field(
+        None, description="the person, x1, y1, x2, y2 as fractions of the image"
+    )
+    descriptors: list[list[float]] = Field(description="one per view of the face (128 each)")
+    face_jpeg: str = Field(description="the best view of the face, JPEG in base64")
+    purpose: str = Field(description="why face matching is on at this camera")
+    behaviour: str = ""
+    node: str = ""
+
+    def subject(self) -> str:
+        """Bus subject: ``analytics.<camera>.faces``."""
+        return f"analytics.{self.camera_id}.faces"
+
+
 class AnalyticsFrame(BusMessage):
     """What the analytics saw on one analysed frame, for the boxes over the live view."""
 

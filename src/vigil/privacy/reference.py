@@ -94,22 +94,40 @@ def face_descriptor(data: bytes) -> list[float]:
         ReferenceImageError: It does not decode, or shows no face or several faces.
         FacesUnavailable: dlib or its models are not installed.
     """
+    return one_face(data)[0]
+
+
+def one_face(data: bytes, what: str = "the reference image") -> tuple[list[float], bytes]:
+    """The descriptor of the one face in a checked image, and that face cut out (JPEG).
+
+    Raises:
+        ReferenceImageError: It does not decode, or shows no face or several faces (the
+            message names the image as ``what``).
+        FacesUnavailable: dlib or its models are not installed.
+    """
     from vigil.analytics import faces  # dlib models: loaded only when a face is given
 
     decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if decoded is None:
-        raise ReferenceImageError("the reference image cannot be decoded (damaged file?)")
+        raise ReferenceImageError(f"{what} cannot be decoded (damaged file?)")
     image = np.asarray(decoded, dtype=np.uint8)
     boxes = faces.find_faces(image)
     if not boxes:
         raise ReferenceImageError(
-            "no face found in the reference image: use a sharp, frontal photo of the subject"
+            f"no face found in {what}: use a sharp, frontal photo of the person"
         )
     if len(boxes) > 1:
         raise ReferenceImageError(
-            f"{len(boxes)} faces in the reference image: crop it to the subject's face"
+            f"{len(boxes)} faces in {what}: use a photo of the person alone, or crop it"
         )
-    return [float(v) for v in faces.describe_face(image, boxes[0])]
+    box = boxes[0]
+    descriptor = [float(v) for v in faces.describe_face(image, box)]
+    margin_x, margin_y = box.width // 4, box.height // 4
+    crop = image[
+        max(0, box.y1 - margin_y) : box.y2 + margin_y, max(0, box.x1 - margin_x) : box.x2 + margin_x
+    ]
+    ok, jpeg = cv2.imencode(".jpg", crop)
+    return descriptor, jpeg.tobytes() if ok else b""
 
 
 def save_reference(data_dir: Path, data: bytes, extension: str) -> str:

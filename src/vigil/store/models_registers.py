@@ -1,11 +1,12 @@
 """Tables of registers: lists of vehicles (stolen, wanted, permits...) whose plates are looked
-for in every reading (``store/registers.py``; migration 0012)."""
+for in every reading, and of persons whose faces are looked for where an administrator
+switched face matching on (``store/registers.py``; migration 0012)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.store.models import Base
@@ -19,7 +20,7 @@ class Register(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # vehicles
+    kind: Mapped[str] = mapped_column(String(16))  # vehicles | persons
     category: Mapped[str] = mapped_column(String(32))  # stolen, wanted, permit, blocked...
     description: Mapped[str | None] = mapped_column(Text)
     # A reading one OCR confusion away from an entry matches it (with a lower score).
@@ -50,8 +51,8 @@ class RegisterEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     register_id: Mapped[int] = mapped_column(ForeignKey("registers.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(32))  # the plate, normalised
-    label: Mapped[str | None] = mapped_column(String(200))  # make, model, colour...
+    key: Mapped[str] = mapped_column(String(32))  # the plate, normalised; a person: an id
+    label: Mapped[str | None] = mapped_column(String(200))  # make, model...; a person's name
     reason: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(200))
     owner: Mapped[str | None] = mapped_column(String(200))
@@ -59,3 +60,18 @@ class RegisterEntry(Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # A person's face as enrolled (a crop under the data directory), shown beside a hit.
+    photo: Mapped[str | None] = mapped_column(String(1000))
+
+
+class RegisterFace(Base):
+    """One enrolment photo's face descriptor of a person on a register (the photo itself is
+    not kept beyond the entry's one crop)."""
+
+    __tablename__ = "register_faces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("register_entries.id", ondelete="CASCADE"), index=True
+    )
+    descriptor: Mapped[list[float]] = mapped_column(JSON)

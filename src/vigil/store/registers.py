@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from vigil.domain.errors import Conflict
 from vigil.domain.plates import confusable_variants, normalise_plate
 from vigil.domain.registers import EXACT_SCORE, FUZZY_SCORE, EntryData
 from vigil.store.db import Database
-from vigil.store.models_registers import Register, RegisterEntry
+from vigil.store.models_registers import Register, RegisterEntry, RegisterFace
 from vigil.store.types import utcnow
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "create_register",
     "delete_entry",
     "delete_register",
+    "get_entry",
     "get_register",
     "list_entries",
     "list_registers",
@@ -60,6 +62,7 @@ def create_register(
     *,
     name: str,
     category: str,
+    kind: str = "vehicles",
     description: str | None = None,
     fuzzy: bool = True,
     sync_url: str | None = None,
@@ -72,7 +75,7 @@ def create_register(
         with db.session() as s:
             register = Register(
                 name=name,
-                kind="vehicles",
+                kind=kind,
                 category=category,
                 description=description,
                 fuzzy=fuzzy,
@@ -256,6 +259,13 @@ def list_entries(
         return s.scalars(query.order_by(RegisterEntry.key).limit(limit).offset(offset)).all()
 
 
+def get_entry(db: Database, register_id: int, entry_id: int) -> RegisterEntry | None:
+    """One entry of a register, or None."""
+    with db.session() as s:
+        entry = s.get(RegisterEntry, entry_id)
+        return entry if entry is not None and entry.register_id == register_id else None
+
+
 def delete_entry(db: Database, register_id: int, entry_id: int) -> RegisterEntry | None:
     """Remove one entry; returns it (None when it was not on that register)."""
     with db.session() as s:
@@ -275,6 +285,7 @@ def lookup_plate(db: Database, plate: str, at: datetime) -> list[RegisterMatch]:
     query = (
         select(RegisterEntry, Register)
         .join(Register, Register.id == RegisterEntry.register_id)
+        .where(Register.kind == "vehicles")
         .where(RegisterEntry.key.in_(sorted(confusable_variants(key))))
     )
     found: list[RegisterMatch] = []
@@ -303,3 +314,77 @@ def lookup_plate(db: Database, plate: str, at: datetime) -> list[RegisterMatch]:
                 )
             )
     return sorted(found, key=lambda m: (-m.score, m.register, m.plate))
+
+
+@dataclass(frozen=True, slots=True)
+class ListedFace:
+    """A person on a register valid now, with the descriptors of their enrolment photos."""
+
+    match: RegisterMatch
+    descriptors: list[list[float]]
+    photo: str | None
+
+
+def add_person(
+    db: Database,
+    register_id: int,
+    *,
+    name: str,
+    descriptors: Sequence[Sequence[float]],
+    photo: str | None,
+    reason: str | None = None,
+    source: str | None = None,
+    valid_until: datetime | None = None,
+    by: str | None = None,
+) -> RegisterEntry:
+    """Put a person on a register with their faces (one descriptor per enrolment photo)."""
+    with db.session() as s:
+        entry = RegisterEntry(
+            register_id=register_id,
+            key=uuid.uuid4().hex,
+            label=name,
+            reason=reason,
+            source=source,
+            valid_until=valid_until,
+            photo=photo,
+            created_by=by,
+        )
+        s.add(entry)
+        s.flush()
+        s.add_all(
+            RegisterFace(entry_id=entry.id, descriptor=[float(v) for v in d]) for d in descriptors
+        )
+        return entry
+
+
+def face_gallery(db: Database, at: datetime) -> list[ListedFace]:
+    """Every person on a register valid at ``at``, with their faces."""
+    query = (
+        select(RegisterEntry, Register, RegisterFace.descriptor)
+        .join(Register, Register.id == RegisterEntry.register_id)
+        .join(RegisterFace, RegisterFace.entry_id == RegisterEntry.id)
+        .where(Register.kind == "persons")
+        .where(RegisterEntry.valid_from.is_(None) | (RegisterEntry.valid_from <= at))
+        .where(RegisterEntry.valid_until.is_(None) | (RegisterEntry.valid_until > at))
+    )
+    listed: dict[int, ListedFace] = {}
+    with db.session() as s:
+        for entry, register, descriptor in s.execute(query).all():
+            face = listed.get(entry.id)
+            if face is None:
+                match = RegisterMatch(
+                    register_id=register.id,
+                    register=register.name,
+                    category=register.category,
+                    entry_id=entry.id,
+                    plate=entry.label or entry.key,
+                    label=entry.label,
+                    reason=entry.reason,
+                    source=entry.source,
+                    owner=entry.owner,
+                    valid_until=entry.valid_until,
+                    score=0.0,
+                )
+                face = listed[entry.id] = ListedFace(match, [], entry.photo)
+            face.descriptors.append(list(descriptor))
+    return list(listed.values())

@@ -6,12 +6,20 @@ them is an administrator's, and every change is audited with who, from where and
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile
 
 from vigil.api.auth import ManageUser, Principal, client_address, require
 from vigil.api.deps import ContextDep
+from vigil.api.errors import FieldError
+from vigil.api.routes.events import snapshot_file
 from vigil.api.schemas_registers import (
     EntriesPut,
     EntryPublic,
@@ -21,6 +29,13 @@ from vigil.api.schemas_registers import (
 )
 from vigil.domain.permissions import Permission
 from vigil.domain.registers import parse_entries_csv
+from vigil.privacy.files import PRIVACY_DIR, write_atomic
+from vigil.privacy.reference import (
+    MAX_REFERENCE_BYTES,
+    ReferenceImageError,
+    image_type,
+    one_face,
+)
 from vigil.registers.sync import SyncFailed
 from vigil.security import audit
 from vigil.store import registers as register_store
@@ -42,6 +57,8 @@ def _found(ctx: ContextDep, register_id: int) -> Register:
 
 def _entry(entry: RegisterEntry) -> EntryPublic:
     public = EntryPublic.model_validate(entry)
+    if entry.photo:
+        public.photo_url = f"/api/registers/{entry.register_id}/entries/{entry.id}/photo"
     now = utcnow()
     public.active = (entry.valid_from is None or entry.valid_from <= now) and (
         entry.valid_until is None or now < entry.valid_until
@@ -190,3 +207,105 @@ async def sync_register(
         errors=list(result.errors[:100]),
         changed=result.changed,
     )
+
+
+MAX_PHOTOS = 10
+
+
+@router.post(
+    "/{register_id}/persons",
+    response_model=EntryPublic,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["name", "photos"],
+                        "properties": {
+                            "name": {"type": "string", "maxLength": 200},
+                            "reason": {"type": "string", "maxLength": 2000},
+                            "source": {"type": "string", "maxLength": 200},
+                            "valid_until": {"type": "string", "format": "date-time"},
+                            "photos": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": f"1 to {MAX_PHOTOS} photos, one face each",
+                            },
+                        },
+                    }
+                }
+            }
+        }
+    },
+)
+async def enrol_person(
+    register_id: int, request: Request, user: ManageUser, ctx: ContextDep
+) -> EntryPublic:
+    """Put a person on a register of persons: a name, why, and 1 to 10 photos (JPEG or PNG,
+    each showing the person's face alone; several photos, from different days and angles,
+    match better). A photo with no face or several is refused, naming it; only each face's
+    descriptor is kept, and the first face as the entry's picture."""
+    register = _found(ctx, register_id)
+    if register.kind != "persons":
+        raise HTTPException(422, f"register {register.name} lists vehicles, not persons")
+    async with request.form(max_files=MAX_PHOTOS, max_fields=8) as form:
+        name = form.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise FieldError("name", "give the person's name (1-200 characters)")
+        texts = {k: form.get(k) for k in ("reason", "source", "valid_until")}
+        uploads = form.getlist("photos")
+        if not uploads or not all(isinstance(u, UploadFile) for u in uploads):
+            raise FieldError("photos", f"give 1 to {MAX_PHOTOS} photos of the person as files")
+        photos = [
+            (u.filename or f"photo {i + 1}", await u.read(MAX_REFERENCE_BYTES + 1), u.content_type)
+            for i, u in enumerate(uploads)
+            if isinstance(u, UploadFile)
+        ]
+    until = texts["valid_until"]
+    try:
+        valid_until = datetime.fromisoformat(until) if isinstance(until, str) and until else None
+    except ValueError:
+        raise FieldError("valid_until", "an ISO 8601 date and time") from None
+    if valid_until is not None and valid_until.tzinfo is None:
+        valid_until = valid_until.replace(tzinfo=UTC)
+    descriptors: list[list[float]] = []
+    first_face = b""
+    for filename, data, declared in photos:
+        try:
+            image_type(data, declared)
+            descriptor, face = await asyncio.to_thread(one_face, data, f"photo {filename!r}")
+        except ReferenceImageError as exc:
+            raise FieldError("photos", str(exc)) from None
+        except RuntimeError as exc:  # dlib or its models missing: the server's problem
+            raise HTTPException(503, f"faces cannot be enrolled on this server: {exc}") from None
+        descriptors.append(descriptor)
+        first_face = first_face or face
+    photo = None
+    if first_face:
+        relative = Path(PRIVACY_DIR) / "registers" / f"{uuid.uuid4().hex}.jpg"
+        write_atomic(ctx.settings.data_dir / relative, first_face)
+        photo = relative.as_posix()
+    entry = register_store.add_person(
+        ctx.db,
+        register_id,
+        name=name.strip(),
+        descriptors=descriptors,
+        photo=photo,
+        reason=texts["reason"] if isinstance(texts["reason"], str) else None,
+        source=texts["source"] if isinstance(texts["source"], str) else None,
+        valid_until=valid_until,
+        by=user.username,
+    )
+    _audit(ctx, request, user, "person", register, entry=entry.id, photos=len(descriptors))
+    return _entry(entry)
+
+
+@router.get("/{register_id}/entries/{entry_id}/photo", response_class=FileResponse)
+def entry_photo(register_id: int, entry_id: int, _: Reader, ctx: ContextDep) -> FileResponse:
+    """A person's enrolled face."""
+    entry = register_store.get_entry(ctx.db, register_id, entry_id)
+    if entry is None or not entry.photo:
+        raise HTTPException(404, f"entry {entry_id} of register {register_id} has no photo")
+    return snapshot_file(ctx, entry.photo)

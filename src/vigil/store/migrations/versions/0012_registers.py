@@ -1,4 +1,4 @@
-"""registers: lists of vehicles (stolen, wanted, permits), their entries and their sync;
+"""registers: lists of vehicles and persons, their entries, faces and sync;
 the plate of plate readings and hits on events, for plate search
 
 Revision ID: 0012
@@ -54,8 +54,21 @@ def upgrade() -> None:
         sa.Column("valid_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.String(120), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("photo", sa.String(1000), nullable=True),
         sa.UniqueConstraint("register_id", "key", name="uq_register_entries_key"),
     )
+    op.create_table(
+        "register_faces",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "entry_id",
+            sa.Integer(),
+            sa.ForeignKey("register_entries.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("descriptor", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_register_faces_entry_id", "register_faces", ["entry_id"])
     op.create_index("ix_register_entries_key", "register_entries", ["key"])
     op.add_column("events", sa.Column("plate", sa.String(32), nullable=True))
     op.create_index("ix_events_plate_at", "events", ["plate", "at"])
@@ -64,6 +77,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_events_plate_at", "events")
     op.drop_column("events", "plate")
+    op.drop_index("ix_register_faces_entry_id", "register_faces")
+    op.drop_table("register_faces")
     op.drop_index("ix_register_entries_key", "register_entries")
     op.drop_table("register_entries")
     op.drop_table("registers")
