@@ -74,3 +74,34 @@ def test_a_register_is_made_imported_searched_and_edited(
     stored = {e["plate"]: e for e in entries(stack, register_id)}
     assert set(stored) == {"CA1234AB", "PB777XX"}
     assert stored["PB777XX"]["reason"] == "wanted for questioning"
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared/media/face_recognition-examples/examples"
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="needs ../shared/media")
+def test_a_person_is_enrolled_from_photos_and_a_group_photo_refused(
+    page: Page, stack: Stack
+) -> None:
+    page.goto("/#/admin/registers")
+    page.get_by_test_id("field-register-name").fill("Wanted persons")
+    page.get_by_test_id("field-register-kind").select_option("persons")
+    page.get_by_test_id("field-register-category").select_option("wanted")
+    page.get_by_test_id("create-register").click()
+    row = page.get_by_test_id("register-row")
+    row.get_by_role("link", name="Wanted persons").click()
+
+    page.get_by_test_id("person-name").fill("Joe Biden")
+    page.get_by_test_id("person-photos").set_input_files(str(EXAMPLES / "two_people.jpg"))
+    page.get_by_test_id("enrol-person").click()
+    # Faces are found and described on the server: seconds on a busy machine.
+    expect(page.get_by_test_id("entry-error")).to_contain_text("2 faces in photo", timeout=30_000)
+
+    page.get_by_test_id("person-photos").set_input_files(
+        [str(EXAMPLES / "biden.jpg"), str(EXAMPLES / "knn_examples/train/biden/biden2.jpg")]
+    )
+    page.get_by_test_id("enrol-person").click()
+    expect(row.get_by_test_id("register-entries-count")).to_have_text("1", timeout=30_000)
+    entry = page.get_by_test_id("entry-table").get_by_test_id("entry-row")
+    expect(entry).to_contain_text("Joe Biden")
+    expect(entry.locator("img")).to_be_visible()

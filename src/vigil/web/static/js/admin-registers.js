@@ -1,7 +1,8 @@
-// Registers of vehicles (#/admin/registers): the lists whose plates every reading is looked
-// up in (stolen, wanted, blocked, permits, watch). A register is filled by hand, from a CSV
-// file (plate, reason, source, owner, valid_from, valid_until; action=delete removes) or kept
-// in step with a URL; a rule on "watchlist.hit" turns a reading found on one into an alarm.
+// Registers (#/admin/registers): lists of vehicles whose plates every reading is looked up
+// in (stolen, wanted, blocked, permits, watch), filled by hand, from a CSV file (plate,
+// reason, source, owner, valid_from, valid_until; action=delete removes) or kept in step
+// with a URL; and lists of persons, enrolled from photos of their face, for the cameras
+// where face matching is switched on. A rule on "watchlist.hit" turns a hit into an alarm.
 
 import { errorBanner, placeErrors } from './admin-kit.js';
 import { registers as registersApi } from './api.js';
@@ -24,6 +25,9 @@ class RegistersPage {
     this.entries = h('div', { class: 'register-entries', dataset: { testid: 'register-entries' } });
     this.name = formField('Name', h('input', { class: 'input', maxlength: 120, placeholder: 'e.g. Stolen vehicles (MVR)' }),
       { name: 'register-name', required: true });
+    this.kind = formField('Lists', h('select', { class: 'input' },
+      [['vehicles', 'Vehicles (plates)'], ['persons', 'Persons (faces)']].map(([v, label]) => h('option', { value: v }, label))),
+    { name: 'register-kind' });
     this.category = formField('Category', h('select', { class: 'input' },
       CATEGORIES.map(([v, label]) => h('option', { value: v }, label))), { name: 'register-category' });
     this.url = formField('Keep in step with', h('input', { class: 'input', type: 'url', placeholder: 'https://register.example/stolen.csv' }),
@@ -33,7 +37,7 @@ class RegistersPage {
     const form = h('form', { class: 'panel', novalidate: true, dataset: { testid: 'register-form' },
       onsubmit: (e) => { e.preventDefault(); this.create(); } },
     h('h2', {}, 'New register'), this.formError,
-    h('div', { class: 'field-row' }, this.name.el, this.category.el, this.url.el),
+    h('div', { class: 'field-row' }, this.name.el, this.kind.el, this.category.el, this.url.el),
     h('label', { class: 'check-option' }, this.fuzzy, ' A reading one character away (0/O, 8/B...) matches too'),
     h('div', { class: 'form-actions' }, this.submit));
     replace(root, form, this.error,
@@ -67,12 +71,13 @@ class RegistersPage {
     return h('tr', { dataset: { testid: 'register-row', registerId: r.id, name: r.name } },
       h('td', {}, h('a', { href: '#', onclick: (e) => { e.preventDefault(); this.showEntries(r); } }, r.name),
         r.description ? h('div', { class: 'sub' }, r.description) : null),
-      h('td', {}, r.category),
+      h('td', {}, r.kind === 'persons' ? `${r.category} (persons)` : r.category),
       h('td', { dataset: { testid: 'register-entries-count' } }, String(r.entries)),
       h('td', { dataset: { testid: 'register-active-count' } }, String(r.active)),
       h('td', {}, sync),
       h('td', { class: 'actions' },
-        h('button', { class: 'btn btn-small', dataset: { testid: 'import-register' }, onclick: () => file.click() }, 'Import CSV…'), file,
+        r.kind === 'persons' ? null
+          : h('button', { class: 'btn btn-small', dataset: { testid: 'import-register' }, onclick: () => file.click() }, 'Import CSV…'), file,
         h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'delete-register' }, onclick: () => this.remove(r) }, 'Delete')));
   }
 
@@ -80,6 +85,7 @@ class RegistersPage {
     this.formError.show(null);
     const body = {
       name: this.name.input.value.trim(),
+      kind: this.kind.input.value,
       category: this.category.input.value,
       fuzzy: this.fuzzy.checked,
       sync_url: this.url.input.value.trim() || null,
@@ -145,7 +151,7 @@ class RegistersPage {
       until: h('input', { class: 'input', type: 'date', title: 'Valid until (empty: no end)', dataset: { testid: 'entry-until' } }),
     };
     const addError = errorBanner('entry-error');
-    const addForm = h('form', { class: 'field-row', dataset: { testid: 'entry-form' }, onsubmit: async (e) => {
+    const addForm = r.kind === 'persons' ? this.personForm(r, plate, addError) : h('form', { class: 'field-row', dataset: { testid: 'entry-form' }, onsubmit: async (e) => {
       e.preventDefault();
       addError.show(null);
       const entry = { plate: add.plate.value, reason: add.reason.value || null, valid_until: add.until.value ? `${add.until.value}T00:00:00Z` : null };
@@ -154,7 +160,7 @@ class RegistersPage {
         await this.load();
         this.showEntries(r, plate);
       } catch (err) {
-        addError.show(err.message);
+        addError.show(Object.values(err.fields ?? {}).join('; ') || err.message);
       }
     } }, add.plate, add.reason, add.until, h('button', { class: 'btn btn-primary', type: 'submit', dataset: { testid: 'add-entry' } }, 'Add'));
     let entries = [];
@@ -166,9 +172,10 @@ class RegistersPage {
     replace(this.entries, h('div', { class: 'panel' },
       h('h2', {}, r.name), addError, addForm, filter,
       h('table', { class: 'table', dataset: { testid: 'entry-table' } },
-        h('thead', {}, h('tr', {}, ['Plate', 'Reason', 'Source', 'Owner', 'Valid', ''].map((t) => h('th', {}, t)))),
+        h('thead', {}, h('tr', {}, [r.kind === 'persons' ? 'Person' : 'Plate', 'Reason', 'Source', 'Owner', 'Valid', ''].map((t) => h('th', {}, t)))),
         h('tbody', {}, entries.map((e) => h('tr', { class: e.active ? '' : 'row-disabled', dataset: { testid: 'entry-row', plate: e.plate, active: String(e.active) } },
-          h('td', {}, h('code', {}, e.plate)),
+          h('td', {}, e.photo_url ? h('img', { src: e.photo_url, alt: '', class: 'entry-photo', height: 48 }) : null,
+            r.kind === 'persons' ? h('span', {}, e.label ?? '') : h('code', {}, e.plate)),
           h('td', {}, e.reason ?? ''), h('td', {}, e.source ?? ''), h('td', {}, e.owner ?? ''),
           h('td', {}, [e.valid_from ? `from ${formatDateTime(e.valid_from)}` : '', e.valid_until ? `until ${formatDateTime(e.valid_until)}` : ''].filter(Boolean).join(' ') || 'always'),
           h('td', { class: 'actions' }, h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'delete-entry' }, onclick: async () => {
@@ -180,5 +187,27 @@ class RegistersPage {
             await this.load();
             this.showEntries(r, plate);
           } }, 'Remove'))))))));
+  }
+
+  /** The form that enrols a person: name, reason and photos of their face. */
+  personForm(r, plate, addError) {
+    const photos = h('input', { type: 'file', accept: 'image/jpeg,image/png', multiple: true, dataset: { testid: 'person-photos' } });
+    const name = h('input', { class: 'input', placeholder: 'Name', maxlength: 200, dataset: { testid: 'person-name' } });
+    const reason = h('input', { class: 'input', placeholder: 'Reason (warrant, case)', maxlength: 2000, dataset: { testid: 'person-reason' } });
+    return h('form', { class: 'field-row', dataset: { testid: 'person-form' }, onsubmit: async (e) => {
+      e.preventDefault();
+      addError.show(null);
+      const form = new FormData();
+      form.append('name', name.value);
+      if (reason.value) form.append('reason', reason.value);
+      for (const f of photos.files) form.append('photos', f, f.name);
+      try {
+        await registersApi.enrol(r.id, form);
+        await this.load();
+        this.showEntries(r, plate);
+      } catch (err) {
+        addError.show(Object.values(err.fields ?? {}).join('; ') || err.message);
+      }
+    } }, name, reason, photos, h('button', { class: 'btn btn-primary', type: 'submit', dataset: { testid: 'enrol-person' } }, 'Enrol'));
   }
 }

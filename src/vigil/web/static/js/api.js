@@ -298,6 +298,12 @@ export const registers = {
   addEntries: (id, entries) => api(`/api/registers/${id}/entries`, { method: 'POST', body: { entries } }),
   removeEntry: (id, entryId) => api(`/api/registers/${id}/entries/${entryId}`, { method: 'DELETE' }),
   sync: (id) => api(`/api/registers/${id}/sync`, { method: 'POST' }),
+  /** Enrol a person: `form` a FormData with name, reason and photos (files). */
+  async enrol(id, form) {
+    const response = await request(`/api/registers/${id}/persons`, { method: 'POST', headers: { Accept: 'application/json' }, body: form });
+    if (!response.ok) throw await errorOf(response);
+    return response.json();
+  },
   /** Import a CSV file's text: { added, updated, removed, errors }. */
   async importCsv(id, text) {
     const response = await request(`/api/registers/${id}/import`, {
