@@ -53,6 +53,7 @@ from vigil.analytics.behaviours import BehaviourEngine, BehaviourHit
 from vigil.analytics.behaviours.face_matching import FaceMatching
 from vigil.analytics.behaviours.plate_reading import PLATE_READ, PlateReading
 from vigil.analytics.behaviours.registry import behaviour_label
+from vigil.analytics.behaviours.tampering import Tampering
 from vigil.analytics.boxes import Box
 from vigil.analytics.colour import dominant_colour
 from vigil.analytics.config import CameraAnalyticsConfig
@@ -83,8 +84,17 @@ from vigil.analytics.snapshots import (
     write_thumbnail,
 )
 from vigil.analytics.static_objects import StaticObjects, with_items
+from vigil.analytics.tampering import WIDTH as TAMPER_WIDTH
+from vigil.analytics.tampering import TamperKind, TamperReport, TamperWatch
 from vigil.analytics.tracking import Track, Tracker, tracker_config
-from vigil.domain.events import AnalyticsFrame, AnalyticsStatus, Event, ObjectRef, TrackEnded
+from vigil.domain.events import (
+    CAMERA_TAMPERING,
+    AnalyticsFrame,
+    AnalyticsStatus,
+    Event,
+    ObjectRef,
+    TrackEnded,
+)
 from vigil.domain.privacy import PrivacyMask
 from vigil.domain.schedules import TimeProfileSpec
 from vigil.media.privacy import FrameMasker
@@ -331,6 +341,22 @@ class CameraPipeline:
         self._tracker = Tracker(tracker_config({"fps": config.fps, **config.tracker}))
         self._behaviours = BehaviourEngine(config, time_profiles=time_profiles)
         self._plates = _plate_readers(config)
+        self._tamper = next(
+            (
+                (
+                    b,
+                    TamperWatch(
+                        hold_s=b.hold_s,
+                        learn_s=b.learn_s,
+                        relearn_s=b.relearn_s,
+                        kinds=frozenset(TamperKind(k) for k in b.kinds),
+                    ),
+                )
+                for b in config.behaviours
+                if isinstance(b, Tampering)
+            ),
+            None,
+        )
         zones = {zone.name: zone for zone in config.zones}
         self._faces: list[PersonFaces | FrameFaces] = [
             FrameFaces(b, camera_id=camera_id, node=ctx.node)
@@ -414,6 +440,8 @@ class CameraPipeline:
         if self.state in (State.UNAVAILABLE, State.ERROR):
             return
         frame = sample.frame if self._masker is None else self._masker.apply(sample.frame)
+        if self._tamper is not None:
+            self._watch_tampering(sample)
         gate = self.config.motion
         moving = True
         t = max(sample.wall.timestamp(), self._last_t + 1e-3)
@@ -454,6 +482,49 @@ class CameraPipeline:
         if self._slot.offer(work):
             with self._lock:
                 self._counts.dropped += 1
+
+    def _watch_tampering(self, sample: SampledFrame) -> None:
+        """Compare the frame with the learnt view (the unmasked one: a mask must not hide a
+        cover); a kind of tampering that has just held becomes a ``camera.tampering`` event."""
+        assert self._tamper is not None
+        options, watch = self._tamper
+        report = watch.update(small_gray(sample.frame, TAMPER_WIDTH), sample.wall.timestamp())
+        if report is not None and self._behaviours.armed(options, sample.wall):
+            self._emit_tampering(report, sample, options)
+
+    def _emit_tampering(
+        self, report: TamperReport, sample: SampledFrame, options: Tampering
+    ) -> None:
+        label = behaviour_label(options)
+        event = Event(
+            type=CAMERA_TAMPERING,
+            at=sample.wall,
+            camera_id=self.camera_id,
+            attributes={
+                "kind": report.kind.value,
+                "since": _wall(report.since).isoformat(),
+                "detail": round(report.detail, 3),
+                "contrast": round(report.contrast, 3),
+                "difference": round(report.difference, 1),
+                "error": f"the camera is {report.kind.value}",
+                "behaviour": label,
+            },
+            source=self.ctx.node,
+        )
+        try:
+            event.snapshot = write_snapshot(
+                self.ctx.data_dir,
+                camera_id=self.camera_id,
+                at=event.at,
+                event_id=event.id,
+                frame=to_bgr(sample.frame),
+                box=None,
+                label=None,
+            )
+        except (OSError, ValueError) as exc:
+            log.warning("camera %s: tampering snapshot not written: %s", self.camera_id, exc)
+        log.info("camera %s: %s", self.camera_id, event.attributes["error"])
+        self.ctx.publish(event.subject(), event)
 
     def _explained_by_tracks(self) -> bool:
         """Whether the latest motion lies around the followed objects only (for detectors

@@ -1,0 +1,182 @@
+"""Camera tampering: a view covered, defocused or turned away, from a small grey copy of
+each sampled frame compared with the view as it was learnt.
+
+Three figures per frame, each relative to the learnt view: *detail* (the mean horizontal
+grey gradient: edges), *contrast* (the grey level's standard deviation) and *difference*
+(the mean absolute grey difference from the learnt view), plus the difference from the
+frame before (*unrest*). On the tampering clips of ../shared/media (320 x 180 grey):
+
+- covered (bubble wrap over the lens): detail 0.22-0.31, contrast 0.35-0.63;
+- defocused: detail 0.58-0.67, contrast 0.97, difference 5-9 grey levels;
+- turned to another view: difference 62-66, detail 0.51-0.62, settled (unrest < 1 a frame);
+- a hand-held camera's jitter: difference up to 5, detail 1.0.
+
+A kind is reported once it has held for ``hold_s`` (a person passing close to the lens does
+not make a covered camera); once it has cleared for ``hold_s`` the camera is normal again.
+The learnt view follows slow changes (daylight) only while the view is normal and settled;
+a camera left turned away for ``relearn_s`` takes its new view as normal (the next change
+is reported again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["TamperKind", "TamperReport", "TamperWatch"]
+
+Gray = npt.NDArray[np.uint8]
+
+WIDTH = 320
+"""Frames are compared at this width (defocus is invisible much smaller)."""
+COVERED_DETAIL, COVERED_CONTRAST = 0.35, 0.7
+DEFOCUSED_DETAIL, DEFOCUSED_CONTRAST, DEFOCUSED_DIFFERENCE = 0.75, 0.85, 15.0
+MOVED_DIFFERENCE, MOVED_DETAIL, MOVED_UNREST = 25.0, 0.4, 4.0
+FOLLOW = 0.002
+"""Share of each normal, settled frame blended into the learnt view (at 5 fps: a time
+constant of 100 s: daylight is followed, a tamper is not learnt)."""
+
+
+class TamperKind(StrEnum):
+    """How a camera was tampered with."""
+
+    COVERED = "covered"
+    DEFOCUSED = "defocused"
+    MOVED = "moved"
+
+
+@dataclass(frozen=True, slots=True)
+class TamperReport:
+    """A kind of tampering that has just held for ``hold_s``, with the frame's figures."""
+
+    kind: TamperKind
+    since: float
+    detail: float
+    contrast: float
+    difference: float
+
+
+@dataclass(slots=True)
+class _Spell:
+    kind: TamperKind | None = None
+    since: float = 0.0
+
+
+class TamperWatch:
+    """Watches one camera's sampled frames (see the module).
+
+    Args:
+        hold_s: How long a kind must hold to be reported, and clear to end.
+        learn_s: How long the normal view is learnt before anything is reported.
+        relearn_s: How long a turned camera's new view takes to become its normal one.
+        kinds: The kinds reported (all by default).
+    """
+
+    def __init__(
+        self,
+        *,
+        hold_s: float = 2.0,
+        learn_s: float = 5.0,
+        relearn_s: float = 300.0,
+        kinds: frozenset[TamperKind] = frozenset(TamperKind),
+    ) -> None:
+        self.hold_s, self.learn_s, self.relearn_s, self.kinds = hold_s, learn_s, relearn_s, kinds
+        self._started: float | None = None
+        self._sum: npt.NDArray[np.float64] | None = None
+        self._count = 0
+        self._view: npt.NDArray[np.float32] | None = None
+        self._detail = self._contrast = 0.0
+        self._previous: npt.NDArray[np.float32] | None = None
+        self._candidate = _Spell()
+        self._clear_since: float | None = None
+        self.state: TamperKind | None = None
+        """The kind reported and not yet cleared (None: normal)."""
+        self._state_since = 0.0
+
+    @staticmethod
+    def _figures(gray: npt.NDArray[np.float32]) -> tuple[float, float]:
+        return float(np.abs(np.diff(gray, axis=1)).mean()), float(gray.std())
+
+    def update(self, gray: Gray, t: float) -> TamperReport | None:
+        """Take one frame (grey, :data:`WIDTH` wide) at stream time ``t``; a report when a
+        kind has just held for ``hold_s``."""
+        frame = gray.astype(np.float32)
+        unrest = (
+            float(np.abs(frame - self._previous).mean())
+            if self._previous is not None and self._previous.shape == frame.shape
+            else 0.0
+        )
+        self._previous = frame
+        if self._view is None or self._view.shape != frame.shape:
+            self._learn(frame, t)
+            return None
+        detail, contrast = self._figures(frame)
+        rel_detail = detail / max(self._detail, 1e-3)
+        rel_contrast = contrast / max(self._contrast, 1e-3)
+        difference = float(np.abs(frame - self._view).mean())
+        kind = self._classify(rel_detail, rel_contrast, difference, unrest)
+        report = self._hold(kind, t, rel_detail, rel_contrast, difference)
+        if kind is None and self.state is None and unrest < MOVED_UNREST:
+            self._follow(frame)
+        if self.state is TamperKind.MOVED and t - self._state_since >= self.relearn_s:
+            self._view = None  # the new view becomes the normal one
+            self._started, self._sum, self._count, self.state = None, None, 0, None
+        return report
+
+    def _learn(self, frame: npt.NDArray[np.float32], t: float) -> None:
+        if self._started is None or self._sum is None or self._sum.shape != frame.shape:
+            self._started, self._sum, self._count = t, np.zeros(frame.shape), 0
+        self._sum += frame
+        self._count += 1
+        if t - self._started >= self.learn_s and self._count >= 2:
+            self._view = (self._sum / self._count).astype(np.float32)
+            self._detail, self._contrast = self._figures(self._view)
+
+    def _follow(self, frame: npt.NDArray[np.float32]) -> None:
+        assert self._view is not None
+        self._view += FOLLOW * (frame - self._view)
+        detail, contrast = self._figures(frame)
+        self._detail += FOLLOW * (detail - self._detail)
+        self._contrast += FOLLOW * (contrast - self._contrast)
+
+    def _classify(
+        self, detail: float, contrast: float, difference: float, unrest: float
+    ) -> TamperKind | None:
+        if detail < COVERED_DETAIL and contrast < COVERED_CONTRAST:
+            return TamperKind.COVERED
+        if difference > MOVED_DIFFERENCE and detail >= MOVED_DETAIL and unrest < MOVED_UNREST:
+            return TamperKind.MOVED
+        if (
+            detail < DEFOCUSED_DETAIL
+            and contrast > DEFOCUSED_CONTRAST
+            and difference < DEFOCUSED_DIFFERENCE
+        ):
+            return TamperKind.DEFOCUSED
+        return None
+
+    def _hold(
+        self,
+        kind: TamperKind | None,
+        t: float,
+        detail: float,
+        contrast: float,
+        difference: float,
+    ) -> TamperReport | None:
+        if kind != self._candidate.kind:
+            self._candidate = _Spell(kind, t)
+        if self.state is not None:
+            # Tampered: normal again once no kind has held for hold_s.
+            if kind is None:
+                self._clear_since = t if self._clear_since is None else self._clear_since
+                if t - self._clear_since >= self.hold_s:
+                    self.state, self._clear_since = None, None
+            else:
+                self._clear_since = None
+            return None
+        if kind is None or kind not in self.kinds or t - self._candidate.since < self.hold_s:
+            return None
+        self.state, self._state_since = kind, t
+        return TamperReport(kind, self._candidate.since, detail, contrast, difference)
