@@ -1,7 +1,7 @@
 """Tampering through the live pipeline's code path: a covered, a defocused and a turned
 camera are each reported once, with the right kind, after the normal view and not during
 it (the real clips of ../shared/media/camera-tampering-vas with their ground truth), and a
-generated scene that goes black is reported covered."""
+generated scene that goes black is too dark, one that goes blank grey covered."""
 
 from __future__ import annotations
 
@@ -43,9 +43,12 @@ def tamper_events(clip: Path, tmp_path: Path) -> list[tuple[float, str]]:
     ]
 
 
-def test_a_scene_that_goes_black_is_reported_covered(tmp_path: Path) -> None:
-    clip = tmp_path / "black.mp4"
-    graph = "testsrc2=s=640x360:r=25:d=3[a];color=c=black:s=640x360:r=25:d=3[b];[a][b]concat"
+@pytest.mark.parametrize(("colour", "kind"), [("black", "dark"), ("gray", "covered")])
+def test_a_scene_that_goes_black_is_dark_and_one_that_goes_blank_covered(
+    colour: str, kind: str, tmp_path: Path
+) -> None:
+    clip = tmp_path / f"{colour}.mp4"
+    graph = f"testsrc2=s=640x360:r=25:d=3[a];color=c={colour}:s=640x360:r=25:d=3[b];[a][b]concat"
     subprocess.run(
         [
             *("ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", graph),
@@ -56,7 +59,7 @@ def test_a_scene_that_goes_black_is_reported_covered(tmp_path: Path) -> None:
         capture_output=True,
     )
     found = tamper_events(clip, tmp_path)
-    assert [kind for _, kind in found] == ["covered"], found
+    assert [k for _, k in found] == [kind], found
     assert 3.0 <= found[0][0] <= 4.0, found
 
 

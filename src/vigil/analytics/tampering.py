@@ -1,5 +1,5 @@
-"""Camera tampering: a view covered, defocused or turned away, from a small grey copy of
-each sampled frame compared with the view as it was learnt.
+"""Camera tampering: a view covered, defocused, turned away or too dark, from a small grey
+copy of each sampled frame compared with the view as it was learnt.
 
 Three figures per frame, each relative to the learnt view: *detail* (the mean horizontal
 grey gradient: edges), *contrast* (the grey level's standard deviation) and *difference*
@@ -9,7 +9,9 @@ frame before (*unrest*). On the tampering clips of ../shared/media (320 x 180 gr
 - covered (bubble wrap over the lens): detail 0.22-0.31, contrast 0.35-0.63;
 - defocused: detail 0.58-0.67, contrast 0.97, difference 5-9 grey levels;
 - turned to another view: difference 62-66, detail 0.51-0.62, settled (unrest < 1 a frame);
-- a hand-held camera's jitter: difference up to 5, detail 1.0.
+- a hand-held camera's jitter: difference up to 5, detail 1.0;
+- too dark (a cap, the lights out): a mean grey level under 35 and under 0.4 of the learnt
+  view's (a scene learnt at night is not too dark for being dark).
 
 A kind is reported once it has held for ``hold_s`` (a person passing close to the lens does
 not make a covered camera); once it has cleared for ``hold_s`` the camera is normal again.
@@ -32,6 +34,9 @@ Gray = npt.NDArray[np.uint8]
 
 WIDTH = 320
 """Frames are compared at this width (defocus is invisible much smaller)."""
+DARK_LEVEL, DARK_SHARE = 35.0, 0.4
+"""Too dark: a mean grey level under this, and under this share of the learnt view's (a
+night scene learnt dark is not too dark; a cap over the lens or the lights out is)."""
 COVERED_DETAIL, COVERED_CONTRAST = 0.35, 0.7
 DEFOCUSED_DETAIL, DEFOCUSED_CONTRAST, DEFOCUSED_DIFFERENCE = 0.75, 0.85, 15.0
 MOVED_DIFFERENCE, MOVED_DETAIL, MOVED_UNREST = 25.0, 0.4, 4.0
@@ -46,6 +51,7 @@ class TamperKind(StrEnum):
     COVERED = "covered"
     DEFOCUSED = "defocused"
     MOVED = "moved"
+    DARK = "dark"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +94,7 @@ class TamperWatch:
         self._sum: npt.NDArray[np.float64] | None = None
         self._count = 0
         self._view: npt.NDArray[np.float32] | None = None
-        self._detail = self._contrast = 0.0
+        self._detail = self._contrast = self._brightness = 0.0
         self._previous: npt.NDArray[np.float32] | None = None
         self._candidate = _Spell()
         self._clear_since: float | None = None
@@ -97,8 +103,10 @@ class TamperWatch:
         self._state_since = 0.0
 
     @staticmethod
-    def _figures(gray: npt.NDArray[np.float32]) -> tuple[float, float]:
-        return float(np.abs(np.diff(gray, axis=1)).mean()), float(gray.std())
+    def _figures(gray: npt.NDArray[np.float32]) -> tuple[float, float, float]:
+        """Detail, contrast and brightness."""
+        detail = float(np.abs(np.diff(gray, axis=1)).mean())
+        return detail, float(gray.std()), float(gray.mean())
 
     def update(self, gray: Gray, t: float) -> TamperReport | None:
         """Take one frame (grey, :data:`WIDTH` wide) at stream time ``t``; a report when a
@@ -113,11 +121,16 @@ class TamperWatch:
         if self._view is None or self._view.shape != frame.shape:
             self._learn(frame, t)
             return None
-        detail, contrast = self._figures(frame)
+        detail, contrast, brightness = self._figures(frame)
         rel_detail = detail / max(self._detail, 1e-3)
         rel_contrast = contrast / max(self._contrast, 1e-3)
         difference = float(np.abs(frame - self._view).mean())
-        kind = self._classify(rel_detail, rel_contrast, difference, unrest)
+        dark = brightness < DARK_LEVEL and brightness < DARK_SHARE * self._brightness
+        kind = (
+            TamperKind.DARK
+            if dark
+            else self._classify(rel_detail, rel_contrast, difference, unrest)
+        )
         report = self._hold(kind, t, rel_detail, rel_contrast, difference)
         if kind is None and self.state is None and unrest < MOVED_UNREST:
             self._follow(frame)
@@ -133,14 +146,15 @@ class TamperWatch:
         self._count += 1
         if t - self._started >= self.learn_s and self._count >= 2:
             self._view = (self._sum / self._count).astype(np.float32)
-            self._detail, self._contrast = self._figures(self._view)
+            self._detail, self._contrast, self._brightness = self._figures(self._view)
 
     def _follow(self, frame: npt.NDArray[np.float32]) -> None:
         assert self._view is not None
         self._view += FOLLOW * (frame - self._view)
-        detail, contrast = self._figures(frame)
+        detail, contrast, brightness = self._figures(frame)
         self._detail += FOLLOW * (detail - self._detail)
         self._contrast += FOLLOW * (contrast - self._contrast)
+        self._brightness += FOLLOW * (brightness - self._brightness)
 
     def _classify(
         self, detail: float, contrast: float, difference: float, unrest: float

@@ -1,8 +1,8 @@
-"""Tampering: a camera covered, defocused or turned away (``camera.tampering`` events).
+"""Tampering: a camera covered, defocused, turned away or too dark (``camera.tampering``).
 
 Needs every sampled frame's pixels, so the camera's pipeline watches them
 (``analytics.tampering``); this module declares the options and the event. One event when a
-kind of tampering has held for ``hold_s``, with ``kind`` (covered, defocused, moved) and
+kind of tampering has held for ``hold_s``, with ``kind`` (covered, defocused, moved, dark) and
 the figures that decided it; none again until the view has been normal for ``hold_s``.
 """
 
@@ -19,12 +19,12 @@ from vigil.domain.events import CAMERA_TAMPERING
 
 __all__ = ["Tampering"]
 
-Kind = Literal["covered", "defocused", "moved"]
-ALL_KINDS: tuple[Kind, ...] = ("covered", "defocused", "moved")
+Kind = Literal["covered", "defocused", "moved", "dark"]
+ALL_KINDS: tuple[Kind, ...] = ("covered", "defocused", "moved", "dark")
 
 
 class Tampering(BehaviourOptions):
-    """A camera covered, defocused or turned away."""
+    """A camera covered, defocused, turned away or too dark."""
 
     model_config = ConfigDict(extra="forbid", title="Tampering")
     type: Literal["tampering"] = "tampering"
