@@ -50,6 +50,27 @@ SCRIPTS = {
 }
 
 
+ENCODE = ("-an", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0",
+          "-pix_fmt", "yuv420p")  # fmt: skip
+
+
+def turned(source: Path, other: Path, out: Path, work: Path) -> None:
+    """``source`` for TAMPER_AT seconds, then ``other``'s view at the same size (the camera
+    turned to another scene), joined without re-encoding."""
+    size = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=width,height", "-of", "csv=p=0:s=x", str(source)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    first, second = work / f"a-{out.name}", work / f"b-{out.name}"
+    ffmpeg("-stream_loop", "-1", "-i", str(source), "-t", str(TAMPER_AT), *ENCODE, str(first))
+    ffmpeg("-stream_loop", "-1", "-i", str(other), "-t", str(TAMPER_AT),
+           "-vf", f"scale={size.replace('x', ':')}", *ENCODE, str(second))  # fmt: skip
+    listing = work / f"{out.name}.txt"
+    listing.write_text(f"file '{first}'\nfile '{second}'\n")
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(out))
+
+
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True)
 
@@ -85,30 +106,27 @@ def main() -> None:
         scripted = Table(title=f"Scripted tampering at {TAMPER_AT:.0f} s (shipped defaults)")
         for column in ("clip", "tampering", "reported", "delay s", "before it"):
             scripted.add_column(column)
+        rows: list[tuple[str, str, Path]] = []
         for name in CLIPS:
             source = INTEL / name
             if not source.is_file():
                 continue
             other = INTEL / CLIPS[(CLIPS.index(name) + 1) % len(CLIPS)]
-            turn = (
-                f"[1:v][0:v]scale2ref[b][a];[a]trim=0:{TAMPER_AT},setpts=PTS-STARTPTS[a1];"
-                f"[b]trim=0:{TAMPER_AT},setpts=PTS-STARTPTS[b1];[a1][b1]concat"
-            )
-            for kind, script in {**SCRIPTS, "moved": turn}.items():
+            for kind, script in SCRIPTS.items():
                 clip = work / f"{kind}-{name}"
-                inputs = ["-stream_loop", "-1", "-i", str(source)]
-                if kind == "moved":
-                    inputs += ["-stream_loop", "-1", "-i", str(other), "-filter_complex", script]
-                else:
-                    inputs += ["-vf", script]
-                ffmpeg(*inputs, "-t", str(2 * TAMPER_AT), "-an", "-c:v", "libx264",
-                       "-preset", "ultrafast", "-g", "25", "-bf", "0", str(clip))  # fmt: skip
-                found = events(clip)
-                early = [k for t, k in found if t < TAMPER_AT]
-                after = [(t, k) for t, k in found if t >= TAMPER_AT]
-                reported = after[0][1] if after else "-"
-                delay = f"{after[0][0] - TAMPER_AT:.1f}" if after else "-"
-                scripted.add_row(name, kind, reported, delay, ", ".join(early) or "none")
+                ffmpeg("-stream_loop", "-1", "-i", str(source), "-t", str(2 * TAMPER_AT),
+                       "-vf", script, *ENCODE, str(clip))  # fmt: skip
+                rows.append((name, kind, clip))
+            clip = work / f"moved-{name}"
+            turned(source, other, clip, work)
+            rows.append((name, "moved", clip))
+        for name, kind, clip in rows:
+            found = events(clip)
+            early = [k for t, k in found if t < TAMPER_AT]
+            after = [(t, k) for t, k in found if t >= TAMPER_AT]
+            reported = after[0][1] if after else "-"
+            delay = f"{after[0][0] - TAMPER_AT:.1f}" if after else "-"
+            scripted.add_row(name, kind, reported, delay, ", ".join(early) or "none")
         console.print(scripted)
 
         ordinary = Table(title=f"Ordinary video, {args.hours:g} h in all")
