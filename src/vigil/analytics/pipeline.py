@@ -56,7 +56,7 @@ from vigil.analytics.behaviours.registry import behaviour_label
 from vigil.analytics.behaviours.tampering import Tampering
 from vigil.analytics.boxes import Box
 from vigil.analytics.colour import dominant_colour
-from vigil.analytics.config import CameraAnalyticsConfig
+from vigil.analytics.config import CameraAnalyticsConfig, Zone
 from vigil.analytics.detections import CLASS_NAME, Detections
 from vigil.analytics.detectors import (
     Detector,
@@ -285,9 +285,10 @@ def _wall(t: float) -> datetime:
 PlateReader = VehiclePlates | FramePlates
 
 
-def _plate_readers(config: CameraAnalyticsConfig) -> list[tuple[PlateReading, PlateReader]]:
+def _plate_readers(
+    config: CameraAnalyticsConfig, zones: Mapping[str, Zone]
+) -> list[tuple[PlateReading, PlateReader]]:
     """The camera's plate reading behaviours, each with its reader."""
-    zones = {zone.name: zone for zone in config.zones}
     readers: list[tuple[PlateReading, PlateReader]] = []
     for behaviour in config.behaviours:
         if isinstance(behaviour, PlateReading):
@@ -340,7 +341,8 @@ class CameraPipeline:
         self._look_until = 0.0
         self._tracker = Tracker(tracker_config({"fps": config.fps, **config.tracker}))
         self._behaviours = BehaviourEngine(config, time_profiles=time_profiles)
-        self._plates = _plate_readers(config)
+        zones = {zone.name: zone for zone in config.zones}
+        self._plates = _plate_readers(config, zones)
         self._tamper = next(
             (
                 (
@@ -357,7 +359,6 @@ class CameraPipeline:
             ),
             None,
         )
-        zones = {zone.name: zone for zone in config.zones}
         self._faces: list[PersonFaces | FrameFaces] = [
             FrameFaces(b, camera_id=camera_id, node=ctx.node)
             if b.mode == "frame"
@@ -511,18 +512,7 @@ class CameraPipeline:
             },
             source=self.ctx.node,
         )
-        try:
-            event.snapshot = write_snapshot(
-                self.ctx.data_dir,
-                camera_id=self.camera_id,
-                at=event.at,
-                event_id=event.id,
-                frame=to_bgr(sample.frame),
-                box=None,
-                label=None,
-            )
-        except (OSError, ValueError) as exc:
-            log.warning("camera %s: tampering snapshot not written: %s", self.camera_id, exc)
+        event.snapshot = self._picture(event, to_bgr(sample.frame))
         log.info("camera %s: %s", self.camera_id, event.attributes["error"])
         self.ctx.publish(event.subject(), event)
 
@@ -792,18 +782,7 @@ class CameraPipeline:
         label = f"{obj.class_name} {obj.track_id}" if obj is not None else hit.label
         if hit.type == PARKED_VEHICLE and track is not None and box is not None:
             self._parking_evidence(event, track.track_id, work, box)
-        try:
-            event.snapshot = write_snapshot(
-                self.ctx.data_dir,
-                camera_id=self.camera_id,
-                at=event.at,
-                event_id=event.id,
-                frame=work.image,
-                box=box,
-                label=label,
-            )
-        except (OSError, ValueError) as exc:  # the event matters more than its picture
-            log.warning("camera %s: event snapshot not written: %s", self.camera_id, exc)
+        event.snapshot = self._picture(event, work.image, box, label)
         self.ctx.publish(event.subject(), event)
         self._record_around(event, hit.label)
 
@@ -847,6 +826,33 @@ class CameraPipeline:
                 )
             except OSError as exc:
                 log.warning("camera %s: %s photo not written: %s", self.camera_id, name, exc)
+
+    def _picture(
+        self,
+        event: Event,
+        frame: Image,
+        box: tuple[float, float, float, float] | None = None,
+        label: str | None = None,
+        *,
+        suffix: str = "",
+    ) -> str | None:
+        """Write one of an event's pictures (its snapshot; with ``suffix``, another one beside
+        it) and return its path; None when it cannot be written: the event matters more."""
+        try:
+            return write_snapshot(
+                self.ctx.data_dir,
+                camera_id=self.camera_id,
+                at=event.at,
+                event_id=f"{event.id}{suffix}",
+                frame=frame,
+                box=box,
+                label=label,
+            )
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "camera %s: picture of a %s event not written: %s", self.camera_id, event.type, exc
+            )
+            return None
 
     def _record_around(self, event: Event, label: str) -> None:
         """On an events-mode camera, ask for the recording around the event."""
@@ -941,28 +947,10 @@ class CameraPipeline:
             },
             source=self.ctx.node,
         )
-        try:
-            event.snapshot = write_snapshot(
-                self.ctx.data_dir,
-                camera_id=self.camera_id,
-                at=event.at,
-                event_id=event.id,
-                frame=view.image,
-                box=reading.plate_box,
-                label=reading.text,
-            )
-            plate = crop(view.image, reading.plate_box)
-            if plate is not None:
-                event.attributes["plate_crop"] = write_snapshot(
-                    self.ctx.data_dir,
-                    camera_id=self.camera_id,
-                    at=event.at,
-                    event_id=f"{event.id}-plate",
-                    frame=plate,
-                    box=None,
-                )
-        except (OSError, ValueError) as exc:  # the event matters more than its pictures
-            log.warning("camera %s: plate snapshot not written: %s", self.camera_id, exc)
+        event.snapshot = self._picture(event, view.image, reading.plate_box, reading.text)
+        plate = crop(view.image, reading.plate_box)
+        if plate is not None and (path := self._picture(event, plate, suffix="-plate")):
+            event.attributes["plate_crop"] = path
         self.ctx.publish(event.subject(), event)
         self._record_around(event, label)
 

@@ -25,6 +25,7 @@ __all__ = [
     "BRINGER_CLASSES",
     "BehaviourHit",
     "ClassFilter",
+    "DoneElsewhere",
     "Rule",
     "Scene",
     "Sighting",
@@ -144,6 +145,19 @@ class Rule(Protocol):
     def forget(self, track_ids: Collection[int]) -> None:
         """Drop the state of tracks that ended."""
         ...
+
+
+class DoneElsewhere:
+    """The rule of a behaviour whose work needs the pixels (plate reading, face matching,
+    tampering): the camera's pipeline does it, so the rule itself reports nothing."""
+
+    def update(self, scene: Scene, *, armed: bool) -> list[BehaviourHit]:
+        """Nothing: the pipeline reports."""
+        return []
+
+    def forget(self, track_ids: Collection[int]) -> None:
+        """Nothing to forget."""
+        return None
 
 
 def normalise(point: tuple[float, float], frame_size: tuple[int, int]) -> Point:

@@ -12,12 +12,11 @@ rule reports nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from vigil.analytics.behaviours.base import BehaviourHit, Scene
+from vigil.analytics.behaviours.base import DoneElsewhere
 from vigil.analytics.behaviours.registry import (
     BehaviourKind,
     BehaviourOptions,
@@ -54,18 +53,6 @@ class FaceMatching(BehaviourOptions):
     gap_s: float = Field(3.0, gt=0, le=60, title="Frame mode: a passage ends after (s)")
 
 
-class _MatchedByTheServer:
-    """The rule of a behaviour that the pipeline and the server carry out."""
-
-    def update(self, scene: Scene, *, armed: bool) -> list[BehaviourHit]:
-        return []
-
-    def forget(self, track_ids: Collection[int]) -> None:
-        return None
-
-
 KIND = register_behaviour(
-    BehaviourKind(
-        FaceMatching, lambda b, zones, lines: _MatchedByTheServer(), events=(WATCHLIST_HIT,)
-    )
+    BehaviourKind(FaceMatching, lambda b, zones, lines: DoneElsewhere(), events=(WATCHLIST_HIT,))
 )

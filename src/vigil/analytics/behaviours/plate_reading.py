@@ -15,12 +15,11 @@ Two modes:
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from vigil.analytics.behaviours.base import BehaviourHit, Scene
+from vigil.analytics.behaviours.base import DoneElsewhere
 from vigil.analytics.behaviours.registry import (
     BehaviourKind,
     BehaviourOptions,
@@ -75,16 +74,6 @@ class PlateReading(BehaviourOptions):
         return countries
 
 
-class _ReadByThePipeline:
-    """The rule of a behaviour that the pipeline carries out on the pixels."""
-
-    def update(self, scene: Scene, *, armed: bool) -> list[BehaviourHit]:
-        return []
-
-    def forget(self, track_ids: Collection[int]) -> None:
-        return None
-
-
 KIND = register_behaviour(
-    BehaviourKind(PlateReading, lambda b, zones, lines: _ReadByThePipeline(), events=(PLATE_READ,))
+    BehaviourKind(PlateReading, lambda b, zones, lines: DoneElsewhere(), events=(PLATE_READ,))
 )

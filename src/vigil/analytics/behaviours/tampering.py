@@ -8,12 +8,11 @@ the figures that decided it; none again until the view has been normal for ``hol
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from vigil.analytics.behaviours.base import BehaviourHit, Scene
+from vigil.analytics.behaviours.base import DoneElsewhere
 from vigil.analytics.behaviours.registry import BehaviourKind, BehaviourOptions, register_behaviour
 from vigil.domain.events import CAMERA_TAMPERING
 
@@ -36,18 +35,6 @@ class Tampering(BehaviourOptions):
     )
 
 
-class _WatchedByThePipeline:
-    """The rule of a behaviour that the pipeline carries out on the pixels."""
-
-    def update(self, scene: Scene, *, armed: bool) -> list[BehaviourHit]:
-        return []
-
-    def forget(self, track_ids: Collection[int]) -> None:
-        return None
-
-
 KIND = register_behaviour(
-    BehaviourKind(
-        Tampering, lambda b, zones, lines: _WatchedByThePipeline(), events=(CAMERA_TAMPERING,)
-    )
+    BehaviourKind(Tampering, lambda b, zones, lines: DoneElsewhere(), events=(CAMERA_TAMPERING,))
 )
