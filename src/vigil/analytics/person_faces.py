@@ -26,7 +26,7 @@ from vigil.analytics.detections import CLASS_NAME, Detections
 from vigil.analytics.faces import SAME_PERSON_DISTANCE, describe_face, find_faces
 from vigil.analytics.geometry import anchor_points
 from vigil.analytics.snapshots import Image, encode_jpeg
-from vigil.analytics.views import quality
+from vigil.analytics.views import Followed, TrackViews, quality
 from vigil.domain.events import FaceSighting
 
 __all__ = ["FrameFaces", "PersonFaces"]
@@ -47,14 +47,6 @@ class _View:
     box: tuple[float, float, float, float]  # the person, fractions of the frame
 
 
-@dataclass(slots=True)
-class _Person:
-    first_t: float
-    in_zone: bool = False
-    done: bool = False
-    views: list[_View] = field(default_factory=list)
-
-
 class PersonFaces:
     """Each person track's best head views, looked at once per passage (see the module).
 
@@ -72,7 +64,7 @@ class PersonFaces:
         self.zone = zone
         self.camera_id = camera_id
         self.node = node
-        self._people: dict[int, _Person] = {}
+        self._tracks: TrackViews[_View] = TrackViews(options.views, options.read_after_s)
 
     def observe(self, tracked: Detections, image: Image, t: float, at: datetime) -> None:
         """Keep this frame's head views that are among each person's best."""
@@ -88,12 +80,12 @@ class PersonFaces:
         for i, track_id in enumerate(tracked.tracker_id.tolist()):
             if names is not None and str(names[i]) != "person":
                 continue
-            person = self._people.setdefault(int(track_id), _Person(t))
-            person.in_zone = person.in_zone or inside is None or bool(inside[i])
-            if not person.done:
+            in_zone = inside is None or bool(inside[i])
+            person = self._tracks.follow(int(track_id), "person", t, at, in_zone=in_zone)
+            if person is not None:
                 self._keep(person, image, tracked.xyxy[i], at)
 
-    def _keep(self, person: _Person, image: Image, xyxy: np.ndarray, at: datetime) -> None:
+    def _keep(self, person: Followed[_View], image: Image, xyxy: np.ndarray, at: datetime) -> None:
         height, width = image.shape[:2]
         x1, y1, x2, y2 = (float(v) for v in xyxy)
         w, h = x2 - x1, y2 - y1
@@ -109,41 +101,28 @@ class PersonFaces:
         )
         if head.width < 8 or head.height < 8:
             return
-        full = len(person.views) >= self.options.views
-        if full and head.area <= person.views[-1].quality:
+        if not self._tracks.worth(person, head.area):
             return
         score = quality(image, head)
-        if full and score <= person.views[-1].quality:
+        if not self._tracks.worth(person, score):
             return
         piece = np.ascontiguousarray(image[head.y1 : head.y2, head.x1 : head.x2])
         fractions = (x1 / width, y1 / height, x2 / width, y2 / height)
-        person.views = sorted(
-            [*person.views, _View(piece, score, at, fractions)], key=lambda v: -v.quality
-        )
-        del person.views[self.options.views :]
+        self._tracks.keep(person, _View(piece, score, at, fractions))
 
     def finish(
         self, ended: Iterable[int], now: float, *, flush: bool = False
     ) -> list[FaceSighting]:
         """Look at the people whose track ended and those followed ``read_after_s`` (once per
         track); forget the ended ones. ``flush`` (the camera stops): everyone."""
-        ended_ids = list(self._people) if flush else [i for i in ended if i in self._people]
-        wait = self.options.read_after_s
-        due = [i for i, p in self._people.items() if not p.done and now - p.first_t >= wait]
         sightings: list[FaceSighting] = []
-        for track_id in dict.fromkeys([*ended_ids, *due]):
-            person = self._people[track_id]
-            if not person.done and person.in_zone and person.views:
-                found = self._look(track_id, person)
-                if found is not None:
-                    sightings.append(found)
-            person.done = True
-            person.views = []
-        for track_id in ended_ids:
-            del self._people[track_id]
+        for track_id, person in self._tracks.due(ended, now, flush=flush):
+            found = self._look(track_id, person)
+            if found is not None:
+                sightings.append(found)
         return sightings
 
-    def _look(self, track_id: int, person: _Person) -> FaceSighting | None:
+    def _look(self, track_id: int, person: Followed[_View]) -> FaceSighting | None:
         descriptors: list[list[float]] = []
         best: tuple[int, Image, _View] | None = None
         for view in person.views:

@@ -39,7 +39,7 @@ from vigil.analytics.plates import (
     plates_match,
 )
 from vigil.analytics.snapshots import Image
-from vigil.analytics.views import quality
+from vigil.analytics.views import Followed, TrackViews, quality
 
 __all__ = ["FramePlates", "PassageReading", "PlateView", "VehiclePlates", "vote"]
 
@@ -183,16 +183,6 @@ def _read(view: PlateView, *, whole: bool) -> PlateRead | None:
     return next((p for p in found if p.text), None)
 
 
-@dataclass(slots=True)
-class _Vehicle:
-    class_name: str
-    first_at: datetime
-    first_t: float
-    in_zone: bool = False
-    done: bool = False
-    views: list[PlateView] = field(default_factory=list)
-
-
 class VehiclePlates:
     """The ``vehicles`` mode: each vehicle track's best views, read once per passage.
 
@@ -205,7 +195,7 @@ class VehiclePlates:
         self.options = options
         self.zone = zone
         self._classes = frozenset(options.classes) or VEHICLE_CLASSES
-        self._vehicles: dict[int, _Vehicle] = {}
+        self._tracks: TrackViews[PlateView] = TrackViews(options.views, options.read_after_s)
         self._recent: dict[str, float] = {}  # plate -> when it was last reported
 
     def observe(self, tracked: Detections, image: Image, t: float, at: datetime) -> None:
@@ -223,53 +213,40 @@ class VehiclePlates:
             name = str(names[i]) if names is not None else ""
             if name not in self._classes:
                 continue
-            vehicle = self._vehicles.setdefault(int(track_id), _Vehicle(name, at, t))
-            vehicle.in_zone = vehicle.in_zone or inside is None or bool(inside[i])
-            if vehicle.done:
-                continue
-            self._keep(vehicle, image, tracked.xyxy[i], at)
+            in_zone = inside is None or bool(inside[i])
+            vehicle = self._tracks.follow(int(track_id), name, t, at, in_zone=in_zone)
+            if vehicle is not None:
+                self._keep(vehicle, image, tracked.xyxy[i], at)
 
-    def _keep(self, vehicle: _Vehicle, image: Image, xyxy: np.ndarray, at: datetime) -> None:
+    def _keep(
+        self, vehicle: Followed[PlateView], image: Image, xyxy: np.ndarray, at: datetime
+    ) -> None:
         height, width = image.shape[:2]
         x1, y1, x2, y2 = (float(v) for v in xyxy)
         box = Box.around(x1, y1, x2, y2, width, height)
         if box.width < self.options.min_width_px:
             return
-        full = len(vehicle.views) >= self.options.views
-        if full and box.area <= vehicle.views[-1].quality:
+        if not self._tracks.worth(vehicle, box.area):
             return  # even perfectly sharp it would not beat the worst view kept
         score = quality(image, box)
-        if full and score <= vehicle.views[-1].quality:
+        if not self._tracks.worth(vehicle, score):
             return
         region = box.pad(VEHICLE_PAD, width, height)
         piece = np.ascontiguousarray(image[region.y1 : region.y2, region.x1 : region.x2])
         inner = Box(box.x1 - region.x1, box.y1 - region.y1, box.x2 - region.x1, box.y2 - region.y1)
         fractions = (box.x1 / width, box.y1 / height, box.x2 / width, box.y2 / height)
-        view = PlateView(piece, inner, fractions, score, at)
-        vehicle.views = sorted([*vehicle.views, view], key=lambda v: -v.quality)
-        del vehicle.views[self.options.views :]
+        self._tracks.keep(vehicle, PlateView(piece, inner, fractions, score, at))
 
     def finish(
         self, ended: Iterable[int], now: float, *, flush: bool = False
     ) -> list[PassageReading]:
         """Read the vehicles whose track ended and those in view for ``read_after_s`` (once
         per track); forget the ended ones. ``flush`` (the camera stops): every vehicle."""
-        if flush:
-            ended = list(self._vehicles)
-        wait = self.options.read_after_s
-        due = [i for i, v in self._vehicles.items() if not v.done and now - v.first_t >= wait]
-        ended_ids = [i for i in ended if i in self._vehicles]
         readings: list[PassageReading] = []
-        for track_id in dict.fromkeys([*ended_ids, *due]):
-            vehicle = self._vehicles[track_id]
-            if not vehicle.done and vehicle.in_zone and vehicle.views:
-                found = self._read(track_id, vehicle)
-                if found is not None and not self._repeated(found.text, now):
-                    readings.append(found)
-            vehicle.done = True
-            vehicle.views = []
-        for track_id in ended_ids:
-            del self._vehicles[track_id]
+        for track_id, vehicle in self._tracks.due(ended, now, flush=flush):
+            found = self._read(track_id, vehicle)
+            if found is not None and not self._repeated(found.text, now):
+                readings.append(found)
         return readings
 
     def _repeated(self, text: str, now: float) -> bool:
@@ -281,7 +258,7 @@ class VehiclePlates:
         self._recent[text] = now
         return repeated
 
-    def _read(self, track_id: int, vehicle: _Vehicle) -> PassageReading | None:
+    def _read(self, track_id: int, vehicle: Followed[PlateView]) -> PassageReading | None:
         reads = [(view, read) for view in vehicle.views if (read := _read(view, whole=False))]
         return vote(
             reads,
