@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from vigil.libc import LIBC, release_free_heap
+from vigil.libc import FRAME_MMAP_THRESHOLD, LIBC, release_free_heap, tune_heap_for_frames
 
 
 def _resident_kib() -> int:
@@ -28,3 +28,23 @@ def test_release_free_heap_returns_the_holes_a_changed_frame_size_leaves() -> No
     after = _resident_kib()
     assert before - after > 50 * 1024, f"only {before - after} KiB given back"
     assert all(len(block) == 64 * 1024 for block in kept)  # what was kept stays usable
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not hasattr(LIBC, "mallopt"), reason="glibc only"
+)
+def test_tuned_heap_returns_frames_at_once() -> None:
+    assert tune_heap_for_frames() is True
+    # Freed mapped blocks no longer raise the threshold (glibc's default would, and put the
+    # next frames in the heap): frame-sized blocks freed between ones still alive go back
+    # to the system at once, with no trim.
+    warm = [bytearray(FRAME_MMAP_THRESHOLD * 2) for _ in range(8)]
+    del warm
+    before = _resident_kib()
+    size = FRAME_MMAP_THRESHOLD + 4096
+    frames = [bytearray(size) for _ in range(256)]
+    kept = frames[::8]
+    del frames
+    stayed = _resident_kib() - before
+    assert stayed < len(kept) * size // 1024 + 4 * 1024, f"{stayed} KiB stayed resident"
+    assert all(len(frame) == size for frame in kept)

@@ -18,6 +18,7 @@ from vigil.analyze_cli import analyze
 from vigil.config import Settings
 from vigil.domain.cameras import RecordingMode
 from vigil.federation.cli import app as sites_app
+from vigil.libc import tune_heap_for_frames
 from vigil.nodes_cli import nodes_app, require_node
 from vigil.recognition_cli import faces_app, plates_app
 from vigil.security.tls import (
@@ -98,6 +99,7 @@ def server(
     cleanly (exit 0)."""
     from vigil.api.app import create_app
 
+    tune_heap_for_frames()
     settings = Settings()
     settings.server.host = host or settings.server.host
     settings.server.port = port or settings.server.port
@@ -120,6 +122,7 @@ def recorder(
     it cleanly (segments closed, exit 0)."""
     from vigil.api.recorder_app import create_recorder_app
 
+    tune_heap_for_frames()
     settings = Settings()
     settings.recorder.node_name = node or settings.recorder.node_name
     settings.recorder.port = port or settings.recorder.port
