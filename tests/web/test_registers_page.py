@@ -1,6 +1,7 @@
 """The "Registers" administration page in Chromium: an administrator adds a register of
 stolen vehicles, imports a CSV file (a bad row is named, the others imported), finds an
-entry by plate, adds one by hand and removes one; the server holds what the page shows."""
+entry by plate, adds one by hand and removes one, and keeps its hits to one role; the
+server holds what the page shows."""
 
 from __future__ import annotations
 
@@ -74,6 +75,19 @@ def test_a_register_is_made_imported_searched_and_edited(
     stored = {e["plate"]: e for e in entries(stack, register_id)}
     assert set(stored) == {"CA1234AB", "PB777XX"}
     assert stored["PB777XX"]["reason"] == "wanted for questioning"
+
+    # Its hits alert investigators only; its entries are edited by administrators alone.
+    access = page.get_by_test_id("register-access")
+    access.locator('[data-testid="access-alert"][data-role="investigator"]').check()
+    page.get_by_test_id("save-access").click()
+    expect(page.get_by_test_id("toast").last).to_contain_text("access saved")
+    listed = stack.client.get("/api/registers").json()
+    assert listed[0]["access"] == {"see": [], "edit": [], "alert": ["investigator"]}
+    expect(
+        page.get_by_test_id("register-access").locator(
+            '[data-testid="access-alert"][data-role="investigator"]'
+        )
+    ).to_be_checked()
 
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared/media/face_recognition-examples/examples"

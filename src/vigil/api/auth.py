@@ -44,6 +44,7 @@ from vigil.security.sessions import (
 )
 from vigil.security.tokens import TokenInfo, authenticate_token
 from vigil.store import groups as group_store
+from vigil.store import registers as register_store
 from vigil.store import users as user_store
 from vigil.store.db import Database
 from vigil.store.models import Camera, CameraGroupMember
@@ -100,6 +101,11 @@ class Principal:
     def permissions_on(self, camera_id: int, groups: frozenset[int]) -> frozenset[Permission]:
         """Permissions on one camera (given its groups)."""
         return self._limit(effective_permissions(self.roles, camera_id, groups))
+
+    @property
+    def role_names(self) -> set[str]:
+        """The names of the roles the user holds (a register's access names roles)."""
+        return {assignment.role.name for assignment in self.roles}
 
     def visible(self, permission: Permission, camera_groups: dict[int, frozenset[int]]) -> Visible:
         """The cameras a list may show for a permission."""
@@ -290,14 +296,27 @@ def ensure_camera(
 
 def visible_cameras(conn: HTTPConnection, user: Principal, *permissions: Permission) -> Visible:
     """The cameras a list may show this caller for any of ``permissions`` (``Visible.all``
-    when no filtering is needed). Filter with ``camera_id in visible``."""
+    when no filtering is needed), and the registers whose hits it must leave out. Filter
+    with ``camera_id in visible``, or ``visible.shows(camera_id, register_id)``."""
+    db = _ctx(conn).db
+    hidden = register_store.hidden_registers(db, user.role_names)
     if user.token is None and not set(permissions).isdisjoint(global_permissions(user.roles)):
-        return Visible(all=True)
-    groups = all_camera_groups(_ctx(conn).db)
+        return Visible(all=True, hidden_registers=hidden)
+    groups = all_camera_groups(db)
     found = [user.visible(p, groups) for p in permissions]
     if any(v.all for v in found):
-        return Visible(all=True)
-    return Visible(camera_ids=frozenset().union(*(v.camera_ids for v in found)))
+        return Visible(all=True, hidden_registers=hidden)
+    cameras = frozenset().union(*(v.camera_ids for v in found))
+    return Visible(camera_ids=cameras, hidden_registers=hidden)
+
+
+def ensure_alerted(conn: HTTPConnection, user: Principal, register_id: int | None) -> None:
+    """404 for a hit on a register whose access alerts other roles than the caller's, as
+    for one that does not exist (its existence is not the caller's to know either)."""
+    if register_id is not None and register_id in register_store.hidden_registers(
+        _ctx(conn).db, user.role_names
+    ):
+        raise HTTPException(404, "not found")
 
 
 def visible_for(*permissions: Permission) -> Callable[[HTTPConnection, Principal], Visible]:

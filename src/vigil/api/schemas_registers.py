@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from vigil.domain.registers import Category, EntryData
+from vigil.domain.registers import Category, EntryData, RegisterAccess
 
 
 class RegisterCreate(BaseModel):
@@ -28,6 +28,10 @@ class RegisterCreate(BaseModel):
         "full", description="full: the file is the register; delta: rows add, replace, delete"
     )
     sync_every_s: int = Field(3600, ge=60, le=7 * 86400)
+    access: RegisterAccess = Field(
+        default_factory=RegisterAccess,
+        description="who sees it, edits its entries and is alerted by its hits (role names)",
+    )
 
 
 class RegisterPublic(BaseModel):
@@ -49,6 +53,8 @@ class RegisterPublic(BaseModel):
     sync_error: str | None
     entries: int = 0
     active: int = 0
+    access: RegisterAccess = Field(default_factory=RegisterAccess)
+    editable: bool = Field(False, description="whether the caller may change its entries")
 
 
 class EntryPublic(BaseModel):

@@ -96,6 +96,8 @@ class AlarmChanged(BusMessage):
     event_id: str | None = None
     # Whose camera: clients are sent only the alarms of cameras they may see.
     camera_id: int | None = None
+    # A watchlist hit's register: only those it alerts are sent it.
+    register_id: int | None = None
 
     def subject(self) -> str:
         """Bus subject: ``alarms.<id>``."""

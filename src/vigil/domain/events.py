@@ -127,6 +127,13 @@ def event_plate(event: Event) -> str | None:
     return (normalise_plate(plate) or None) if isinstance(plate, str) else None
 
 
+def event_register(event: Event) -> int | None:
+    """The register a watchlist hit was found on (its id), else None."""
+    listed = event.attributes.get("list") if event.type == WATCHLIST_HIT else None
+    found = listed.get("id") if isinstance(listed, dict) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
 def event_reason(event: Event) -> str:
     """Why it happened, where the source said (a camera's last error); empty otherwise."""
     error = event.attributes.get("error")

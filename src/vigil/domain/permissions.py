@@ -299,13 +299,22 @@ def permissions_anywhere(roles: Iterable[RoleAssignment]) -> frozenset[Permissio
 
 @dataclass(frozen=True, slots=True)
 class Visible:
-    """The cameras a user may see for one permission: ``all`` or the listed ids."""
+    """The cameras a user may see for one permission: ``all`` or the listed ids; and the
+    registers whose hits are not the user's (their access alerts other roles)."""
 
     all: bool = False
     camera_ids: frozenset[int] = field(default_factory=frozenset)
+    hidden_registers: frozenset[int] = field(default_factory=frozenset)
 
     def __contains__(self, camera_id: object) -> bool:
         return self.all or camera_id in self.camera_ids
+
+    def shows(self, camera_id: int | None, register_id: int | None) -> bool:
+        """Whether an event or alarm of this camera (None: of none), found on this register
+        (None: not a hit), is the user's to see."""
+        return (camera_id is None or camera_id in self) and (
+            register_id is None or register_id not in self.hidden_registers
+        )
 
 
 def cameras_visible(

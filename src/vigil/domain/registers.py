@@ -26,6 +26,7 @@ __all__ = [
     "FUZZY_SCORE",
     "EntryData",
     "ParsedEntries",
+    "RegisterAccess",
     "parse_entries_csv",
 ]
 
@@ -37,6 +38,44 @@ EXACT_SCORE = 1.0
 FUZZY_SCORE = 0.9
 """Match score of a reading one OCR confusion away from an entry (on a fuzzy register)."""
 MAX_CSV_ROWS = 200_000
+
+
+class RegisterAccess(BaseModel):
+    """Who may do what with one register, by role name; an empty list keeps the default.
+
+    * ``see``: list it and read its entries. Default: whoever searches or works alarms.
+    * ``edit``: add, change, import and remove entries. Default: administrators only.
+    * ``alert``: be shown its hits (events, alarms, live messages, pushes). Default: whoever
+      sees the camera's alarms.
+
+    Administrators (``manage``) always see and edit a register (they set its access, which
+    is audited) but are alerted only as ``alert`` says: a watchlist of persons can be kept
+    to the few officers who work it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    see: list[str] = Field(default_factory=list, max_length=50)
+    edit: list[str] = Field(default_factory=list, max_length=50)
+    alert: list[str] = Field(default_factory=list, max_length=50)
+
+    def roles(self) -> set[str]:
+        """Every role the access names."""
+        return {*self.see, *self.edit, *self.alert}
+
+    def sees(self, roles: set[str], *, manager: bool, reader: bool) -> bool:
+        """Whether a user holding ``roles`` may see the register (``reader``: the user
+        searches or works alarms somewhere). Those who edit it see it."""
+        if manager or not roles.isdisjoint(self.edit):
+            return True
+        return not roles.isdisjoint(self.see) if self.see else reader
+
+    def edits(self, roles: set[str], *, manager: bool) -> bool:
+        """Whether a user holding ``roles`` may change its entries."""
+        return manager or not roles.isdisjoint(self.edit)
+
+    def alerts(self, roles: set[str]) -> bool:
+        """Whether a user holding ``roles`` is shown its hits."""
+        return not self.alert or not roles.isdisjoint(self.alert)
 
 
 class EntryData(BaseModel):

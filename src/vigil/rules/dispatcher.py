@@ -217,5 +217,6 @@ class Dispatcher:
                 at=utcnow(),
                 event_id=run.event_id,
                 camera_id=outcome.alarm_camera_id,
+                register_id=outcome.alarm_register_id,
             )
             await self._bus.publish(change.subject(), change)

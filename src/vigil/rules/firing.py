@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vigil.domain.alarms import AlarmChanged, AlarmState
-from vigil.domain.events import WATCHLIST_HIT, Event, event_label, event_plate, event_reason
+from vigil.domain.events import (
+    WATCHLIST_HIT,
+    Event,
+    event_label,
+    event_plate,
+    event_reason,
+    event_register,
+)
 from vigil.domain.rules import RaiseAlarm, RuleSpec, render, template_values
 from vigil.store import actions as action_store
 from vigil.store.alarms import (
@@ -106,7 +113,7 @@ def _raise(
     on any camera, takes each later sighting into its history (the vehicle's trail)."""
     plate = _followed_plate(event)
     if plate is not None:
-        existing = open_alarm_for_plate(session, rule.id, plate)
+        existing = open_alarm_for_plate(session, rule.id, plate, event_register(event))
     else:
         existing = open_alarm_for(session, rule.id, event.camera_id)
     if existing is not None:
@@ -129,6 +136,7 @@ def _raise(
         event_id=event.id,
         event_type=event.type,
         camera_id=event.camera_id,
+        register_id=event_register(event),
         title=render(spec.title, values)[:500],
         category=spec.category,
         priority=spec.priority,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     union_all,
 )
@@ -59,6 +60,8 @@ class SearchFilters:
     # a plate without wildcards also finds the readings one OCR confusion away.
     plate: str | None = None
     kind: SearchKind = SearchKind.ALL
+    # Registers whose hits the caller is not shown (their access alerts other roles).
+    hidden_registers: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -119,6 +122,8 @@ def _event_query(f: SearchFilters) -> _Part:
             if pattern is not None
             else e.plate.in_(sorted(confusable_variants(f.plate)))
         )
+    if f.hidden_registers:
+        conds.append(or_(e.register_id.is_(None), ~e.register_id.in_(f.hidden_registers)))
     query: Select[*tuple[Any, ...]] = select(
         literal("event").label("kind"),
         e.id.label("id"),

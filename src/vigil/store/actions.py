@@ -109,6 +109,7 @@ class RunOutcome:
     alarm_state: str | None
     alarm_priority: int | None
     alarm_camera_id: int | None = None
+    alarm_register_id: int | None = None
 
 
 def record_attempt(
@@ -146,6 +147,7 @@ def record_attempt(
             alarm.state if alarm else None,
             alarm.priority if alarm else None,
             alarm.camera_id if alarm else None,
+            alarm.register_id if alarm else None,
         )
 
 

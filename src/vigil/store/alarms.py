@@ -35,16 +35,22 @@ def open_alarm_for(session: Session, rule_id: int, camera_id: int | None) -> Ala
     return session.scalars(query.order_by(Alarm.id.desc()).limit(1).with_for_update()).first()
 
 
-def open_alarm_for_plate(session: Session, rule_id: int, plate: str) -> Alarm | None:
-    """The rule's newest open alarm raised for this licence plate (by a register hit), on
-    any camera, locked until the caller's transaction ends; firings of one rule for one plate
-    are serialised on PostgreSQL as for one camera."""
+def open_alarm_for_plate(
+    session: Session, rule_id: int, plate: str, register_id: int | None
+) -> Alarm | None:
+    """The rule's newest open alarm raised for this licence plate by a hit on this register,
+    on any camera, locked until the caller's transaction ends; firings of one rule for one
+    plate are serialised on PostgreSQL as for one camera. (Hits on another register raise
+    their own alarm: each register alerts only those its access names.)"""
     # A negative second key: never a camera id's lock.
     advisory_lock(session, rule_id, -1 - (zlib.crc32(plate.encode()) & 0x7FFFFFFF))
     query = (
         select(Alarm)
         .join(EventRecord, EventRecord.id == Alarm.event_id)
         .where(Alarm.rule_id == rule_id, Alarm.state.in_(OPEN), EventRecord.plate == plate)
+        .where(
+            Alarm.register_id.is_(None) if register_id is None else Alarm.register_id == register_id
+        )
     )
     return session.scalars(query.order_by(Alarm.id.desc()).limit(1).with_for_update()).first()
 
@@ -84,6 +90,7 @@ def alarm_changed(
         at=at,
         event_id=event_id or alarm.event_id,
         camera_id=alarm.camera_id,
+        register_id=alarm.register_id,
     )
 
 
@@ -116,6 +123,8 @@ class AlarmFilter:
     cameras: Collection[int] | None = None
     # The sites they were raised at, as stored ("local" for this installation); None: all.
     sites: Collection[str] | None = None
+    # Registers whose hits are not the caller's to see (their access names other roles).
+    hidden_registers: Collection[int] = ()
 
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
@@ -136,6 +145,9 @@ def _filtered(query: S, f: AlarmFilter) -> S:
         query = query.where(or_(Alarm.camera_id.in_(f.cameras), Alarm.camera_id.is_(None)))
     if f.sites is not None:
         query = query.where(Alarm.site.in_(f.sites))
+    if f.hidden_registers:
+        hidden = Alarm.register_id.in_(f.hidden_registers)
+        query = query.where(or_(Alarm.register_id.is_(None), ~hidden))
     if f.since is not None:
         query = query.where(Alarm.created_at >= f.since)
     if f.until is not None:

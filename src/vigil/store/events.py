@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from vigil.domain.events import Event, ObjectRef, event_plate
+from vigil.domain.events import Event, ObjectRef, event_plate, event_register
 from vigil.store.db import Database
 from vigil.store.models import EventRecord
 
@@ -30,6 +30,7 @@ def to_record(event: Event, *, site: str = "local") -> EventRecord:
         track_id=obj.track_id if obj else None,
         colour=obj.colour if obj else None,
         plate=(event_plate(event) or "")[:32] or None,
+        register_id=event_register(event),
         count=event.count,
         object=obj.model_dump(mode="json") if obj else None,
         attributes=event.attributes,
@@ -95,11 +96,12 @@ def list_events(
     type: str | None = None,
     cameras: Collection[int] | None = None,
     sites: Collection[str] | None = None,
+    hidden_registers: Collection[int] = (),
     limit: int = 100,
 ) -> list[Event]:
     """Stored events, newest first. ``type`` ending in ``*`` matches a prefix; ``cameras``
     limits them to those cameras' events and events of no camera; ``sites`` to those
-    sites' events (as stored)."""
+    sites' events (as stored); ``hidden_registers``: hits on them are left out."""
     query = select(EventRecord).order_by(EventRecord.at.desc(), EventRecord.id.desc())
     if since is not None:
         query = query.where(EventRecord.at >= since)
@@ -113,6 +115,9 @@ def list_events(
         )
     if sites is not None:
         query = query.where(EventRecord.site.in_(sites))
+    if hidden_registers:
+        hidden = EventRecord.register_id.in_(hidden_registers)
+        query = query.where(or_(EventRecord.register_id.is_(None), ~hidden))
     if type:
         if type.endswith("*"):
             query = query.where(EventRecord.type.startswith(type[:-1], autoescape=True))

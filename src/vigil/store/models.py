@@ -241,6 +241,7 @@ class EventRecord(Base):
         Index("ix_events_class_at", "object_class", "at"),
         Index("ix_events_colour_at", "colour", "at"),
         Index("ix_events_plate_at", "plate", "at"),
+        Index("ix_events_register_id", "register_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -253,6 +254,8 @@ class EventRecord(Base):
     colour: Mapped[str | None] = mapped_column(String(32))
     # The licence plate of a plate reading or a register hit (normalised), for plate search.
     plate: Mapped[str | None] = mapped_column(String(32))
+    # The register of a watchlist hit: its access decides who is shown the event.
+    register_id: Mapped[int | None] = mapped_column(Integer)
     count: Mapped[int | None] = mapped_column(Integer)
     object: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -302,6 +305,8 @@ class Alarm(Base):
     event_id: Mapped[str | None] = mapped_column(String(32))
     event_type: Mapped[str | None] = mapped_column(String(100))
     camera_id: Mapped[int | None] = mapped_column(Integer)
+    # An alarm raised by a watchlist hit: its register's access decides who is alerted.
+    register_id: Mapped[int | None] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(500))
     category: Mapped[str] = mapped_column(String(120))
     priority: Mapped[int] = mapped_column(Integer)

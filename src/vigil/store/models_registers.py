@@ -1,10 +1,11 @@
 """Tables of registers: lists of vehicles (stolen, wanted, permits...) whose plates are looked
 for in every reading, and of persons whose faces are looked for where an administrator
-switched face matching on (``store/registers.py``; migration 0012)."""
+switched face matching on (``store/registers.py``; migrations 0012 and 0013)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -27,6 +28,8 @@ class Register(Base):
     fuzzy: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who sees it, edits its entries and is alerted by its hits (domain.registers.Access).
+    access: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Kept in step with a file at a URL (the national register's export): "full" (the file
     # is the register: what it lacks is removed) or "delta" (rows add or replace; a row with
     # action "delete" removes), fetched every sync_every_s with ETag / Last-Modified.

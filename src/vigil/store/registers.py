@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vigil.domain.errors import Conflict
 from vigil.domain.plates import confusable_variants, normalise_plate
-from vigil.domain.registers import EXACT_SCORE, FUZZY_SCORE, EntryData
+from vigil.domain.registers import EXACT_SCORE, FUZZY_SCORE, EntryData, RegisterAccess
 from vigil.store.db import Database
 from vigil.store.models_registers import Register, RegisterEntry, RegisterFace
 from vigil.store.types import utcnow
@@ -68,6 +68,7 @@ def create_register(
     sync_url: str | None = None,
     sync_mode: str = "full",
     sync_every_s: int = 3600,
+    access: dict[str, list[str]] | None = None,
     created_by: str | None = None,
 ) -> Register:
     """Add a register of vehicles; :class:`Conflict` when the name is taken."""
@@ -78,6 +79,7 @@ def create_register(
                 kind=kind,
                 category=category,
                 description=description,
+                access=access or {},
                 fuzzy=fuzzy,
                 sync_url=sync_url,
                 sync_mode=sync_mode,
@@ -119,6 +121,30 @@ def get_register(db: Database, register_id: int) -> Register | None:
     """One register, or None."""
     with db.session() as s:
         return s.get(Register, register_id)
+
+
+def access_of(register: Register) -> RegisterAccess:
+    """Who may see, edit and be alerted by a register."""
+    return RegisterAccess.model_validate(register.access or {})
+
+
+def set_access(db: Database, register_id: int, access: RegisterAccess) -> Register | None:
+    """Replace a register's access; None when the register does not exist."""
+    with db.session() as s:
+        register = s.get(Register, register_id)
+        if register is not None:
+            register.access = access.model_dump()
+        return register
+
+
+def hidden_registers(db: Database, roles: set[str]) -> frozenset[int]:
+    """The registers whose hits a user holding ``roles`` is not shown (their ``alert``
+    names only other roles)."""
+    with db.session() as s:
+        rows = s.execute(select(Register.id, Register.access)).all()
+    return frozenset(
+        i for i, access in rows if not RegisterAccess.model_validate(access or {}).alerts(roles)
+    )
 
 
 def delete_register(db: Database, register_id: int) -> bool:

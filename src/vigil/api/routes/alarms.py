@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from vigil.api.auth import Principal, audit_action, ensure_camera, require, visible_for
+from vigil.api.auth import (
+    Principal,
+    audit_action,
+    ensure_alerted,
+    ensure_camera,
+    require,
+    visible_for,
+)
 from vigil.api.deps import ContextDep, ServerContext
 from vigil.api.routes.events import event_public, recorded_file, snapshot_file
 from vigil.api.routes.sites import forwarded, site_alarm_snapshot, site_history
@@ -124,7 +131,9 @@ def list_alarms(
         raise HTTPException(422, f"state must be one of {', '.join(STATE_FILTERS)}")
     cameras = None if visible.all else visible.camera_ids
     sites = stored_sites(site, ctx.settings.site)
-    f = AlarmFilter(state, priority, category, camera_id, since, until, cameras, sites)
+    f = AlarmFilter(
+        state, priority, category, camera_id, since, until, cameras, sites, visible.hidden_registers
+    )
     total, rows = alarm_store.list_alarms(ctx.db, f, limit=limit, offset=offset)
     return AlarmPage(total=total, items=[to_public(r, ctx.settings.site) for r in rows])
 
@@ -151,6 +160,7 @@ def _mine(ctx: ServerContext, request: Request, user: Principal, alarm_id: int) 
     if row is None:
         raise HTTPException(404, f"alarm {alarm_id} not found")
     ensure_camera(request, user, row.alarm.camera_id, Permission.ALARMS)
+    ensure_alerted(request, user, row.alarm.register_id)
     return row.alarm.camera_id
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, WebSocket
 from fastapi.responses import FileResponse
@@ -13,6 +13,7 @@ from vigil.api.auth import (
     CAMERA_ACCESS,
     WS_FORBIDDEN,
     Principal,
+    ensure_alerted,
     ensure_camera,
     require,
     visible_for,
@@ -23,7 +24,7 @@ from vigil.api.schemas_alarms import EventPublic
 from vigil.api.ws import push_until_gone
 from vigil.bus.base import subject_matches
 from vigil.domain.alarms import AlarmChanged
-from vigil.domain.events import Event
+from vigil.domain.events import WATCHLIST_HIT, Event, event_register
 from vigil.domain.permissions import Visible
 from vigil.federation.store import SITE_FILTER, stored_sites
 from vigil.media.footage import NodeUnavailable, fetch_data_file
@@ -89,6 +90,7 @@ def list_events(
         type=type,
         cameras=None if visible.all else visible.camera_ids,
         sites=stored_sites(site, ctx.settings.site),
+        hidden_registers=visible.hidden_registers,
         limit=limit,
     )
     return [event_public(e) for e in events]
@@ -136,6 +138,7 @@ async def event_snapshot(
     if event is None or not event.snapshot:
         raise HTTPException(404, f"event {event_id} has no snapshot")
     await asyncio.to_thread(ensure_camera, request, user, event.camera_id, *CAMERA_ACCESS)
+    await asyncio.to_thread(ensure_alerted, request, user, event_register(event))
     relayed = await site_event_snapshot(ctx, event)
     if relayed is not None:
         return relayed
@@ -144,6 +147,15 @@ async def event_snapshot(
     return await asyncio.to_thread(
         recorded_file, ctx, event.snapshot, camera_id=event.camera_id, at=event.at
     )
+
+
+def _register_of(payload: dict[str, Any]) -> int | None:
+    """The register of a relayed message: an alarm's (``register_id``) or a hit event's."""
+    found = payload.get("register_id")
+    if found is None and payload.get("type") == WATCHLIST_HIT:
+        listed = (payload.get("attributes") or {}).get("list")
+        found = listed.get("id") if isinstance(listed, dict) else None
+    return found if isinstance(found, int) else None
 
 
 @router.websocket("/api/events")
@@ -188,8 +200,8 @@ async def events(
         # One subscription for all topics keeps their messages in one order.
         async with ctx.bus.subscribe(">") as messages:
             async for envelope in messages:
-                camera_id = envelope.payload.get("camera_id")
-                if camera_id is not None and camera_id not in visible:
+                payload = envelope.payload
+                if not visible.shows(payload.get("camera_id"), _register_of(payload)):
                     continue
                 if any(subject_matches(p, envelope.subject) for p in patterns):
                     await websocket.send_text(envelope.model_dump_json(exclude={"origin"}))

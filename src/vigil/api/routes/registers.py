@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from vigil.api.auth import ManageUser, Principal, client_address, require
+from vigil.api.auth import CurrentUser, ManageUser, Principal, client_address
 from vigil.api.deps import ContextDep
 from vigil.api.errors import FieldError
 from vigil.api.routes.events import snapshot_file
@@ -28,7 +28,7 @@ from vigil.api.schemas_registers import (
     RegisterPublic,
 )
 from vigil.domain.permissions import Permission
-from vigil.domain.registers import parse_entries_csv
+from vigil.domain.registers import RegisterAccess, parse_entries_csv
 from vigil.privacy.files import PRIVACY_DIR, write_atomic
 from vigil.privacy.reference import (
     MAX_REFERENCE_BYTES,
@@ -39,20 +39,61 @@ from vigil.privacy.reference import (
 from vigil.registers.sync import SyncFailed
 from vigil.security import audit
 from vigil.store import registers as register_store
+from vigil.store import users as user_store
 from vigil.store.models_registers import Register, RegisterEntry
 from vigil.store.types import utcnow
 
 router = APIRouter(prefix="/api/registers", tags=["registers"])
 
-Reader = Annotated[Principal, Depends(require(Permission.SEARCH, Permission.ALARMS))]
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+READING = frozenset({Permission.SEARCH, Permission.ALARMS})
 
 
-def _found(ctx: ContextDep, register_id: int) -> Register:
+def _manager(user: Principal) -> bool:
+    return Permission.MANAGE in user.global_permissions()
+
+
+def _sees(user: Principal, register: Register) -> bool:
+    reader = not READING.isdisjoint(user.permissions_anywhere())
+    access = register_store.access_of(register)
+    return access.sees(user.role_names, manager=_manager(user), reader=reader)
+
+
+def _found(ctx: ContextDep, register_id: int, user: Principal) -> Register:
+    """The register, if the caller may see it; 404 otherwise, as for one that is not
+    there (a restricted list's existence is not everybody's to know)."""
     register = register_store.get_register(ctx.db, register_id)
-    if register is None:
+    if register is None or not _sees(user, register):
         raise HTTPException(404, f"register {register_id} not found")
     return register
+
+
+def _editable(ctx: ContextDep, request: Request, register_id: int, user: Principal) -> Register:
+    """The register, if the caller may change its entries: an administrator or a holder
+    of a role its access lets edit; 403 naming those roles otherwise (audited)."""
+    register = _found(ctx, register_id, user)
+    access = register_store.access_of(register)
+    if not access.edits(user.role_names, manager=_manager(user)):
+        _audit(ctx, request, user, "denied", register)
+        roles = ", ".join(access.edit) or "none"
+        raise HTTPException(
+            403, f"editing register {register.name} needs manage or one of these roles: {roles}"
+        )
+    return register
+
+
+def _public(
+    register: Register, user: Principal, entries: int = 0, active: int = 0
+) -> RegisterPublic:
+    access = register_store.access_of(register)
+    return RegisterPublic.model_validate(register).model_copy(
+        update={
+            "entries": entries,
+            "active": active,
+            "access": access,
+            "editable": access.edits(user.role_names, manager=_manager(user)),
+        }
+    )
 
 
 def _entry(entry: RegisterEntry) -> EntryPublic:
@@ -85,11 +126,13 @@ def _audit(
 
 
 @router.get("", response_model=list[RegisterPublic])
-def list_registers(_: Reader, ctx: ContextDep) -> list[RegisterPublic]:
-    """Every register with its number of entries and of those valid now."""
+def list_registers(user: CurrentUser, ctx: ContextDep) -> list[RegisterPublic]:
+    """The registers the caller may see, each with its number of entries and of those
+    valid now, its access and whether the caller may edit its entries."""
     return [
-        RegisterPublic.model_validate(r).model_copy(update={"entries": n, "active": live})
+        _public(r, user, n, live)
         for r, n, live in register_store.list_registers(ctx.db)
+        if _sees(user, r)
     ]
 
 
@@ -100,9 +143,33 @@ def create_register(
     """Add a register (409 when the name is taken)."""
     values = body.model_dump()
     values["sync_url"] = str(body.sync_url) if body.sync_url else None
+    values["access"] = _known_roles(ctx, body.access).model_dump()
     register = register_store.create_register(ctx.db, **values, created_by=user.username)
-    _audit(ctx, request, user, "create", register, category=register.category)
-    return RegisterPublic.model_validate(register)
+    _audit(ctx, request, user, "create", register, category=register.category, **values["access"])
+    return _public(register, user)
+
+
+def _known_roles(ctx: ContextDep, access: RegisterAccess) -> RegisterAccess:
+    """The access, when every role it names exists; 422 naming those that do not."""
+    known = {info.role.name for info in user_store.list_roles(ctx.db)}
+    unknown = sorted(access.roles() - known)
+    if unknown:
+        raise FieldError("access", f"no role named {', '.join(unknown)}")
+    return access
+
+
+@router.put("/{register_id}/access", response_model=RegisterPublic)
+def set_access(
+    register_id: int, body: RegisterAccess, request: Request, user: ManageUser, ctx: ContextDep
+) -> RegisterPublic:
+    """Who sees the register, edits its entries and is alerted by its hits, by role name
+    (an empty list keeps the default: readers see, administrators edit, all are alerted)."""
+    before = register_store.access_of(_found(ctx, register_id, user))
+    register = register_store.set_access(ctx.db, register_id, _known_roles(ctx, body))
+    if register is None:
+        raise HTTPException(404, f"register {register_id} not found")
+    _audit(ctx, request, user, "access", register, before=before.model_dump(), **body.model_dump())
+    return _public(register, user)
 
 
 @router.delete("/{register_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -110,7 +177,7 @@ def delete_register(
     register_id: int, request: Request, user: ManageUser, ctx: ContextDep
 ) -> Response:
     """Remove a register and its entries."""
-    register = _found(ctx, register_id)
+    register = _found(ctx, register_id, user)
     register_store.delete_register(ctx.db, register_id)
     _audit(ctx, request, user, "delete", register)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -119,14 +186,14 @@ def delete_register(
 @router.get("/{register_id}/entries", response_model=list[EntryPublic])
 def list_entries(
     register_id: int,
-    _: Reader,
+    user: CurrentUser,
     ctx: ContextDep,
     plate: Annotated[str | None, Query(max_length=32, description="plates starting so")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[EntryPublic]:
     """A register's entries by plate."""
-    _found(ctx, register_id)
+    _found(ctx, register_id, user)
     found = register_store.list_entries(
         ctx.db, register_id, plate=plate, limit=limit, offset=offset
     )
@@ -135,10 +202,10 @@ def list_entries(
 
 @router.post("/{register_id}/entries", response_model=ImportResult)
 def put_entries(
-    register_id: int, body: EntriesPut, request: Request, user: ManageUser, ctx: ContextDep
+    register_id: int, body: EntriesPut, request: Request, user: CurrentUser, ctx: ContextDep
 ) -> ImportResult:
     """Add entries; one of a plate already listed replaces it."""
-    register = _found(ctx, register_id)
+    register = _editable(ctx, request, register_id, user)
     added, updated = register_store.put_entries(ctx.db, register_id, body.entries, by=user.username)
     plates = [e.plate for e in body.entries][:20]
     _audit(ctx, request, user, "entries", register, added=added, updated=updated, plates=plates)
@@ -147,10 +214,10 @@ def put_entries(
 
 @router.delete("/{register_id}/entries/{entry_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_entry(
-    register_id: int, entry_id: int, request: Request, user: ManageUser, ctx: ContextDep
+    register_id: int, entry_id: int, request: Request, user: CurrentUser, ctx: ContextDep
 ) -> Response:
     """Take a vehicle off a register."""
-    register = _found(ctx, register_id)
+    register = _editable(ctx, request, register_id, user)
     entry = register_store.delete_entry(ctx.db, register_id, entry_id)
     if entry is None:
         raise HTTPException(404, f"entry {entry_id} is not on register {register_id}")
@@ -164,13 +231,13 @@ def delete_entry(
     openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def import_csv(
-    register_id: int, request: Request, user: ManageUser, ctx: ContextDep
+    register_id: int, request: Request, user: CurrentUser, ctx: ContextDep
 ) -> ImportResult:
     """Import a CSV file (the body, ``text/csv``): a header row with ``plate`` and optionally
     ``label``, ``reason``, ``source``, ``owner``, ``valid_from``, ``valid_until``, ``action``
     (``delete`` takes the plate off). Rows that cannot be read are listed by line; the others
     are imported."""
-    register = _found(ctx, register_id)
+    register = await asyncio.to_thread(_editable, ctx, request, register_id, user)
     body = await request.body()
     if len(body) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"a CSV file of at most {MAX_IMPORT_BYTES // 2**20} MB")
@@ -191,11 +258,11 @@ async def import_csv(
 
 @router.post("/{register_id}/sync", response_model=ImportResult)
 async def sync_register(
-    register_id: int, request: Request, user: ManageUser, ctx: ContextDep
+    register_id: int, request: Request, user: CurrentUser, ctx: ContextDep
 ) -> ImportResult:
     """Fetch the register's file now (it has a ``sync_url``); 502 when it cannot be fetched
     or read, with the reason (also kept on the register)."""
-    _found(ctx, register_id)
+    await asyncio.to_thread(_editable, ctx, request, register_id, user)
     try:
         result = await ctx.register_sync.sync(register_id, by=user.username)
     except SyncFailed as exc:
@@ -241,13 +308,13 @@ MAX_PHOTOS = 10
     },
 )
 async def enrol_person(
-    register_id: int, request: Request, user: ManageUser, ctx: ContextDep
+    register_id: int, request: Request, user: CurrentUser, ctx: ContextDep
 ) -> EntryPublic:
     """Put a person on a register of persons: a name, why, and 1 to 10 photos (JPEG or PNG,
     each showing the person's face alone; several photos, from different days and angles,
     match better). A photo with no face or several is refused, naming it; only each face's
     descriptor is kept, and the first face as the entry's picture."""
-    register = _found(ctx, register_id)
+    register = await asyncio.to_thread(_editable, ctx, request, register_id, user)
     if register.kind != "persons":
         raise HTTPException(422, f"register {register.name} lists vehicles, not persons")
     async with request.form(max_files=MAX_PHOTOS, max_fields=8) as form:
@@ -303,8 +370,11 @@ async def enrol_person(
 
 
 @router.get("/{register_id}/entries/{entry_id}/photo", response_class=FileResponse)
-def entry_photo(register_id: int, entry_id: int, _: Reader, ctx: ContextDep) -> FileResponse:
+def entry_photo(
+    register_id: int, entry_id: int, user: CurrentUser, ctx: ContextDep
+) -> FileResponse:
     """A person's enrolled face."""
+    _found(ctx, register_id, user)
     entry = register_store.get_entry(ctx.db, register_id, entry_id)
     if entry is None or not entry.photo:
         raise HTTPException(404, f"entry {entry_id} of register {register_id} has no photo")

@@ -175,6 +175,7 @@ def search_route(
         colours=colour,
         plate=plate or None,
         kind=kind,
+        hidden_registers=visible.hidden_registers,
     )
     result = search(ctx.db, filters, limit=limit, offset=offset)
     return SearchPage(total=result.total, items=[_hit_public(h) for h in result.hits])

@@ -3,9 +3,11 @@
 // reason, source, owner, valid_from, valid_until; action=delete removes) or kept in step
 // with a URL; and lists of persons, enrolled from photos of their face, for the cameras
 // where face matching is switched on. A rule on "watchlist.hit" turns a hit into an alarm.
+// Each register's access names the roles that see it, edit its entries and are alerted by
+// its hits (none ticked: readers see, administrators edit, everyone is alerted).
 
 import { errorBanner, placeErrors } from './admin-kit.js';
-import { registers as registersApi } from './api.js';
+import { registers as registersApi, roles as rolesApi } from './api.js';
 import { confirmDialog, formatDateTime, formField, h, replace, toast } from './ui.js';
 
 const CATEGORIES = [
@@ -76,7 +78,7 @@ class RegistersPage {
       h('td', { dataset: { testid: 'register-active-count' } }, String(r.active)),
       h('td', {}, sync),
       h('td', { class: 'actions' },
-        r.kind === 'persons' ? null
+        r.kind === 'persons' || !r.editable ? null
           : h('button', { class: 'btn btn-small', dataset: { testid: 'import-register' }, onclick: () => file.click() }, 'Import CSV…'), file,
         h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'delete-register' }, onclick: () => this.remove(r) }, 'Delete')));
   }
@@ -170,7 +172,7 @@ class RegistersPage {
       this.error.show(`Entries not loaded: ${err.message}`);
     }
     replace(this.entries, h('div', { class: 'panel' },
-      h('h2', {}, r.name), addError, addForm, filter,
+      h('h2', {}, r.name), addError, r.editable ? addForm : null, filter,
       h('table', { class: 'table', dataset: { testid: 'entry-table' } },
         h('thead', {}, h('tr', {}, [r.kind === 'persons' ? 'Person' : 'Plate', 'Reason', 'Source', 'Owner', 'Valid', ''].map((t) => h('th', {}, t)))),
         h('tbody', {}, entries.map((e) => h('tr', { class: e.active ? '' : 'row-disabled', dataset: { testid: 'entry-row', plate: e.plate, active: String(e.active) } },
@@ -178,7 +180,7 @@ class RegistersPage {
             r.kind === 'persons' ? h('span', {}, e.label ?? '') : h('code', {}, e.plate)),
           h('td', {}, e.reason ?? ''), h('td', {}, e.source ?? ''), h('td', {}, e.owner ?? ''),
           h('td', {}, [e.valid_from ? `from ${formatDateTime(e.valid_from)}` : '', e.valid_until ? `until ${formatDateTime(e.valid_until)}` : ''].filter(Boolean).join(' ') || 'always'),
-          h('td', { class: 'actions' }, h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'delete-entry' }, onclick: async () => {
+          h('td', { class: 'actions' }, !r.editable ? null : h('button', { class: 'btn btn-small btn-danger', dataset: { testid: 'delete-entry' }, onclick: async () => {
             try {
               await registersApi.removeEntry(r.id, e.id);
             } catch (err) {
@@ -186,7 +188,44 @@ class RegistersPage {
             }
             await this.load();
             this.showEntries(r, plate);
-          } }, 'Remove'))))))));
+          } }, 'Remove')))))),
+      await this.accessPanel(r)));
+  }
+
+  /** Roles by what they may do with the register (administrators only: others get null). */
+  async accessPanel(r) {
+    let roles;
+    try {
+      roles = await rolesApi.list();
+    } catch {
+      return null; // not an administrator: the access is not theirs to change
+    }
+    const rights = [['see', 'Sees it'], ['edit', 'Edits entries'], ['alert', 'Alerted by hits']];
+    const boxes = roles.map((role) => rights.map(([right]) => h('input', {
+      type: 'checkbox', checked: r.access[right].includes(role.name),
+      dataset: { testid: `access-${right}`, role: role.name },
+    })));
+    const saveError = errorBanner('access-error');
+    const save = async () => {
+      saveError.show(null);
+      const access = Object.fromEntries(rights.map(([right], j) => [right, roles.filter((_, i) => boxes[i][j].checked).map((role) => role.name)]));
+      try {
+        const saved = await registersApi.setAccess(r.id, access);
+        toast(`${r.name}: access saved`, 'ok');
+        await this.load();
+        this.showEntries(saved);
+      } catch (err) {
+        saveError.show(err.message);
+      }
+    };
+    return h('section', { class: 'register-access', dataset: { testid: 'register-access' } },
+      h('h3', {}, 'Access'),
+      h('p', { class: 'sub' }, 'None ticked in a column: those who search or work alarms see it, administrators edit it, everyone who sees the camera is alerted.'),
+      saveError,
+      h('table', { class: 'table' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Role'), rights.map(([, label]) => h('th', {}, label)))),
+        h('tbody', {}, roles.map((role, i) => h('tr', {}, h('td', {}, role.name), boxes[i].map((box) => h('td', {}, box)))))),
+      h('button', { class: 'btn btn-primary', dataset: { testid: 'save-access' }, onclick: save }, 'Save access'));
   }
 
   /** The form that enrols a person: name, reason and photos of their face. */

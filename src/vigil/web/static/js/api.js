@@ -298,6 +298,8 @@ export const registers = {
   addEntries: (id, entries) => api(`/api/registers/${id}/entries`, { method: 'POST', body: { entries } }),
   removeEntry: (id, entryId) => api(`/api/registers/${id}/entries/${entryId}`, { method: 'DELETE' }),
   sync: (id) => api(`/api/registers/${id}/sync`, { method: 'POST' }),
+  /** Who sees it, edits its entries and is alerted by its hits: { see, edit, alert } role names. */
+  setAccess: (id, access) => api(`/api/registers/${id}/access`, { method: 'PUT', body: access }),
   /** Enrol a person: `form` a FormData with name, reason and photos (files). */
   async enrol(id, form) {
     const response = await request(`/api/registers/${id}/persons`, { method: 'POST', headers: { Accept: 'application/json' }, body: form });
