@@ -1,7 +1,7 @@
 """Register access: who sees a register, edits its entries and is alerted by its hits, by
 role. A restricted watchlist is invisible to others, its hits (events, alarms, live
-messages, search) reach only the roles it names, clerks edit its entries without being
-administrators, and every change of access is audited."""
+messages, search, a linked centre's feed) reach only the roles it names, clerks edit its
+entries without being administrators, and every change of access is audited."""
 
 from __future__ import annotations
 
@@ -176,5 +176,16 @@ def test_a_restricted_register_s_hits_alert_only_its_roles(
     assert client.get(snapshot, headers=operator).status_code == 404
     assert found(officer) == {"watchlist.hit", "plate.read"}
     assert found(operator) == {"plate.read"}
+
+    # What a linked centre reads with a token of each: the same.
+    def fed(headers: dict[str, str], what: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = client.get(f"/api/federation/{what}", headers=headers).json()[
+            "items"
+        ]
+        return items
+
+    assert "watchlist.hit" in {e["type"] for e in fed(officer, "events")}
+    assert "watchlist.hit" not in {e["type"] for e in fed(operator, "events")}
+    assert len(fed(officer, "alarms")) == 1 and fed(operator, "alarms") == []
     # Administrators too are alerted only as the register says.
     assert alarms({}) == []

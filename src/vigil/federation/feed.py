@@ -16,6 +16,7 @@ from vigil.federation.models import SiteAlarm, SiteCamera
 from vigil.store.db import Database
 from vigil.store.events import to_event
 from vigil.store.models import Alarm, Camera, EventRecord
+from vigil.store.registers import not_hidden
 
 ALARM_FIELDS = (
     "id",
@@ -79,12 +80,20 @@ def own_cameras(db: Database, cameras: Collection[int] | None) -> list[dict[str,
 
 
 def alarms_after(
-    db: Database, after: Cursor | None, *, limit: int, cameras: Collection[int] | None
+    db: Database,
+    after: Cursor | None,
+    *,
+    limit: int,
+    cameras: Collection[int] | None,
+    hidden_registers: Collection[int] = (),
 ) -> tuple[list[dict[str, Any]], str | None]:
     """This site's alarms changed after the cursor, oldest change first, and the cursor
-    after the last one (None when there are none)."""
+    after the last one (None when there are none); the hits of ``hidden_registers`` are
+    not the caller's (their access alerts other roles)."""
     query = select(Alarm).where(
-        Alarm.id.not_in(select(SiteAlarm.alarm_id)), _visible(Alarm.camera_id, cameras)
+        Alarm.id.not_in(select(SiteAlarm.alarm_id)),
+        _visible(Alarm.camera_id, cameras),
+        not_hidden(Alarm.register_id, hidden_registers),
     )
     if after is not None:
         query = query.where(_after(Alarm.updated_at, Alarm.id, after, int(after.id or 0)))
@@ -106,11 +115,14 @@ def events_after(
     limit: int,
     cameras: Collection[int] | None,
     mirrored_sites: Collection[str],
+    hidden_registers: Collection[int] = (),
 ) -> tuple[list[dict[str, Any]], str | None]:
     """This site's events stored after the cursor, oldest first, and the cursor after the
-    last one (None when there are none)."""
+    last one (None when there are none), but the hits of ``hidden_registers``."""
     query = select(EventRecord).where(
-        EventRecord.stored_at.is_not(None), _visible(EventRecord.camera_id, cameras)
+        EventRecord.stored_at.is_not(None),
+        _visible(EventRecord.camera_id, cameras),
+        not_hidden(EventRecord.register_id, hidden_registers),
     )
     if mirrored_sites:
         query = query.where(EventRecord.site.not_in(mirrored_sites))

@@ -23,7 +23,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    or_,
     select,
     union_all,
 )
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 from vigil.domain.plates import confusable_variants, plate_pattern
 from vigil.store.db import Database
 from vigil.store.models import Camera, EventRecord, TrackRecord
+from vigil.store.registers import not_hidden
 from vigil.store.types import UTCDateTime
 
 SEARCH_LIMIT_MAX = 200
@@ -122,8 +122,7 @@ def _event_query(f: SearchFilters) -> _Part:
             if pattern is not None
             else e.plate.in_(sorted(confusable_variants(f.plate)))
         )
-    if f.hidden_registers:
-        conds.append(or_(e.register_id.is_(None), ~e.register_id.in_(f.hidden_registers)))
+    conds.append(not_hidden(e.register_id, f.hidden_registers))
     query: Select[*tuple[Any, ...]] = select(
         literal("event").label("kind"),
         e.id.label("id"),

@@ -15,6 +15,7 @@ from vigil.domain.alarms import OPEN_STATES, AlarmChanged, AlarmState
 from vigil.store.actions import failed_counts
 from vigil.store.db import Database, advisory_lock, lock_rule_camera
 from vigil.store.models import Alarm, AlarmNote, Camera, EventRecord
+from vigil.store.registers import not_hidden
 from vigil.store.types import utcnow
 
 OPEN = [s.value for s in OPEN_STATES]
@@ -145,9 +146,7 @@ def _filtered(query: S, f: AlarmFilter) -> S:
         query = query.where(or_(Alarm.camera_id.in_(f.cameras), Alarm.camera_id.is_(None)))
     if f.sites is not None:
         query = query.where(Alarm.site.in_(f.sites))
-    if f.hidden_registers:
-        hidden = Alarm.register_id.in_(f.hidden_registers)
-        query = query.where(or_(Alarm.register_id.is_(None), ~hidden))
+    query = query.where(not_hidden(Alarm.register_id, f.hidden_registers))
     if f.since is not None:
         query = query.where(Alarm.created_at >= f.since)
     if f.until is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vigil.domain.events import Event, ObjectRef, event_plate, event_register
 from vigil.store.db import Database
 from vigil.store.models import EventRecord
+from vigil.store.registers import not_hidden
 
 EVENTS_LIMIT_MAX = 1000
 
@@ -115,9 +116,7 @@ def list_events(
         )
     if sites is not None:
         query = query.where(EventRecord.site.in_(sites))
-    if hidden_registers:
-        hidden = EventRecord.register_id.in_(hidden_registers)
-        query = query.where(or_(EventRecord.register_id.is_(None), ~hidden))
+    query = query.where(not_hidden(EventRecord.register_id, hidden_registers))
     if type:
         if type.endswith("*"):
             query = query.where(EventRecord.type.startswith(type[:-1], autoescape=True))

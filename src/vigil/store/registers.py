@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from vigil.domain.errors import Conflict
 from vigil.domain.plates import confusable_variants, normalise_plate
@@ -145,6 +146,13 @@ def hidden_registers(db: Database, roles: set[str]) -> frozenset[int]:
     return frozenset(
         i for i, access in rows if not RegisterAccess.model_validate(access or {}).alerts(roles)
     )
+
+
+def not_hidden(
+    column: InstrumentedAttribute[int | None], hidden: Collection[int]
+) -> ColumnElement[bool]:
+    """A condition on a register id column (events', alarms'): not a hit on ``hidden``."""
+    return or_(column.is_(None), column.not_in(hidden)) if hidden else true()
 
 
 def delete_register(db: Database, register_id: int) -> bool:

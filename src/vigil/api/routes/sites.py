@@ -210,7 +210,11 @@ def feed_alarms(
 ) -> FeedPage:
     """This site's alarms changed after the cursor (raised, acknowledged, closed...)."""
     items, cursor = feed.alarms_after(
-        ctx.db, _cursor(after), limit=limit, cameras=_cameras(visible)
+        ctx.db,
+        _cursor(after),
+        limit=limit,
+        cameras=_cameras(visible),
+        hidden_registers=visible.hidden_registers,
     )
     return FeedPage(items=items, cursor=cursor)
 
@@ -225,7 +229,12 @@ def feed_events(
     """This site's events stored after the cursor."""
     mirrored = [s.name for s in site_store.list_sites(ctx.db)]
     items, cursor = feed.events_after(
-        ctx.db, _cursor(after), limit=limit, cameras=_cameras(visible), mirrored_sites=mirrored
+        ctx.db,
+        _cursor(after),
+        limit=limit,
+        cameras=_cameras(visible),
+        mirrored_sites=mirrored,
+        hidden_registers=visible.hidden_registers,
     )
     return FeedPage(items=items, cursor=cursor)
 
