@@ -19,6 +19,7 @@ from tests.conftest import authorise, wait_until
 from vigil.api.app import create_app
 from vigil.config import Settings
 from vigil.domain.events import Event, ObjectRef, TrackEnded
+from vigil.search import query
 from vigil.store.models import TrackRecord
 
 T0 = datetime.fromisoformat("2025-03-01T10:00:00+00:00")
@@ -178,7 +179,7 @@ def test_each_filter(seeded: tuple[TestClient, Seeded]) -> None:
     assert ids(search(client, **naive)) == ids(search(client, **window))
     combined = search(client, camera_id=s.gate, class_name="person", colour="red", zone="lot")
     assert ids(combined) == [*E(s, "e1"), *T(s, "t1")]
-    assert search(client, camera_id=9999) == {"total": 0, "items": []}
+    assert search(client, camera_id=9999) == {"total": 0, "more": False, "items": []}
 
 
 def test_pagination(seeded: tuple[TestClient, Seeded]) -> None:
@@ -189,6 +190,21 @@ def test_pagination(seeded: tuple[TestClient, Seeded]) -> None:
     assert [i for p in pages for i in ids(p)] == everything
     assert search(client, limit=2, offset=9)["items"] == []
     assert ids(search(client, kind="tracks", limit=1, offset=1)) == T(s, "t4")
+
+
+def test_broad_filters_are_counted_up_to_a_bound(
+    seeded: tuple[TestClient, Seeded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = seeded
+    everything = ids(search(client))
+    monkeypatch.setattr(query, "SEARCH_COUNT_MAX", 3)
+    first = search(client, limit=2)
+    assert (first["total"], first["more"], ids(first)) == (3, True, everything[:2])
+    # Paging on counts past the page asked for, until the end is in sight.
+    later = search(client, limit=2, offset=6)
+    assert (later["total"], later["more"], ids(later)) == (8, True, everything[6:8])
+    last = search(client, limit=2, offset=8)
+    assert (last["total"], last["more"], ids(last)) == (9, False, everything[8:])
 
 
 @pytest.mark.parametrize(

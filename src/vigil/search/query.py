@@ -35,6 +35,8 @@ from vigil.store.registers import not_hidden
 from vigil.store.types import UTCDateTime
 
 SEARCH_LIMIT_MAX = 200
+# Matches are counted up to this many (or past the page asked for); beyond: ``more``.
+SEARCH_COUNT_MAX = 10_000
 
 
 class SearchKind(StrEnum):
@@ -84,14 +86,22 @@ class Hit:
 
 @dataclass(slots=True)
 class SearchResult:
-    """A page of hits and how many match in all."""
+    """A page of hits and how many match in all: counted up to ``SEARCH_COUNT_MAX`` (or
+    past the page asked for), ``more`` when there are more than ``total``."""
 
     total: int
     hits: list[Hit]
+    more: bool = False
 
 
-# A query and its newest-first order.
-_Part = tuple[Select[*tuple[Any, ...]], tuple[UnaryExpression[Any], ...]]
+@dataclass(slots=True)
+class _Part:
+    """A query of hits, its newest-first order, and the same filter with no columns to
+    count by (narrow, so that the database can count from its indexes)."""
+
+    query: Select[*tuple[Any, ...]]
+    order: tuple[UnaryExpression[Any], ...]
+    matches: Select[*tuple[Any, ...]]
 
 
 def _event_query(f: SearchFilters) -> _Part:
@@ -136,7 +146,13 @@ def _event_query(f: SearchFilters) -> _Part:
         cast(null(), String).label("zones"),
         e.snapshot.label("image"),
     ).where(*conds)
-    return query, (e.at.desc(), e.id.desc())
+    matches = select(literal(1)).select_from(e).where(*conds)
+    if f.plate:
+        # A plate's readings are few: found by the plate indexes, then sorted. Ordered by
+        # time alone, the planner may walk the time index back through a year for them.
+        found = query.cte("plate_events").prefix_with("MATERIALIZED")
+        return _Part(select(found), (found.c.at.desc(), found.c.id.desc()), matches)
+    return _Part(query, (e.at.desc(), e.id.desc()), matches)
 
 
 def _track_query(f: SearchFilters) -> _Part:
@@ -171,8 +187,9 @@ def _track_query(f: SearchFilters) -> _Part:
         cast(t.zones, String).label("zones"),
         t.thumbnail.label("image"),
     ).where(*conds)
+    matches = select(literal(1)).select_from(t).where(*conds)
     # Ties broken by the id as text, as the merged page orders them.
-    return query, (t.first_at.desc(), track_id.desc())
+    return _Part(query, (t.first_at.desc(), track_id.desc()), matches)
 
 
 def search(
@@ -187,7 +204,8 @@ def search(
         offset: Hits skipped (earlier pages).
 
     Returns:
-        The page, and the number of hits in all.
+        The page, and the number of hits in all (up to ``SEARCH_COUNT_MAX``, or past the
+        page asked for; ``more`` when there are more).
     """
     limit = max(1, min(limit, SEARCH_LIMIT_MAX))
     parts: list[_Part] = []
@@ -198,10 +216,17 @@ def search(
         parts.append(_track_query(filters))
     if not parts:
         return SearchResult(0, [])
+    # Counting every match of a broad filter over a year of a city's events costs more than
+    # the page itself: count as far as anyone pages, then say "more".
+    bound = max(SEARCH_COUNT_MAX, offset + limit)
     with db.session() as s:
-        total = sum(s.scalar(select(func.count()).select_from(p.subquery())) or 0 for p, _ in parts)
+        counted = sum(
+            s.scalar(select(func.count()).select_from(p.matches.limit(bound + 1).subquery())) or 0
+            for p in parts
+        )
+        total, more = min(counted, bound), counted > bound
         if total == 0 or offset >= total:
-            return SearchResult(total, [])
+            return SearchResult(total, [], more)
         rows = _page(s, parts, limit, offset)
         names = _camera_names(s, {r.camera_id for r in rows if r.camera_id is not None})
     hits = [
@@ -221,15 +246,15 @@ def search(
         )
         for r in rows
     ]
-    return SearchResult(total, hits)
+    return SearchResult(total, hits, more)
 
 
 def _page(s: Session, parts: list[_Part], limit: int, offset: int) -> list[Any]:
     if len(parts) == 1:
-        query, order = parts[0]
-        return list(s.execute(query.order_by(*order).limit(limit).offset(offset)))
+        part = parts[0]
+        return list(s.execute(part.query.order_by(*part.order).limit(limit).offset(offset)))
     # Each side cut to the rows the page could need, then merged.
-    sides = [query.order_by(*order).limit(offset + limit).subquery() for query, order in parts]
+    sides = [p.query.order_by(*p.order).limit(offset + limit).subquery() for p in parts]
     merged = union_all(*(select(side) for side in sides)).subquery()
     query = select(merged).order_by(merged.c.at.desc(), merged.c.id.desc())
     return list(s.execute(query.limit(limit).offset(offset)))

@@ -16,7 +16,14 @@ from vigil.api.deps import ContextDep
 from vigil.api.errors import FieldError
 from vigil.api.routes.events import recorded_file
 from vigil.domain.permissions import Permission
-from vigil.search.query import SEARCH_LIMIT_MAX, Hit, SearchFilters, SearchKind, search
+from vigil.search.query import (
+    SEARCH_COUNT_MAX,
+    SEARCH_LIMIT_MAX,
+    Hit,
+    SearchFilters,
+    SearchKind,
+    search,
+)
 from vigil.store import tracks as track_store
 
 router = APIRouter(tags=["search"])
@@ -58,7 +65,10 @@ class SearchHit(BaseModel):
 class SearchPage(BaseModel):
     """A page of hits, newest first, and how many match in all."""
 
-    total: int
+    total: int = Field(
+        description=f"hits in all, counted up to {SEARCH_COUNT_MAX:,} (or past the page asked for)"
+    )
+    more: bool = Field(False, description="there are more hits than total (a broad filter)")
     items: list[SearchHit]
 
 
@@ -178,7 +188,8 @@ def search_route(
         hidden_registers=visible.hidden_registers,
     )
     result = search(ctx.db, filters, limit=limit, offset=offset)
-    return SearchPage(total=result.total, items=[_hit_public(h) for h in result.hits])
+    items = [_hit_public(h) for h in result.hits]
+    return SearchPage(total=result.total, more=result.more, items=items)
 
 
 @router.get("/api/tracks/{track_id}/thumbnail", response_class=FileResponse)

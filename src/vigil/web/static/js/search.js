@@ -140,13 +140,13 @@ class SearchView {
     }
     const last = Math.min(this.offset + page.items.length, page.total);
     this.summary.textContent = page.total
-      ? `${page.total} found; ${this.offset + 1}–${last}, newest first`
+      ? `${page.more ? `more than ${page.total}` : page.total} found; ${this.offset + 1}–${last}, newest first`
       : 'Nothing found for these filters.';
     this.summary.dataset.total = String(page.total);
     replace(this.results, page.items.map((hit) => this.card(hit)));
     replace(this.pager,
       this.offset > 0 ? h('button', { class: 'btn', dataset: { testid: 'search-prev' }, onclick: () => this.submit(Math.max(0, this.offset - PAGE)) }, 'Newer') : null,
-      last < page.total ? h('button', { class: 'btn', dataset: { testid: 'search-next' }, onclick: () => this.submit(this.offset + PAGE) }, 'Older') : null);
+      last < page.total || page.more ? h('button', { class: 'btn', dataset: { testid: 'search-next' }, onclick: () => this.submit(this.offset + PAGE) }, 'Older') : null);
   }
 
   card(hit) {
