@@ -1,13 +1,16 @@
 """Camera tampering: a view covered, defocused, turned away or too dark, from a small grey
 copy of each sampled frame compared with the view as it was learnt.
 
-Three figures per frame, each relative to the learnt view: *detail* (the mean horizontal
-grey gradient: edges), *contrast* (the grey level's standard deviation) and *difference*
-(the mean absolute grey difference from the learnt view), plus the difference from the
-frame before (*unrest*). On the tampering clips of ../shared/media (320 x 180 grey):
+Four figures per frame, each relative to the learnt view: *detail* (the mean horizontal
+grey gradient: edges), *sharpest* (the 99th percentile of the grey gradient: the
+strongest edges), *contrast* (the grey level's standard deviation) and *difference* (the
+mean absolute grey difference from the learnt view), plus the difference from the frame
+before (*unrest*). On the tampering clips of ../shared/media (320 x 180 grey):
 
 - covered (bubble wrap over the lens): detail 0.22-0.31, contrast 0.35-0.63;
-- defocused: detail 0.58-0.67, contrast 0.97, difference 5-9 grey levels;
+- defocused: detail 0.58-0.67, sharpest 0.40-0.56, contrast 0.97, difference 5-9 grey
+  levels; things taken out of a plain view (two of three bottles off a table) lower the
+  detail as much (0.52) but leave the edges that stay sharp (sharpest 0.65-0.66);
 - turned to another view: difference 62-66, detail 0.51-0.62, settled (unrest < 1 a frame);
 - a hand-held camera's jitter: difference up to 5, detail 1.0;
 - too dark (a cap, the lights out): a mean grey level under 35 and under 0.4 of the learnt
@@ -39,6 +42,10 @@ DARK_LEVEL, DARK_SHARE = 35.0, 0.4
 night scene learnt dark is not too dark; a cap over the lens or the lights out is)."""
 COVERED_DETAIL, COVERED_CONTRAST = 0.35, 0.7
 DEFOCUSED_DETAIL, DEFOCUSED_CONTRAST, DEFOCUSED_DIFFERENCE = 0.75, 0.85, 15.0
+DEFOCUSED_SHARPEST = 0.6
+"""Defocused: the strongest edges too are blurred (not only fewer edges in view)."""
+SHARPEST_PERCENTILE = 99
+SHARPEST_EVERY = 25
 MOVED_DIFFERENCE, MOVED_DETAIL, MOVED_UNREST = 25.0, 0.4, 4.0
 MOVED_CELLS, CELL_DIFFERENCE, GRID = 0.8, 20.0, 8
 """Turned away: at least this share of the frame's GRID x GRID cells differs from the learnt
@@ -99,19 +106,27 @@ class TamperWatch:
         self._sum: npt.NDArray[np.float64] | None = None
         self._count = 0
         self._view: npt.NDArray[np.float32] | None = None
-        self._detail = self._contrast = self._brightness = 0.0
+        self._detail = self._contrast = self._brightness = self._sharpest = 0.0
         self._previous: npt.NDArray[np.float32] | None = None
         self._candidate = _Spell()
         self._clear_since: float | None = None
         self.state: TamperKind | None = None
         """The kind reported and not yet cleared (None: normal)."""
         self._state_since = 0.0
+        self._follows = 0
 
     @staticmethod
     def _figures(gray: npt.NDArray[np.float32]) -> tuple[float, float, float]:
         """Detail, contrast and brightness."""
         detail = float(np.abs(np.diff(gray, axis=1)).mean())
         return detail, float(gray.std()), float(gray.mean())
+
+    @staticmethod
+    def _sharpness(gray: npt.NDArray[np.float32]) -> float:
+        """The strength of the strongest edges (either direction)."""
+        across = np.abs(np.diff(gray, axis=1))[:-1, :]
+        down = np.abs(np.diff(gray, axis=0))[:, :-1]
+        return float(np.percentile(np.maximum(across, down), SHARPEST_PERCENTILE))
 
     def update(self, gray: Gray, t: float) -> TamperReport | None:
         """Take one frame (grey, :data:`WIDTH` wide) at stream time ``t``; a report when a
@@ -129,6 +144,12 @@ class TamperWatch:
         detail, contrast, brightness = self._figures(frame)
         rel_detail = detail / max(self._detail, 1e-3)
         rel_contrast = contrast / max(self._contrast, 1e-3)
+        # Only needed to tell a blurred lens from a plainer view (costs a partition).
+        rel_sharpest = (
+            self._sharpness(frame) / max(self._sharpest, 1e-3)
+            if rel_detail < DEFOCUSED_DETAIL
+            else 1.0
+        )
         changed = np.abs(frame - self._view)
         difference = float(changed.mean())
         cells = _cells(changed)
@@ -136,7 +157,7 @@ class TamperWatch:
         kind = (
             TamperKind.DARK
             if dark
-            else self._classify(rel_detail, rel_contrast, difference, cells, unrest)
+            else self._classify(rel_detail, rel_contrast, difference, cells, unrest, rel_sharpest)
         )
         report = self._hold(kind, t, rel_detail, rel_contrast, difference)
         if kind is None and self.state is None and unrest < MOVED_UNREST:
@@ -154,6 +175,7 @@ class TamperWatch:
         if t - self._started >= self.learn_s and self._count >= 2:
             self._view = (self._sum / self._count).astype(np.float32)
             self._detail, self._contrast, self._brightness = self._figures(self._view)
+            self._sharpest = self._sharpness(self._view)
 
     def _follow(self, frame: npt.NDArray[np.float32]) -> None:
         assert self._view is not None
@@ -162,9 +184,18 @@ class TamperWatch:
         self._detail += FOLLOW * (detail - self._detail)
         self._contrast += FOLLOW * (contrast - self._contrast)
         self._brightness += FOLLOW * (brightness - self._brightness)
+        if self._follows % SHARPEST_EVERY == 0:  # slow light changes: now and then is enough
+            self._sharpest += SHARPEST_EVERY * FOLLOW * (self._sharpness(frame) - self._sharpest)
+        self._follows += 1
 
     def _classify(
-        self, detail: float, contrast: float, difference: float, cells: float, unrest: float
+        self,
+        detail: float,
+        contrast: float,
+        difference: float,
+        cells: float,
+        unrest: float,
+        sharpest: float,
     ) -> TamperKind | None:
         if detail < COVERED_DETAIL and contrast < COVERED_CONTRAST:
             return TamperKind.COVERED
@@ -178,6 +209,7 @@ class TamperWatch:
             return TamperKind.MOVED
         if (
             detail < DEFOCUSED_DETAIL
+            and sharpest < DEFOCUSED_SHARPEST
             and contrast > DEFOCUSED_CONTRAST
             and difference < DEFOCUSED_DIFFERENCE
             and settled  # a hand moving close to the lens is not a blurred lens
