@@ -322,3 +322,39 @@ def test_camera_status_rule_gets_a_readable_title_and_a_cleared_alarm_says_so(
     detail = page.get_by_test_id("alarm-detail")
     expect(detail.get_by_test_id("alarm-condition-cleared")).to_be_visible()
     expect(detail).to_contain_text("Condition cleared")
+
+
+def test_the_queue_is_worked_from_the_keyboard(page: Page, stack: Stack) -> None:
+    fired = []
+    for name, priority in (("Panic button", 1), ("Door held open", 3)):
+        r = stack.client.post(
+            "/api/rules",
+            json={
+                "name": name,
+                "trigger": {"kind": "manual"},
+                "actions": [{"type": "raise_alarm", "priority": priority}],
+            },
+        )
+        assert r.status_code == 201, r.text
+        done = stack.client.post(f"/api/rules/{r.json()['id']}/trigger", json={})
+        assert done.status_code == 202, done.text
+        fired.append(done.json()["alarm_id"])
+    urgent, later = fired
+    page.goto("/#/alarms")
+    expect(page.get_by_test_id("alarm-row")).to_have_count(2)
+    page.keyboard.press("j")  # the first of the queue: priority 1
+    expect(page.get_by_test_id("alarm-side")).to_be_visible()
+    assert page.url.endswith(f"#/alarms/{urgent}"), page.url
+    page.keyboard.press("a")
+    wait_until(lambda: alarm(stack, urgent)["state"] == "acknowledged", 10, "acknowledged")
+    assert alarm(stack, later)["state"] == "new"
+    page.keyboard.press("ArrowDown")
+    assert page.url.endswith(f"#/alarms/{later}"), page.url
+    page.keyboard.press("k")
+    assert page.url.endswith(f"#/alarms/{urgent}"), page.url
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("alarm-side")).to_be_hidden()
+    # Typing in a field is typing: the queue's keys stay out of it.
+    page.get_by_test_id("filter-category").focus()
+    page.keyboard.press("j")
+    expect(page.get_by_test_id("alarm-side")).to_be_hidden()

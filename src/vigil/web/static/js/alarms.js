@@ -1,7 +1,9 @@
 // The alarm queue (#/alarms): open alarms sorted by priority then time as the server orders
 // them, filtered by the hash query (#/alarms?state=open&priority=1&category=&camera_id=),
 // refreshed live from the alarm changes on the events WebSocket. Selecting an alarm opens its
-// detail beside the queue (#/alarms/{id}, the same query kept).
+// detail beside the queue (#/alarms/{id}, the same query kept). Keys, for an operator who
+// works the queue without the mouse: j / ↓ next alarm, k / ↑ previous, a acknowledge the
+// one open beside the queue, Escape close it.
 
 import { AlarmDetail } from './alarm-detail.js';
 import { PRIORITIES, STATES, clearedFlag, priorityBadge, stateChip } from './alarm-format.js';
@@ -10,7 +12,7 @@ import { pushButton } from './push.js';
 import { siteBadge } from './site-badge.js';
 import { SOUND_MODES, setSoundMode, soundMode } from './sounds.js';
 import { alarmStore, store } from './store.js';
-import { formatAgo, formatDateTime, h, replace } from './ui.js';
+import { formatAgo, formatDateTime, h, replace, toast } from './ui.js';
 
 const REFETCH_DEBOUNCE_MS = 200;
 const AGE_TICK_MS = 5000;
@@ -48,6 +50,8 @@ class AlarmQueue {
     replace(root, h('div', { class: 'alarms-view', dataset: { testid: 'alarms-view' } },
       h('div', { class: 'view-header' },
         h('h1', {}, 'Alarms'), this.summary, h('span', { class: 'spacer' }),
+        h('span', { class: 'meta keys-hint', dataset: { testid: 'alarm-keys' }, title: 'Keyboard' },
+          'j/k next · a acknowledge · Esc close'),
         sound, pushButton(),
         h('a', { class: 'btn btn-small', href: '#/alarms/stats', dataset: { testid: 'alarm-stats-link' } }, 'Statistics'),
         h('a', { class: 'btn btn-small', href: '#/rules', dataset: { testid: 'rules-link' } }, 'Rules')),
@@ -70,10 +74,45 @@ class AlarmQueue {
     alarmStore.addEventListener('resync', this.onResync);
     alarmStore.addEventListener('change', this.onCounts);
     this.ageTimer = setInterval(() => this.renderAges(), AGE_TICK_MS);
+    this.onKey = (e) => this.key(e);
+    document.addEventListener('keydown', this.onKey);
+    this.load();
+  }
+
+  /** The queue's keys; none while typing in a field or with a modifier held. */
+  key(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.('input, select, textarea, [contenteditable]')) return;
+    const rows = [...this.tbody.querySelectorAll('[data-testid="alarm-row"]')];
+    const at = rows.findIndex((tr) => Number(tr.dataset.alarmId) === this.selected);
+    const step = { j: 1, ArrowDown: 1, k: -1, ArrowUp: -1 }[e.key];
+    if (step && rows.length) {
+      e.preventDefault();
+      const next = rows[Math.min(rows.length - 1, Math.max(0, at < 0 ? 0 : at + step))];
+      this.select(Number(next.dataset.alarmId));
+      next.scrollIntoView({ block: 'nearest' });
+    } else if (e.key === 'a' && this.selected) {
+      e.preventDefault();
+      this.acknowledge(this.selected);
+    } else if (e.key === 'Escape' && this.selected) {
+      this.select(null);
+    }
+  }
+
+  async acknowledge(id) {
+    const alarm = this.items.find((a) => a.id === id);
+    if (alarm && alarm.state !== 'new') return; // acknowledged already, or further on
+    try {
+      await alarmsApi.transition(id, 'acknowledged');
+      toast(`Alarm ${id} acknowledged`, 'ok');
+    } catch (err) {
+      toast(`Alarm ${id} not acknowledged: ${err.message}`, 'error');
+    }
+    if (this.selected === id) this.select(id, { push: false });
     this.load();
   }
 
   destroy() {
+    document.removeEventListener('keydown', this.onKey);
     clearInterval(this.ageTimer);
     clearTimeout(this.debounce);
     this.abort?.abort();
