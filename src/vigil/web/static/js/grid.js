@@ -1,6 +1,7 @@
 // The live grid: 1, 4, 9 or 16 tiles, each a live player labelled with the camera's name and
 // status. Click a tile to open the camera. More cameras than tiles: pages. Beside it, the live
-// event feed (can be hidden).
+// event feed (can be hidden). Keys: 1-9 open the camera of that tile, + and - a layout of
+// more or fewer tiles, Page Down / Page Up the next or previous page.
 
 import { EventFeed } from './event-feed.js';
 import { LivePlayer } from './live-player.js';
@@ -21,6 +22,7 @@ class Grid {
     this.layout = LAYOUTS.includes(saved) ? saved : 4;
     this.page = 0;
     this.tiles = new Map(); // camera id -> { el, player, label, status, info }
+    this.shown = []; // the cameras of the tiles, in order
 
     this.layoutButtons = LAYOUTS.map((n) => h('button', {
       class: 'btn btn-small', dataset: { testid: `layout-${n}`, layout: n },
@@ -48,10 +50,30 @@ class Grid {
 
     this.onStore = () => this.render();
     store.addEventListener('change', this.onStore);
+    this.onKey = (e) => this.key(e);
+    document.addEventListener('keydown', this.onKey);
     this.render();
   }
 
+  /** The grid's keys; none while typing in a field or with a modifier held. */
+  key(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.('input, select, textarea, [contenteditable]')) return;
+    const at = LAYOUTS.indexOf(this.layout);
+    if (/^[1-9]$/.test(e.key)) {
+      const camera = this.shown[Number(e.key) - 1];
+      if (camera) location.hash = `#/camera/${camera.id}`;
+    } else if (e.key === '+' || e.key === '=') {
+      this.setLayout(LAYOUTS[Math.min(LAYOUTS.length - 1, at + 1)]);
+    } else if (e.key === '-') {
+      this.setLayout(LAYOUTS[Math.max(0, at - 1)]);
+    } else if (e.key === 'PageDown' || e.key === 'PageUp') {
+      e.preventDefault();
+      this.setPage(this.page + (e.key === 'PageDown' ? 1 : -1));
+    }
+  }
+
   destroy() {
+    document.removeEventListener('keydown', this.onKey);
     store.removeEventListener('change', this.onStore);
     this.feed.destroy();
     for (const tile of this.tiles.values()) tile.player.stop();
@@ -81,6 +103,7 @@ class Grid {
     const pages = Math.max(1, Math.ceil(cameras.length / this.layout));
     this.page = Math.min(Math.max(0, this.page), pages - 1);
     const shown = cameras.slice(this.page * this.layout, (this.page + 1) * this.layout);
+    this.shown = shown;
 
     for (const b of this.layoutButtons) b.classList.toggle('active', Number(b.dataset.layout) === this.layout);
     this.pageLabel.textContent = `Page ${this.page + 1} / ${pages}`;
