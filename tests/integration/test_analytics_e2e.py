@@ -206,7 +206,7 @@ def test_snapshot_with_analytics_off_and_the_detector_list(stack: Stack, sim: Si
     assert "tiles" not in detectors["motion"]["options"]["properties"]
     # And the motion gate's, with the server's own defaults and limits.
     gate = stack.client.get("/api/analytics/motion-gate").json()["properties"]
-    assert gate["tracked_fps"]["default"] == 1.5 and gate["tracked_fps"]["exclusiveMinimum"] == 0
+    assert gate["tracked_fps"]["default"] == 5.0 and gate["tracked_fps"]["exclusiveMinimum"] == 0
     assert gate["enabled"]["type"] == "boolean"
 
 

@@ -62,9 +62,12 @@ class MotionGate:
         """Take one small grayscale frame; returns the share of pixels that changed."""
         blurred = cv2.GaussianBlur(gray, (5, 5), 0)
         if self._background is None or self._background.shape != blurred.shape:
+            # A new view (the first frame, a new resolution): nothing is known of what is in
+            # it, so it is looked at, as if everything in it had just moved.
             self._background = blurred.astype(np.float32)
-            self.moving = False
-            return 0.0
+            self._changed = None
+            self.moving = True
+            return 1.0
         diff = cv2.absdiff(blurred, cv2.convertScaleAbs(self._background))
         self._changed = diff > PIXEL_THRESHOLD
         changed = float(np.count_nonzero(self._changed)) / diff.size
