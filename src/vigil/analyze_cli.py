@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 from rich.table import Table
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(emoji=False)  # ":AB:" in a fingerprint is no emoji
+errors = Console(stderr=True, emoji=False)
 
 
 def _config(text: str | None) -> Any:

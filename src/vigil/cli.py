@@ -37,7 +37,7 @@ app.add_typer(sites_app, name="sites")
 app.add_typer(plates_app, name="plates")
 app.add_typer(faces_app, name="faces")
 app.command("analyze")(analyze)
-console = Console()
+console = Console(emoji=False)  # ":AB:" in a fingerprint is no emoji
 
 ServerOpt = Annotated[str | None, typer.Option(help="server URL (default from settings)")]
 

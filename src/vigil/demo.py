@@ -28,7 +28,7 @@ from vigil.store import users as user_store
 from vigil.store.db import Database, migrate
 from vigil.store.types import utcnow
 
-console = Console()
+console = Console(emoji=False)  # ":AB:" in a fingerprint is no emoji
 
 DEMO_CLIP_FOLDERS = ("intel-sample-videos", "intel-sample-videos/third-party-copy")
 PATTERNS = ("street", "square", "station", "park")

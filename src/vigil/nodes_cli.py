@@ -16,7 +16,7 @@ from rich.filesize import decimal
 from rich.table import Column, Table
 
 nodes_app = typer.Typer(help="Recorder nodes: where cameras are recorded; drain a node.")
-console = Console()
+console = Console(emoji=False)  # ":AB:" in a fingerprint is no emoji
 
 ServerOpt = Annotated[str | None, typer.Option(help="server URL (default from settings)")]
 

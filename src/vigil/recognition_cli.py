@@ -29,8 +29,8 @@ from vigil.analytics.boxes import Box
 
 plates_app = typer.Typer(help="Licence plates in image files: find and read them, offline.")
 faces_app = typer.Typer(help="Faces in image files: find them, compare two people, offline.")
-console = Console()
-errors = Console(stderr=True)
+console = Console(emoji=False)  # ":AB:" in a fingerprint is no emoji
+errors = Console(stderr=True, emoji=False)
 
 Images = Annotated[list[Path], typer.Argument(help="image files (JPEG, PNG...)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON on stdout (for scripts)")]

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(help="Federated sites: link this centre to other sites' servers.")
-console = Console()
+console = Console(emoji=False)  # ":AB:" in a fingerprint is no emoji
 
 ServerOpt = Annotated[str | None, typer.Option(help="server URL (default from settings)")]
 
