@@ -129,7 +129,14 @@ def event_plate(event: Event) -> str | None:
 
 def event_register(event: Event) -> int | None:
     """The register a watchlist hit was found on (its id), else None."""
-    listed = event.attributes.get("list") if event.type == WATCHLIST_HIT else None
+    return hit_register(event.type, event.attributes)
+
+
+def hit_register(type_: object, attributes: object) -> int | None:
+    """:func:`event_register` of an event's type and attributes as they travel (JSON)."""
+    if type_ != WATCHLIST_HIT or not isinstance(attributes, dict):
+        return None
+    listed = attributes.get("list")
     found = listed.get("id") if isinstance(listed, dict) else None
     return found if isinstance(found, int) and not isinstance(found, bool) else None
 

@@ -24,7 +24,7 @@ from vigil.api.schemas_alarms import EventPublic
 from vigil.api.ws import push_until_gone
 from vigil.bus.base import subject_matches
 from vigil.domain.alarms import AlarmChanged
-from vigil.domain.events import WATCHLIST_HIT, Event, event_register
+from vigil.domain.events import Event, event_register, hit_register
 from vigil.domain.permissions import Visible
 from vigil.federation.store import SITE_FILTER, stored_sites
 from vigil.media.footage import NodeUnavailable, fetch_data_file
@@ -152,10 +152,9 @@ async def event_snapshot(
 def _register_of(payload: dict[str, Any]) -> int | None:
     """The register of a relayed message: an alarm's (``register_id``) or a hit event's."""
     found = payload.get("register_id")
-    if found is None and payload.get("type") == WATCHLIST_HIT:
-        listed = (payload.get("attributes") or {}).get("list")
-        found = listed.get("id") if isinstance(listed, dict) else None
-    return found if isinstance(found, int) else None
+    if isinstance(found, int):
+        return found
+    return hit_register(payload.get("type"), payload.get("attributes"))
 
 
 @router.websocket("/api/events")
