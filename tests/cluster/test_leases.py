@@ -86,6 +86,38 @@ def test_a_lease_that_ran_out_is_never_renewed(db: Database) -> None:
     assert leases.renew(db, "a", now=later, lease=LEASE).epochs == {}
 
 
+def test_a_live_node_late_to_renew_keeps_its_camera_under_the_same_epoch(db: Database) -> None:
+    """An overloaded node renews after its lease ran out: it is still heartbeating, so the
+    scheduler extends the lease for it rather than grant the camera anew (a new epoch would
+    fence its writers and restart its cameras, more load on a node already late)."""
+    add_cameras(db, 1)
+    beat(db, "a", "b")
+    (grant,) = schedule(db)
+    beat(db, "a", "b")  # both alive 7 s on, when the lease has run out
+    assert schedule(db, after_s=7) == [], "kept, not granted again"
+    later = utcnow() + timedelta(seconds=8)
+    assert leases.renew(db, grant.node, now=later, lease=LEASE).epochs == {
+        grant.camera_id: grant.epoch
+    }
+
+
+def test_a_revoked_lease_that_ran_out_is_granted_anew(db: Database) -> None:
+    (cam,) = add_cameras(db, 1)
+    beat(db, "a")
+    (first,) = schedule(db)
+    beat(db, "b")
+    nodes.set_draining(db, "a", True)
+    assert schedule(db) == [], "revoked; 'a' never releases it"
+    nodes.set_draining(db, "a", False)
+    beat(db, "b", at_s=60)  # "b" is gone meanwhile: "a" is the one place left
+    beat(db, "a")
+    (second,) = schedule(db, after_s=7)
+    assert (second.camera_id, second.node, second.epoch) == (cam, "a", first.epoch + 1)
+    later = utcnow() + timedelta(seconds=8)
+    held = leases.renew(db, "a", now=later, lease=LEASE)
+    assert held.epochs == {cam: second.epoch} and held.revoked == frozenset()
+
+
 def test_draining_moves_cameras_after_their_node_releases_them(db: Database) -> None:
     cams = add_cameras(db, 2)
     beat(db, "a")

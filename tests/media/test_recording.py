@@ -18,10 +18,10 @@ from vigil.media.ingest import CameraIngest
 from vigil.media.packets import StreamInfo
 from vigil.media.playback import export_mp4
 from vigil.media.segment_index import DbSegmentIndex
-from vigil.media.segments import SegmentRecorder
+from vigil.media.segments import LAPSE_GAP_REASON, SegmentRecorder
 from vigil.media.storage import DiskGuard, enforce_retention, repair_open_segments
 from vigil.store import cameras as camera_store
-from vigil.store import recordings
+from vigil.store import leases, nodes, recordings
 from vigil.store.db import Database
 from vigil.store.models import Gap, Segment
 from vigil.store.types import utcnow
@@ -300,3 +300,46 @@ def test_the_segment_being_written_plays_up_to_its_last_second(
             sink.close(None)
     assert export.start == t0
     assert export.end >= t0 + timedelta(seconds=shown_s - 1.5), "all but the last second"
+
+
+def test_a_lease_renewed_late_resumes_with_a_gap_and_leaves_nothing_open(
+    db: Database, settings: Settings, h264_clip: Path
+) -> None:
+    """An overloaded node's lease lapses mid-segment and is renewed late under the same
+    epoch: writing stops at once, and resumes at the next keyframe after the renewal; the cut
+    segment is closed in the index, and the gap between says why."""
+    camera = camera_store.create_camera(db, name="late", main_url=f"file://{h264_clip}")
+    nodes.heartbeat(db, "test-node", "http://test-node", capacity=10)
+    (grant,) = leases.schedule(
+        db, now=utcnow(), lease=timedelta(hours=1), alive_within=timedelta(hours=1)
+    )
+    root = settings.recordings_dir
+    root.mkdir(parents=True, exist_ok=True)
+    calls = itertools.count()
+    lapsed = False
+
+    def may_write() -> bool:
+        nonlocal lapsed
+        lapsed = 40 <= next(calls) < 80  # 6 s at 25 fps: about 1.6 s from 1.6 s on
+        return not lapsed
+
+    sink = SegmentRecorder(
+        camera.id,
+        root,
+        DbSegmentIndex(db, "test-node", epoch_of=lambda _c: None if lapsed else grant.epoch),
+        DiskGuard(db, root, settings.storage),
+        segment_seconds=settings.storage.segment_seconds,
+        may_write=may_write,
+    )
+    ingest = CameraIngest(camera.id, f"file://{h264_clip}", [sink], realtime_files=False)
+    assert ingest._read_once() is None
+    segs = segments_of(db, camera.id)
+    assert segs and all(seg.end is not None for seg in segs), "the cut segment was closed"
+    lapse = [gap for gap in gaps_of(db, camera.id) if gap.reason == LAPSE_GAP_REASON]
+    assert len(lapse) == 1
+    (gap,) = lapse
+    assert gap.end is not None and gap.start < gap.end
+    before = [seg for seg in segs if seg.end is not None and seg.end <= gap.start]
+    after = [seg for seg in segs if seg.start >= gap.end]
+    assert before and after, "recorded on both sides of the lapse"
+    assert before[-1].end == gap.start and after[0].start == gap.end

@@ -3,7 +3,10 @@
 Each round (every ``recorder.health_interval_s``) the node reports itself (capacity, CPUs,
 free disk), the first live node by name runs a scheduling pass (``store/leases.py``: one
 at a time under a database lock, so a second leader changes nothing), and the node renews
-the leases it holds. What it holds after renewing is what it records. Between rounds it
+the leases it holds. What it holds after renewing is what it records. Rounds run in a
+thread of their own (:meth:`Membership.keep`), never behind the recorder's other work:
+starting and stopping many cameras takes seconds under load, and a renewal that waited
+for it would let every lease lapse at once. Between rounds it
 trusts a lease only until the local monotonic clock passes the renewal's start plus the
 lease: a node that was paused or cut off longer than that stops writing before it even
 reaches the database again, where the fencing check refuses it anyway.
@@ -16,10 +19,12 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from vigil.domain.placement import LEASE
+from vigil.named_thread import NamedThread
 from vigil.store import leases, nodes
 from vigil.store.db import Database
 from vigil.store.types import utcnow
@@ -48,7 +53,11 @@ class Membership:
         self._lease = lease
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}
+        self._recording: dict[int, int] = {}
         self._valid_until = 0.0  # monotonic
+        self._due = threading.Event()  # a round is wanted now (cameras changed)
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
 
     def round(self, *, starting: bool = False) -> dict[int, int]:
         """Heartbeat, schedule when this node leads, renew; returns camera -> epoch of the
@@ -78,10 +87,55 @@ class Membership:
                 else:
                     log.info("camera %s -> node %s", grant.camera_id, grant.node)
         held = leases.renew(self.db, self.node, now=utcnow(), lease=self._lease)
+        recording = {c: e for c, e in held.epochs.items() if c not in held.revoked}
         with self._lock:
             self._held = dict(held.epochs)
+            self._recording = recording
             self._valid_until = began + self._lease.total_seconds()
-        return {c: e for c, e in held.epochs.items() if c not in held.revoked}
+        return recording
+
+    def keep(self, interval_s: float, on_change: Callable[[], None]) -> None:
+        """Run a round every ``interval_s`` (or at once when :meth:`poke`d) in a thread of
+        its own until :meth:`stop_keeping`; ``on_change`` is called (from that thread) when
+        the cameras to record changed."""
+        self._stop.clear()
+        self._keeper = NamedThread(
+            target=self._keep, args=(interval_s, on_change), name="leases", daemon=True
+        )
+        self._keeper.start()
+
+    def _keep(self, interval_s: float, on_change: Callable[[], None]) -> None:
+        last = self.recording()
+        while not self._stop.is_set():
+            self._due.wait(interval_s)
+            self._due.clear()
+            if self._stop.is_set():
+                return
+            try:
+                recording = self.round()
+            except Exception:  # e.g. the database is briefly away: leases run out meanwhile
+                log.exception("lease round failed; retrying")
+                continue
+            if recording != last:
+                last = recording
+                on_change()
+
+    def poke(self) -> None:
+        """Run the next round now (cameras were added, removed or moved)."""
+        self._due.set()
+
+    def stop_keeping(self) -> None:
+        """End the rounds (before the node releases its leases on the way out)."""
+        self._stop.set()
+        self._due.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout=30)
+            self._keeper = None
+
+    def recording(self) -> dict[int, int]:
+        """Camera -> epoch of the cameras to record, as of the latest round (any thread)."""
+        with self._lock:
+            return dict(self._recording)
 
     def lost(self) -> None:
         """The database could not be reached: trust nothing held until the next round."""

@@ -40,6 +40,10 @@ SEGMENT_OPTIONS = {
 }
 
 
+# Why the timeline has a gap where a node renewed its lease on the camera too late.
+LAPSE_GAP_REASON = "recorder overloaded: its lease on the camera lapsed"
+
+
 class SegmentIndex(Protocol):
     """Where the recorder notes what it wrote (the database, in production)."""
 
@@ -119,6 +123,10 @@ class SegmentRecorder:
         self._segment: _OpenSegment | None = None
         self._gap_open = False
         self._storage_full = False
+        # Set while this node's lease on the camera has lapsed (renewed late): when the
+        # lapse began, and the segment it cut whose closing the index refused meanwhile.
+        self._lapsed_at: datetime | None = None
+        self._unclosed: tuple[int, datetime, int, str | None] | None = None
 
     # PacketSink -----------------------------------------------------------------------
     def open(self, info: StreamInfo) -> None:
@@ -131,8 +139,11 @@ class SegmentRecorder:
         if self._may_write is not None and not self._may_write():
             if self._segment is not None:  # lost the camera: stop at once, index fenced
                 log.warning("camera %s: lease lost; stopped writing", self.camera_id)
+                self._lapsed_at = wall
                 self._finish(wall)
             return
+        if self._lapsed_at is not None:
+            self._resume_after_lapse()
         is_video = packet.stream is self._info.video
         if is_video and packet.is_keyframe and self._due(wall):
             self._rotate(packet, wall)
@@ -233,15 +244,34 @@ class SegmentRecorder:
             sha256 = file_sha256(seg.path)
         except OSError as exc:
             log.error("camera %s: cannot hash %s: %s", self.camera_id, seg.path, exc)
+        closing = (seg.id, max(end, seg.start), size, sha256)
         try:
-            self._index.segment_closed(seg.id, max(end, seg.start), size, sha256)
+            self._index.segment_closed(*closing)
         except LeaseLost:
-            log.warning(
-                "camera %s: recorded by another node now; %s left", self.camera_id, seg.path
-            )
+            # Closed by the node that took the camera, or by this one if its lease was
+            # only renewed late (_resume_after_lapse).
+            self._unclosed = closing
+            log.warning("camera %s: lease lapsed; %s closed later", self.camera_id, seg.path)
         except Exception as exc:  # the database is away
             log.error("camera %s: cannot close %s in the index: %s", self.camera_id, seg.path, exc)
         self._guard.note_written(size)
+
+    def _resume_after_lapse(self) -> None:
+        """The lease is in force again under the same epoch (a late renewal, not another
+        node): close the segment the lapse cut and note the gap, with why, until the next
+        keyframe starts a segment."""
+        lapsed_at, self._lapsed_at = self._lapsed_at, None
+        unclosed, self._unclosed = self._unclosed, None
+        assert lapsed_at is not None
+        log.info("camera %s: lease renewed; recording resumes", self.camera_id)
+        if unclosed is not None:
+            try:
+                self._index.segment_closed(*unclosed)
+            except Exception as exc:  # the database is away: repaired at the next start
+                log.error(
+                    "camera %s: cannot close segment %s: %s", self.camera_id, unclosed[0], exc
+                )
+        self._open_gap(lapsed_at, LAPSE_GAP_REASON)
 
     def _fail(self, message: str, wall: datetime) -> None:
         log.error("camera %s: %s", self.camera_id, message)

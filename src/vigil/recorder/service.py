@@ -110,6 +110,7 @@ class RecorderService:
         if repaired:
             log.info("closed %d segments left open by the previous run", repaired)
         await asyncio.to_thread(self.membership.round, starting=True)
+        self.membership.keep(self.settings.recorder.health_interval_s, self._wake_from_thread)
         listener = asyncio.create_task(self._listen_for_changes())
         self.analytics = AnalyticsService(self.settings, self.db, self.bus, self._loop)
         analytics_listener = asyncio.create_task(self.analytics.listen())
@@ -121,8 +122,7 @@ class RecorderService:
                 # runs wakes the next one at once instead of waiting out the interval.
                 self._wake.clear()
                 try:
-                    held = await asyncio.to_thread(self.membership.round)
-                    await self._sync_cameras(held)
+                    await self._sync_cameras(self.membership.recording())
                     await asyncio.to_thread(self._write_health)
                 except Exception:  # e.g. the database is briefly unavailable: try next round
                     log.exception("recorder housekeeping failed; retrying")
@@ -135,7 +135,13 @@ class RecorderService:
             janitor.cancel()
             trimmer.cancel()
             analytics_listener.cancel()
+            await asyncio.to_thread(self.membership.stop_keeping)
             await self.stop()
+
+    def _wake_from_thread(self) -> None:
+        """Run the next round now (from another thread: the lease keeper's)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to stop every camera cleanly and return, after its current round."""
@@ -165,6 +171,7 @@ class RecorderService:
     async def _listen_for_changes(self) -> None:
         async with self.bus.subscribe(CamerasChanged.SUBJECT) as messages:
             async for _ in messages:
+                self.membership.poke()  # the leases change first; the cameras follow
                 self._wake.set()
 
     async def _sync_cameras(self, held: dict[int, int]) -> None:

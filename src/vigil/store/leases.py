@@ -38,7 +38,8 @@ def schedule(
 ) -> list[Grant]:
     """Grant every enabled camera that needs a node to the node placement chooses.
 
-    A lease that expired (its node stopped renewing) or was released goes to a live node;
+    A lease that expired because its node stopped (no heartbeat) or was released goes to a
+    live node; one that expired while its node is alive (late renewing) is extended for it;
     a camera whose node is draining, or that is pinned to another live node, is revoked
     first and granted once its node released it (or its lease ran out). Leases of
     disabled or removed cameras are dropped. Returns the grants made.
@@ -60,14 +61,23 @@ def schedule(
         views = []
         for camera_id, pinned in cameras:
             held = leases.get(camera_id)
-            owner = held.node if held is not None and _holds(held, now) else None
+            owner = _owner(held, now, nodes)
             views.append(CameraView(camera_id, owner=owner, pinned=pinned))
         wanted = place(views, nodes.values())
         grants: list[Grant] = []
         for camera_id, target in wanted.items():
             held = leases.get(camera_id)
-            if target is None or (held is not None and held.node == target and _holds(held, now)):
+            if target is None:
                 continue
+            if held is not None and held.node == target:
+                if _holds(held, now):
+                    continue
+                if not held.revoked:
+                    # Its node is alive but renewed late (overloaded): it keeps the camera
+                    # under the same epoch. A new epoch would fence its writers and restart
+                    # every camera it has, the load that made it late in the first place.
+                    held.expires_at = now + lease
+                    continue
             if held is not None and held.node is not None and _holds(held, now):
                 held.revoked = True  # its node stops and releases it; granted next pass
                 continue
@@ -79,6 +89,17 @@ def schedule(
 def _holds(lease_row: CameraLease, now: datetime) -> bool:
     """Whether a lease is still in force for its node (granted and not expired)."""
     return lease_row.node is not None and lease_row.expires_at > now
+
+
+def _owner(held: CameraLease | None, now: datetime, nodes: dict[str, NodeView]) -> str | None:
+    """The node a camera stays with: the one holding its lease, or the one whose lease ran
+    out while it is still alive (heartbeating) and was not asked to hand the camera back."""
+    if held is None or held.node is None:
+        return None
+    if _holds(held, now):
+        return held.node
+    node = nodes.get(held.node)
+    return held.node if node is not None and node.alive and not held.revoked else None
 
 
 def _node_views(nodes: Sequence[Node], alive_since: datetime) -> dict[str, NodeView]:
