@@ -9,8 +9,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
+from tests.api.test_register_access import _as, _role
 from vigil.config import Settings
 from vigil.integrations.webpush import VapidKey, b64url, b64url_decode
+from vigil.store.db import Database
 
 
 def browser_keys() -> dict[str, str]:
@@ -74,3 +76,23 @@ def test_bad_subscriptions_are_refused_naming_the_field(
     r = client.post("/api/push/subscriptions", json=body)
     assert r.status_code == 422, r.text
     assert any(e["field"] == field and fragment in e["message"] for e in r.json()["errors"]), r.text
+
+
+def test_a_subscription_is_its_users_own(client: TestClient, db: Database) -> None:
+    """Another user neither lists nor removes a phone subscribed by the administrator; the
+    same phone subscribed by that user becomes theirs."""
+    _role(client, "dispatch", ["alarms"])
+    other = _as(client, db, "dispatcher", "dispatch")
+    endpoint = "https://push.example.net/send/shared-phone"
+    sub = {"endpoint": endpoint, "keys": browser_keys(), "label": "Shift phone"}
+    assert client.post("/api/push/subscriptions", json=sub).status_code == 201
+    assert client.get("/api/push/subscriptions", headers=other).json() == []
+    r = client.delete("/api/push/subscriptions", params={"endpoint": endpoint}, headers=other)
+    assert r.status_code == 204
+    assert [s["endpoint"] for s in client.get("/api/push/subscriptions").json()] == [endpoint]
+    r = client.post("/api/push/subscriptions", json=sub, headers=other)
+    assert r.status_code == 201
+    assert client.get("/api/push/subscriptions").json() == []
+    assert [s["label"] for s in client.get("/api/push/subscriptions", headers=other).json()] == [
+        "Shift phone"
+    ]

@@ -8,6 +8,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,11 +20,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from tests.integrations.conftest import Received, Receiver, Reply, make_job
 from vigil.config import Settings
+from vigil.domain.events import Event
+from vigil.domain.permissions import Grant, Permission, Scope
 from vigil.integrations import Integrations
 from vigil.integrations.webpush import KEY_FILE, VapidKey, b64url, b64url_decode
 from vigil.rules.actions import ActionError
+from vigil.store import cameras as camera_store
 from vigil.store import push as push_store
+from vigil.store import registers as register_store
+from vigil.store import users as user_store
 from vigil.store.db import Database
+from vigil.store.users import Assigned
 
 ACTION = {"type": "web_push", "title": "{rule}", "body": "{type} on {camera} at {time}"}
 
@@ -80,11 +87,17 @@ class PushService:
     gone: set[str] = field(default_factory=set)
     rejected: list[str] = field(default_factory=list)
 
-    def subscribe(self, db: Database, name: str) -> str:
+    def subscribe(self, db: Database, name: str, user: str = "admin") -> str:
+        """A phone of ``user`` (made when new: ``admin`` is an administrator)."""
         browser = self.browsers[f"/push/{name}"] = Browser()
         endpoint = self.receiver.url(f"/push/{name}")
         push_store.save_subscription(
-            db, endpoint=endpoint, p256dh=browser.p256dh, auth=b64url(browser.auth), label=name
+            db,
+            user_id=user_id(db, user),
+            endpoint=endpoint,
+            p256dh=browser.p256dh,
+            auth=b64url(browser.auth),
+            label=name,
         )
         return endpoint
 
@@ -112,6 +125,16 @@ class PushService:
         )
         self.delivered[request.path] = json.loads(plain)
         return 201, b""
+
+
+def user_id(db: Database, username: str, *roles: Assigned) -> int:
+    """The id of a user, made with these roles (an administrator without) when new."""
+    user_store.ensure_builtin_roles(db)
+    found = {u.username: u.id for u in user_store.list_users(db)}
+    if username in found:
+        return found[username]
+    roles = roles or (Assigned("administrator", None),)
+    return user_store.create_user(db, username=username, password_hash="x", roles=roles).id
 
 
 @pytest.fixture
@@ -174,7 +197,7 @@ async def test_without_subscriptions_nothing_is_sent(
     integrations: Integrations, receiver: Receiver
 ) -> None:
     outcome = await integrations.executors["web_push"](make_job(ACTION))
-    assert outcome is not None and "no device is subscribed" in outcome
+    assert outcome is not None and "nothing sent" in outcome
     assert receiver.requests == []
 
 
@@ -185,3 +208,60 @@ def test_vapid_key_is_made_once_and_kept_private(sqlite_settings: Settings) -> N
     assert VapidKey.for_data_dir(sqlite_settings.data_dir).public_key == first.public_key
     raw = b64url_decode(first.public_key)
     assert len(raw) == 65 and raw[0] == 4 and "=" not in first.public_key
+
+
+async def test_a_phone_is_notified_only_of_alarms_its_user_may_see(
+    integrations: Integrations, push_service: PushService, sqlite_db: Database
+) -> None:
+    """An operator's phone hears of its own cameras' alarms, not of others'; a hit on a
+    watchlist reaches only the roles the list alerts; a disabled user's phone hears nothing."""
+    gate, depot = (
+        camera_store.create_camera(sqlite_db, name=n, main_url=f"rtsp://127.0.0.1/{n}").id
+        for n in ("gate", "depot")
+    )
+    user_id(sqlite_db, "gate-officer", Assigned("operator", Scope.of(cameras=[gate])))
+    push_service.subscribe(sqlite_db, "gate-phone", user="gate-officer")
+    push_service.subscribe(sqlite_db, "admin-phone")
+    user_id(sqlite_db, "left", Assigned("administrator", None))
+    push_service.subscribe(sqlite_db, "left-phone", user="left")
+    user_store.update_user(sqlite_db, user_id(sqlite_db, "left"), disabled=True)
+    executor = integrations.executors["web_push"]
+
+    def at(camera: int, **attributes: object) -> Event:
+        return Event(
+            type="motion",
+            at=datetime(2025, 3, 1, tzinfo=UTC),
+            camera_id=camera,
+            attributes=attributes,
+        )
+
+    assert await executor(make_job(ACTION, event=at(depot))) == "pushed to 1 device(s)"
+    assert set(push_service.delivered) == {"/push/admin-phone"}
+    push_service.delivered.clear()
+    assert await executor(make_job(ACTION, event=at(gate))) == "pushed to 2 device(s)"
+    assert set(push_service.delivered) == {"/push/admin-phone", "/push/gate-phone"}
+    push_service.delivered.clear()
+    # A hit on a list that alerts only "watch officers": neither phone's user holds it.
+    wanted = register_store.create_register(
+        sqlite_db, name="Wanted", category="wanted", access={"alert": ["watch officers"]}
+    )
+    hit = Event(
+        type="watchlist.hit",
+        at=datetime(2025, 3, 1, tzinfo=UTC),
+        camera_id=gate,
+        attributes={"list": {"id": wanted.id, "name": "Wanted"}},
+    )
+    outcome = await executor(make_job(ACTION, event=hit))
+    assert outcome is not None and "nothing sent" in outcome
+    assert push_service.delivered == {}
+    user_store.save_role(
+        sqlite_db,
+        role_id=None,
+        name="watch officers",
+        description=None,
+        grants=[Grant(frozenset({Permission.ALARMS}), Scope.everywhere())],
+    )
+    user_id(sqlite_db, "officer", Assigned("watch officers", None))
+    push_service.subscribe(sqlite_db, "officer-phone", user="officer")
+    assert await executor(make_job(ACTION, event=hit)) == "pushed to 1 device(s)"
+    assert set(push_service.delivered) == {"/push/officer-phone"}

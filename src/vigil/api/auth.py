@@ -47,7 +47,7 @@ from vigil.store import groups as group_store
 from vigil.store import registers as register_store
 from vigil.store import users as user_store
 from vigil.store.db import Database
-from vigil.store.models import Camera, CameraGroupMember
+from vigil.store.models import Camera
 
 # WebSocket close codes for refusals (HTTP status + 4000), sent before the socket opens.
 WS_UNAUTHORISED = 4401
@@ -198,16 +198,6 @@ setattr(current_user, GUARD_ATTR, "signed-in")
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def camera_groups_of(db: Database, camera_id: int) -> frozenset[int]:
-    """The ids of the groups a camera belongs to."""
-    with db.session() as s:
-        return frozenset(
-            s.scalars(
-                select(CameraGroupMember.group_id).where(CameraGroupMember.camera_id == camera_id)
-            )
-        )
-
-
 def all_camera_groups(db: Database) -> dict[int, frozenset[int]]:
     """Every camera id with the ids of its groups."""
     in_groups = group_store.groups_by_camera(db)
@@ -254,7 +244,7 @@ def _admits(
         camera_id = int(raw)
     except (TypeError, ValueError):
         raise HTTPException(422, f"camera id {raw!r} is not a number") from None
-    held = user.permissions_on(camera_id, camera_groups_of(_ctx(conn).db, camera_id))
+    held = user.permissions_on(camera_id, group_store.groups_of_camera(_ctx(conn).db, camera_id))
     return True if not held.isdisjoint(on_camera) else camera_id
 
 
@@ -278,7 +268,9 @@ def require(*permissions: Permission) -> Callable[[HTTPConnection, Principal], P
 
 def holds(conn: HTTPConnection, user: Principal, permission: Permission, camera_id: int) -> bool:
     """Whether the caller holds a permission on one camera (e.g. unmask, for privacy masks)."""
-    return permission in user.permissions_on(camera_id, camera_groups_of(_ctx(conn).db, camera_id))
+    return permission in user.permissions_on(
+        camera_id, group_store.groups_of_camera(_ctx(conn).db, camera_id)
+    )
 
 
 def ensure_camera(
@@ -289,7 +281,7 @@ def ensure_camera(
     permission on some camera, which ``require`` has checked already."""
     if camera_id is None:
         return
-    held = user.permissions_on(camera_id, camera_groups_of(_ctx(conn).db, camera_id))
+    held = user.permissions_on(camera_id, group_store.groups_of_camera(_ctx(conn).db, camera_id))
     if held.isdisjoint(permissions):
         _deny(conn, user, permissions, camera_id)
 

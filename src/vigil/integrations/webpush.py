@@ -23,6 +23,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from vigil.config import PushSettings
+from vigil.domain.events import event_register
 from vigil.domain.rules import PRIORITY_NAMES, WebPush, render
 from vigil.integrations.delivery import TIMEOUT, display_url
 from vigil.rules.actions import ActionError, ActionJob
@@ -125,10 +126,13 @@ class WebPushSender:
         self._client = client
 
     async def __call__(self, job: ActionJob) -> str:
-        """Push to all subscriptions; remove the gone ones; fail only when none got it."""
-        subs = await asyncio.to_thread(push_store.list_subscriptions, self._db)
+        """Push to the devices of the users who may see the alarm; remove the gone ones;
+        fail only when none got it."""
+        event = job.event
+        register = event_register(event)
+        subs = await asyncio.to_thread(push_store.recipients, self._db, event.camera_id, register)
         if not subs:
-            return "no device is subscribed to Web Push; nothing sent"
+            return "no device of a user who may see this alarm is subscribed; nothing sent"
         data = json.dumps(notification(job)).encode()
         results = await asyncio.gather(*(self._send(sub, data) for sub in subs))
         gone = [r.subscription.id for r in results if r.gone]

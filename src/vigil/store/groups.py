@@ -96,6 +96,16 @@ def delete_group(db: Database, group_id: int) -> bool:
         return True
 
 
+def groups_of_camera(db: Database, camera_id: int) -> frozenset[int]:
+    """The ids of the groups a camera belongs to."""
+    with db.session() as s:
+        return frozenset(
+            s.scalars(
+                select(CameraGroupMember.group_id).where(CameraGroupMember.camera_id == camera_id)
+            )
+        )
+
+
 def groups_by_camera(db: Database) -> dict[int, list[int]]:
     """For each camera in some group, the ids of its groups."""
     with db.session() as s:

@@ -411,6 +411,11 @@ class PushSubscription(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     endpoint: Mapped[str] = mapped_column(String(2000), unique=True)
+    # Whose device: it is notified only of alarms its user may see (None: subscribed before
+    # subscriptions had owners; notified of nothing until it subscribes again).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     p256dh: Mapped[str] = mapped_column(String(200))
     auth: Mapped[str] = mapped_column(String(100))
     label: Mapped[str | None] = mapped_column(String(200))

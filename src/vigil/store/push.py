@@ -1,4 +1,5 @@
-"""Web Push subscriptions: the browsers (phones) that receive Vigil's notifications."""
+"""Web Push subscriptions: the browsers (phones) that receive Vigil's notifications, each
+belonging to the user who subscribed it."""
 
 from __future__ import annotations
 
@@ -6,15 +7,20 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 
+from vigil.domain.permissions import Permission, effective_permissions, permissions_anywhere
+from vigil.store import groups as group_store
+from vigil.store import registers as register_store
+from vigil.store import users as user_store
 from vigil.store.db import Database
-from vigil.store.models import PushSubscription
+from vigil.store.models import PushSubscription, User
 
 
 def save_subscription(
-    db: Database, *, endpoint: str, p256dh: str, auth: str, label: str | None
+    db: Database, *, user_id: int, endpoint: str, p256dh: str, auth: str, label: str | None
 ) -> PushSubscription:
-    """Add a subscription, or renew the keys and label of the one with this endpoint (a
-    browser subscribing again gets the same endpoint)."""
+    """Add a subscription, or renew the keys, label and owner of the one with this endpoint
+    (a browser subscribing again gets the same endpoint; a shared phone is the last
+    subscriber's)."""
     with db.session() as s:
         sub = s.scalars(
             select(PushSubscription).where(PushSubscription.endpoint == endpoint)
@@ -24,21 +30,62 @@ def save_subscription(
             s.add(sub)
         else:
             sub.p256dh, sub.auth, sub.label, sub.last_error = p256dh, auth, label, None
+        sub.user_id = user_id
         s.flush()
         s.refresh(sub)
         return sub
 
 
-def list_subscriptions(db: Database) -> Sequence[PushSubscription]:
-    """All subscriptions, oldest first."""
+def list_subscriptions(db: Database, user_id: int | None = None) -> Sequence[PushSubscription]:
+    """The user's subscriptions (None: everyone's), oldest first."""
+    query = select(PushSubscription).order_by(PushSubscription.id)
+    if user_id is not None:
+        query = query.where(PushSubscription.user_id == user_id)
     with db.session() as s:
-        return s.scalars(select(PushSubscription).order_by(PushSubscription.id)).all()
+        return s.scalars(query).all()
 
 
-def delete_subscription(db: Database, *, endpoint: str) -> bool:
-    """Remove the subscription with this endpoint; whether there was one."""
+def recipients(
+    db: Database, camera_id: int | None, register_id: int | None
+) -> Sequence[PushSubscription]:
+    """The subscriptions whose user may see an alarm of this camera (None: of none) raised
+    by a hit on this register (None: not a hit): an enabled user holding the alarms
+    permission on the camera, to whose roles the register's hits are shown."""
     with db.session() as s:
-        result = s.execute(delete(PushSubscription).where(PushSubscription.endpoint == endpoint))
+        rows = s.execute(
+            select(PushSubscription, User.id)
+            .join(User, User.id == PushSubscription.user_id)
+            .where(User.disabled.is_(False))
+            .order_by(PushSubscription.id)
+        ).all()
+    groups = group_store.groups_of_camera(db, camera_id) if camera_id is not None else None
+    allowed: dict[int, bool] = {}
+    found = []
+    for sub, user_id in rows:
+        if user_id not in allowed:
+            roles = user_store.assignments_of(db, user_id)
+            held = (
+                permissions_anywhere(roles)
+                if groups is None or camera_id is None
+                else effective_permissions(roles, camera_id, groups)
+            )
+            names = {assignment.role.name for assignment in roles}
+            allowed[user_id] = Permission.ALARMS in held and (
+                register_id is None or register_id not in register_store.hidden_registers(db, names)
+            )
+        if allowed[user_id]:
+            found.append(sub)
+    return found
+
+
+def delete_subscription(db: Database, *, endpoint: str, user_id: int) -> bool:
+    """Remove the user's subscription with this endpoint; whether there was one."""
+    with db.session() as s:
+        result = s.execute(
+            delete(PushSubscription).where(
+                PushSubscription.endpoint == endpoint, PushSubscription.user_id == user_id
+            )
+        )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vigil.api.auth import require
+from vigil.api.auth import CurrentUser, require
 from vigil.api.deps import ContextDep
 from vigil.domain.permissions import Permission
 from vigil.integrations.webpush import VapidKey, b64url_decode
@@ -93,18 +93,20 @@ def public_key(ctx: ContextDep) -> PushKeyPublic:
 
 
 @router.get("/subscriptions", response_model=list[PushSubscriptionPublic])
-def list_subscriptions(ctx: ContextDep) -> list[PushSubscription]:
-    """Every subscribed browser."""
-    return list(push_store.list_subscriptions(ctx.db))
+def list_subscriptions(ctx: ContextDep, user: CurrentUser) -> list[PushSubscription]:
+    """The caller's subscribed browsers."""
+    return list(push_store.list_subscriptions(ctx.db, user.user_id))
 
 
 @router.post(
     "/subscriptions", status_code=status.HTTP_201_CREATED, response_model=PushSubscriptionPublic
 )
-def subscribe(body: PushSubscriptionCreate, ctx: ContextDep) -> PushSubscription:
-    """Subscribe a browser (again: the same endpoint renews its keys and label)."""
+def subscribe(body: PushSubscriptionCreate, ctx: ContextDep, user: CurrentUser) -> PushSubscription:
+    """Subscribe a browser for the caller: it is notified of the alarms the caller may see
+    (again: the same endpoint renews its keys and label, and becomes the caller's)."""
     return push_store.save_subscription(
         ctx.db,
+        user_id=user.user_id,
         endpoint=body.endpoint,
         p256dh=body.keys.p256dh,
         auth=body.keys.auth,
@@ -114,8 +116,10 @@ def subscribe(body: PushSubscriptionCreate, ctx: ContextDep) -> PushSubscription
 
 @router.delete("/subscriptions", status_code=status.HTTP_204_NO_CONTENT)
 def unsubscribe(
-    ctx: ContextDep, endpoint: str = Query(max_length=2000, description="the push URL")
+    ctx: ContextDep,
+    user: CurrentUser,
+    endpoint: str = Query(max_length=2000, description="the push URL"),
 ) -> Response:
-    """Forget a browser's subscription (nothing to do when it is already gone)."""
-    push_store.delete_subscription(ctx.db, endpoint=endpoint)
+    """Forget one of the caller's browsers (nothing to do when it is already gone)."""
+    push_store.delete_subscription(ctx.db, endpoint=endpoint, user_id=user.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
