@@ -159,6 +159,27 @@ class PushSettings(BaseModel):
     ttl_s: int = Field(3600, ge=0, le=28 * 86400)
 
 
+class MapSettings(BaseModel):
+    """The street map: where its tiles come from (a tile server the installation can reach,
+    e.g. an offline city's own) and where it opens. Without ``tile_url`` only site plans
+    are shown. Tiles reach browsers through the server (``/api/map/tiles``), so phones and
+    the strict content policy need only Vigil's own origin."""
+
+    tile_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s]*\{z\}[^\s]*\{x\}[^\s]*\{y\}[^\s]*$",
+        description="e.g. http://tiles.city.local/{z}/{x}/{y}.png",
+    )
+    attribution: str = Field("", max_length=300, description="shown in the map's corner")
+    center_latitude: float = Field(
+        0.0, ge=-90, le=90, description="where it opens, with no camera placed"
+    )
+    center_longitude: float = Field(0.0, ge=-180, le=180)
+    zoom: int = Field(13, ge=0, le=22)
+    max_zoom: int = Field(19, ge=0, le=22)
+    cache_mb: int = Field(64, ge=0, le=4096, description="tiles kept in the server's memory")
+
+
 class AnalyticsSettings(BaseModel):
     """Video analytics: where detector models live and how many threads inference may use."""
 
@@ -226,6 +247,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     push: PushSettings = PushSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    map: MapSettings = MapSettings()
     auth: AuthSettings = AuthSettings()
     bus: BusSettings = BusSettings()
     federation: FederationSettings = FederationSettings()

@@ -54,6 +54,7 @@ from vigil.api.routes import (
 )
 from vigil.api.routes import audit as audit_routes
 from vigil.api.routes import auth as auth_routes
+from vigil.api.routes import map as map_routes
 from vigil.api.routes import tokens as token_routes
 from vigil.api.routes import users as user_routes
 from vigil.api.security_headers import SecurityHeaders
@@ -62,6 +63,7 @@ from vigil.config import Settings
 from vigil.domain.errors import Conflict, NotFound
 from vigil.federation.link import FederationService
 from vigil.integrations import Integrations
+from vigil.integrations.tiles import TileRelay
 from vigil.registers.faces import FaceMatcher
 from vigil.registers.hits import RegisterHits
 from vigil.registers.sync import RegisterSync
@@ -108,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
             integrations=integrations,
             analytics_status=AnalyticsStatusBoard(bus_),
             register_sync=RegisterSync(db),
+            tiles=TileRelay(settings.map) if settings.map.tile_url else None,
         )
         ensure_builtin_roles(db)
         if (setup_token := app.state.ctx.setup.issue_if_needed(db)) is not None:
@@ -138,6 +141,8 @@ def create_app(settings: Settings) -> FastAPI:
         await engine.stop()
         await dispatcher.stop()
         await integrations.stop()
+        if app.state.ctx.tiles is not None:
+            await app.state.ctx.tiles.close()
         await bus_.close()
         db.dispose()
 
@@ -172,7 +177,7 @@ def create_app(settings: Settings) -> FastAPI:
     modules += [evidence, evidence_locks, auth_routes, user_routes, token_routes, audit_routes]
     modules += [subject_requests]
     modules += [privacy]
-    modules += [sites, registers, penalties]
+    modules += [sites, registers, penalties, map_routes]
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)

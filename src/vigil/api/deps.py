@@ -12,6 +12,7 @@ from vigil.analytics.status_board import AnalyticsStatusBoard
 from vigil.bus.base import EventBus
 from vigil.config import Settings
 from vigil.integrations import Integrations
+from vigil.integrations.tiles import TileRelay
 from vigil.registers.sync import RegisterSync
 from vigil.rules.dispatcher import Dispatcher
 from vigil.rules.engine import RulesEngine
@@ -38,6 +39,8 @@ class ServerContext:
     register_sync: RegisterSync
     # The first administrator's one-time token while no user exists (security/bootstrap.py).
     setup: SetupToken = field(default_factory=SetupToken)
+    # Street map tiles, when a tile server is configured (settings.map.tile_url).
+    tiles: TileRelay | None = None
 
 
 def _context(request: Request) -> ServerContext:

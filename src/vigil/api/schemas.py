@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from vigil.domain.cameras import NAME_MAX, RecordingMode, check_stream_url
+from vigil.domain.map import CameraPosition
 
 StreamUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_stream_url)]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=r"^[^\x00-\x1f]+$")]
@@ -36,6 +37,9 @@ class CameraCreate(BaseModel):
     )
     pinned_node: NodeName | None = Field(
         None, description="record on this recorder node while it is alive"
+    )
+    position: CameraPosition | None = Field(
+        None, description="on the map; later changed with PUT /api/cameras/{id}/position"
     )
 
 
@@ -93,6 +97,7 @@ class CameraPublic(BaseModel):
     recording_mode: RecordingMode
     event_retention_days: float | None
     pinned_node: str | None = None
+    position: CameraPosition | None = Field(None, description="where it is on the map")
     node: str | None = Field(None, description="the recorder node recording it now")
     site: str = Field("local", description="the installation it belongs to")
     uid: str = Field(description="its id across federated sites")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -51,11 +52,29 @@ class Camera(Base):
     privacy_masks: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     # The recorder node an administrator pinned the camera to (domain/placement.py).
     pinned_node: Mapped[str | None] = mapped_column(String(120))
+    # Where it is on the map and site plans (``domain/map.py`` ``CameraPosition`` as JSON);
+    # written by ``store/cameras.py`` ``set_position``, which leaves ``updated_at`` alone.
+    position: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Which installation it belongs to, and an id unique across sites (federation).
     site: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
     uid: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: uuid.uuid4().hex)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SitePlan(Base):
+    """A site plan: a floor or area drawing (an uploaded image) that cameras are placed on."""
+
+    __tablename__ = "site_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    # In the database, not a data directory: every server of a cluster serves it.
+    image: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CameraHealth(Base):

@@ -18,6 +18,7 @@ from vigil.api.auth import (
 )
 from vigil.api.deps import CameraDep, ContextDep, ServerContext
 from vigil.api.errors import FieldError
+from vigil.api.routes.map import check_position
 from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
 from vigil.domain.cameras import CameraStatus, RecordingMode, reported_status
 from vigil.domain.errors import Conflict
@@ -28,6 +29,7 @@ from vigil.store import cameras as camera_store
 from vigil.store import leases, nodes, recordings
 from vigil.store.cameras import DuplicateCameraName
 from vigil.store.evidence_locks import list_locks
+from vigil.store.map import position_of
 from vigil.store.models import Camera, CameraHealth
 from vigil.store.recording_requests import keep_recorded
 from vigil.store.types import utcnow
@@ -63,6 +65,7 @@ def to_public(camera: Camera, health: CameraHealth | None, node: str | None = No
         recording_mode=RecordingMode(camera.recording_mode),
         event_retention_days=camera.event_retention_days,
         pinned_node=camera.pinned_node,
+        position=position_of(camera),
         node=node,
         site=camera.site,
         uid=camera.uid,
@@ -104,8 +107,11 @@ async def create_camera(
 ) -> CameraPublic:
     """Add a camera; its recorder starts recording it within seconds."""
     await run_in_threadpool(_check_pinned_node, ctx, body.pinned_node)
-    fields = body.model_dump(exclude={"password"})
+    await run_in_threadpool(check_position, ctx, body.position)
+    fields = body.model_dump(exclude={"password", "position"})
     fields["site"] = ctx.settings.site
+    if body.position is not None:
+        fields["position"] = body.position.model_dump(exclude_none=True)
     if body.password is not None:
         fields["password_encrypted"] = ctx.secrets.encrypt(body.password.get_secret_value())
     try:
