@@ -150,6 +150,8 @@ def test_web_client_source_needs_nothing_the_policy_forbids() -> None:
     assert not re.search(r"\s(on[a-z]+|style)\s*=", html), "inline handler or style"
     for js in sorted(WEB_DIR.rglob("*.js")):
         text = js.read_text()
+        if "vendor" in js.parts:  # a published library: its doc comments show examples
+            text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
         for pattern in (r"\beval\(", r"new Function\(", r"setAttribute\(\s*['\"]style"):
             assert not re.search(pattern, text), f"{js.name}: {pattern}"
         assert not re.search(r"innerHTML\s*=.*(<script|\son[a-z]+=|style=)", text), js.name

@@ -347,3 +347,21 @@ function wsUrl(path) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${proto}//${location.host}${path}`;
 }
+
+/** The map: street map settings, site plans, cameras' positions. */
+export const map = {
+  /** { street: { tiles, attribution, center, zoom, max_zoom } | null, plans: [...] } */
+  get: (opts) => api('/api/map', opts),
+  planImageUrl: (id) => `/api/plans/${id}/image`,
+  /** Upload a plan's picture (a File) under a name. */
+  async addPlan(name, file) {
+    const response = await request(`/api/plans${query({ name })}`, {
+      method: 'POST', headers: { 'Content-Type': file.type || 'application/octet-stream' }, body: file,
+    });
+    if (!response.ok) throw await errorOf(response);
+    return response.json();
+  },
+  removePlan: (id) => api(`/api/plans/${id}`, { method: 'DELETE' }),
+  place: (cameraId, position) => api(`/api/cameras/${cameraId}/position`, { method: 'PUT', body: position }),
+  unplace: (cameraId) => api(`/api/cameras/${cameraId}/position`, { method: 'DELETE' }),
+};

@@ -1,6 +1,7 @@
 // The shell: sign-in, then the header (navigation, camera summary, event connection, clock,
 // the user's menu) and a hash router.
 //   #/grid              live grid
+//   #/map               cameras on site plans and the street map (?view=street|plan-{id})
 //   #/cameras           camera list; #/cameras/new and #/cameras/{id}/edit open the form
 //   #/camera/{id}       one camera: live, timeline, playback, export (?at=ISO: playing from then)
 //   #/camera/{id}/analytics  zones, lines and behaviours of its analytics
@@ -31,6 +32,7 @@ import * as cameraView from './camera-view.js';
 import * as cameras from './cameras.js';
 import * as grid from './grid.js';
 import * as heatmap from './heatmap.js';
+import * as mapView from './map.js';
 import * as privacyEditor from './privacy-editor.js';
 import * as rules from './rules.js';
 import * as search from './search.js';
@@ -48,6 +50,7 @@ const RETRY_START_MS = 3000;
 
 const ROUTES = [
   { pattern: /^\/grid$/, nav: 'grid', need: [P.LIVE], mount: (root) => grid.mount(root) },
+  { pattern: /^\/map$/, nav: 'map', need: CAMERA_ACCESS, mount: (root, [], params) => mapView.mount(root, { params }) },
   { pattern: /^\/cameras$/, nav: 'cameras', need: CAMERA_ACCESS, mount: (root) => cameras.mount(root) },
   { pattern: /^\/cameras\/new$/, nav: 'cameras', need: [P.MANAGE], mount: (root) => cameras.mount(root, { form: 'new' }) },
   { pattern: /^\/cameras\/(\d+)\/edit$/, nav: 'cameras', need: [P.MANAGE], mount: (root, [id]) => cameras.mount(root, { form: id }) },
