@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import free_port, require_service, wait_until
 from tests.test_shutdown import STOP_TIMEOUT_S, assert_stopped_cleanly
+from vigil import demo_map
 from vigil.analytics.config import CameraAnalyticsConfig as Analytics
 from vigil.analytics.models_install import missing_models
 from vigil.config import Settings
@@ -35,6 +36,7 @@ from vigil.demo import (
     MOVING_PATTERN,
     configure_analytics,
     find_demo_media,
+    seed_map,
     seed_rules,
 )
 from vigil.security.sessions import SESSION_COOKIE
@@ -62,6 +64,26 @@ def test_each_demo_camera_gets_its_analytics_and_rules(client: TestClient) -> No
     assert [r["name"] for r in client.get("/api/rules").json()] == [r["name"] for r in DEMO_RULES]
     seed_rules(client)
     assert len(client.get("/api/rules").json()) == len(DEMO_RULES), "seeded once"
+
+
+def test_the_demo_map_places_each_camera_on_its_plan_once(client: TestClient) -> None:
+    for name in [*DEMO_ANALYTICS, "square"]:
+        body = {"name": name, "main_url": f"rtsp://127.0.0.1:9/{name}"}
+        assert client.post("/api/cameras", json=body).status_code == 201
+    seed_map(client)
+    (plan,) = client.get("/api/map").json()["plans"]
+    assert (
+        plan["name"] == demo_map.PLAN_NAME and (plan["width"], plan["height"]) == demo_map.PLAN_SIZE
+    )
+    assert client.get(f"/api/plans/{plan['id']}/image").headers["content-type"] == "image/png"
+    spots = {
+        (c["position"]["x"], c["position"]["y"])
+        for c in client.get("/api/cameras").json()
+        if c["position"] and c["position"]["plan_id"] == plan["id"]
+    }
+    assert len(spots) == len(DEMO_ANALYTICS) + 1, "every camera, each in its own place"
+    seed_map(client)
+    assert len(client.get("/api/map").json()["plans"]) == 1, "seeded once"
 
 
 def test_analytics_a_user_changed_stay_as_they_are(client: TestClient) -> None:

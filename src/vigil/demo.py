@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from vigil import demo_map
 from vigil.analytics.config import CameraAnalyticsConfig
 from vigil.analytics.models_install import missing_models
 from vigil.config import Settings
@@ -183,6 +184,7 @@ def _run_demo(*, port: int, data_dir: Path, rtsp_port: int) -> None:
             seed_rules(api)
             register_cameras(api, sim.urls)
             configure_analytics(api)
+            seed_map(api)
         console.print(f"\n[bold green]Vigil demo is running:[/bold green] {base}/")
         console.print(f"data in {data_dir}; press Ctrl-C to stop\n")
         role, code = _wait_for_exit(roles)
@@ -291,6 +293,27 @@ def register_cameras(api: httpx.Client, urls: dict[str, str]) -> None:
         body = {"name": name, "main_url": url, "location": "demo", "notes": "simulated camera"}
         api.post("/api/cameras", json=body).raise_for_status()
         console.print(f"camera {name}: {url}")
+
+
+def seed_map(api: httpx.Client) -> None:
+    """Give a demo without plans its floor plan, and place each camera that is nowhere on it."""
+    if api.get("/api/map").json()["plans"]:
+        return
+    plan = api.post(
+        "/api/plans",
+        params={"name": demo_map.PLAN_NAME},
+        content=demo_map.draw_plan(),
+        headers={"Content-Type": "image/png"},
+    )
+    plan.raise_for_status()
+    plan_id = plan.json()["id"]
+    unplaced = [c for c in api.get("/api/cameras").json() if c.get("position") is None]
+    for camera, spot in zip(unplaced, demo_map.SPOTS, strict=False):
+        position = {"plan_id": plan_id, **spot}
+        api.put(f"/api/cameras/{camera['id']}/position", json=position).raise_for_status()
+    console.print(
+        f"map: {demo_map.PLAN_NAME}, {min(len(unplaced), len(demo_map.SPOTS))} cameras placed"
+    )
 
 
 # What a control room starts with: a lost camera, a panic button, an intrusion.
