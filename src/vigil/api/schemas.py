@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from vigil.domain.cameras import NAME_MAX, RecordingMode, check_stream_url
+from vigil.domain.cameras import NAME_MAX, CameraProblem, RecordingMode, check_stream_url
 from vigil.domain.map import CameraPosition
 
 StreamUrl = Annotated[str, Field(max_length=2000), AfterValidator(check_stream_url)]
@@ -73,6 +73,10 @@ class HealthPublic(BaseModel):
     bitrate_bps: float = 0.0
     last_frame_at: datetime | None = None
     last_error: str | None = None
+    problem: CameraProblem | None = Field(
+        None,
+        description="why it is not online: unreachable, wrong_credentials or unsupported",
+    )
     video_codec: str | None = None
     width: int | None = None
     height: int | None = None

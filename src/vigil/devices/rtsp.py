@@ -84,6 +84,10 @@ class RtspUnsupported(RtspError):
     """A stream this client does not handle; FFmpeg's demuxer is used instead."""
 
 
+class RtspUnauthorized(RtspError):
+    """The camera refused the credentials (or asked for some and none were given)."""
+
+
 class RtspStreamChanged(RtspError):
     """The camera sent new parameter sets (SPS/PPS) in the session: another resolution or
     encoder configuration, which the stream as opened does not describe."""
@@ -171,8 +175,9 @@ class RtspSession:
             if status == 401 and self._auth is None and self.username is not None:
                 self._auth = self._challenge(head.get("www-authenticate", ""))
                 continue
-            if status == 401:
-                raise RtspError(f"{method} refused: authentication failed (401)")
+            if status in (401, 403):
+                given = "the user name and password" if self.username else "no credentials"
+                raise RtspUnauthorized(f"{method} refused {given} (RTSP {status})")
             if status == 461:
                 raise RtspUnsupported("the camera does not stream RTP over TCP")
             if status >= 400:

@@ -21,6 +21,40 @@ class CameraStatus(StrEnum):
     STORAGE_FULL = "storage_full"
 
 
+class CameraProblem(StrEnum):
+    """Why a camera that is not online is not, in the three kinds a user can act on: check
+    the network or the camera's power, correct its credentials, or change its stream."""
+
+    UNREACHABLE = "unreachable"
+    WRONG_CREDENTIALS = "wrong_credentials"
+    UNSUPPORTED = "unsupported"
+
+
+# How the ingest's errors of the last two kinds begin (translated once, where they arise);
+# any other error of a camera that is not online means it cannot be reached.
+WRONG_CREDENTIALS = "wrong credentials"
+UNSUPPORTED = "unsupported"
+
+
+def problem_of(status: str, last_error: str | None) -> CameraProblem | None:
+    """The kind of a camera's problem from its health (None: no problem to act on).
+
+    >>> problem_of("offline", "wrong credentials: the camera refused them (401)")
+    <CameraProblem.WRONG_CREDENTIALS: 'wrong_credentials'>
+    >>> problem_of("connecting", "cannot open stream: Connection refused")
+    <CameraProblem.UNREACHABLE: 'unreachable'>
+    >>> problem_of("online", None) is None
+    True
+    """
+    if status not in (CameraStatus.OFFLINE, CameraStatus.CONNECTING) or not last_error:
+        return None
+    if last_error.startswith(WRONG_CREDENTIALS):
+        return CameraProblem.WRONG_CREDENTIALS
+    if last_error.startswith(UNSUPPORTED):
+        return CameraProblem.UNSUPPORTED
+    return CameraProblem.UNREACHABLE
+
+
 class RecordingMode(StrEnum):
     """What a camera's recording keeps."""
 

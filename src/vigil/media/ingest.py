@@ -23,8 +23,13 @@ import av
 import av.error
 
 from vigil.devices.rtp import ParameterSetWatch, StreamChanged
-from vigil.devices.rtsp import RtspContainer, RtspStreamChanged, RtspUnsupported
-from vigil.domain.cameras import CameraStatus, redact
+from vigil.devices.rtsp import (
+    RtspContainer,
+    RtspStreamChanged,
+    RtspUnauthorized,
+    RtspUnsupported,
+)
+from vigil.domain.cameras import UNSUPPORTED, WRONG_CREDENTIALS, CameraStatus, redact
 from vigil.media.packets import PacketSink, StreamInfo
 from vigil.named_thread import NamedThread
 
@@ -50,6 +55,12 @@ FUTURE_TOLERANCE = timedelta(milliseconds=50)
 # (5 s at 120 fps): the window must stay small whatever the stream's timestamps do.
 STATS_WINDOW_S = 5.0
 STATS_MAX_FRAMES = 600
+# A camera that refuses the credentials this many times in a row is not asked again until
+# its settings change (which restarts its ingest): many cameras lock an account that keeps
+# failing, and the answer will not change by itself.
+CREDENTIAL_ATTEMPTS = 3
+# FFmpeg's errors for a refused login (RTSP and HTTP cameras).
+AUTH_ERRORS = (RtspUnauthorized, av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError)
 # A camera that has never delivered a frame is "connecting" while its attempts fail, and
 # "offline" once they have failed for this long since the ingest started.
 CONNECT_TIMEOUT_S = 30.0
@@ -193,6 +204,7 @@ class CameraIngest:
         """Open, read, reconnect with backoff, until stopped."""
         give_up_at = time.monotonic() + self._connect_timeout_s
         delay = self._backoff[0]
+        refused = 0
         while not self._stop.is_set():
             error = self._read_once() or "stream ended"
             if self._stop.is_set():
@@ -201,6 +213,13 @@ class CameraIngest:
                 self._reconnect_at_once = False
                 log.info("camera %s: %s", self.camera_id, error)
                 continue  # the same camera, read anew: at once, and still online
+            refused = refused + 1 if error.startswith(WRONG_CREDENTIALS) else 0
+            if refused >= CREDENTIAL_ATTEMPTS:
+                error += "; not tried again until the camera's settings change"
+                self._set_status(CameraStatus.OFFLINE, error)
+                log.warning("camera %s: %s", self.camera_id, error)
+                self._stop.wait()
+                break
             delay = self._note_failure(error, delay, give_up_at)
             self._stop.wait(delay)
         self._set_status(CameraStatus.DISABLED, None)
@@ -274,11 +293,16 @@ class CameraIngest:
         """One connection: returns None on a clean end, or the error that ended it."""
         try:
             container = self._open()
+        except AUTH_ERRORS as exc:
+            return (
+                f"{WRONG_CREDENTIALS}: {self._describe(exc)}; "
+                "correct the user name and password in the camera's settings"
+            )
         except (av.error.FFmpegError, OSError) as exc:
             return f"cannot open stream: {self._describe(exc)}"
         try:
             if not container.streams.video:
-                return "the stream has no video"
+                return f"{UNSUPPORTED}: the stream has no video"
             video = container.streams.video[0]
             audio = next(
                 (a for a in container.streams.audio if a.codec_context.name in MP4_AUDIO_CODECS),

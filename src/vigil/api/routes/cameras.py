@@ -20,7 +20,7 @@ from vigil.api.deps import CameraDep, ContextDep, ServerContext
 from vigil.api.errors import FieldError
 from vigil.api.routes.map import check_position
 from vigil.api.schemas import CameraCreate, CameraPublic, CameraUpdate, HealthPublic
-from vigil.domain.cameras import CameraStatus, RecordingMode, reported_status
+from vigil.domain.cameras import CameraStatus, RecordingMode, problem_of, reported_status
 from vigil.domain.errors import Conflict
 from vigil.domain.messages import CamerasChanged
 from vigil.federation.store import SITE_FILTER, stored_sites
@@ -51,6 +51,7 @@ def to_public(camera: Camera, health: CameraHealth | None, node: str | None = No
         health_public = HealthPublic(status=pending.value)
     if not camera.enabled:
         health_public.status = CameraStatus.DISABLED.value
+    health_public.problem = problem_of(health_public.status, health_public.last_error)
     return CameraPublic(
         id=camera.id,
         name=camera.name,

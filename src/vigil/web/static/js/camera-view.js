@@ -14,7 +14,7 @@ import { store } from './store.js';
 import { Timeline } from './timeline.js';
 import {
   formatBytes, formatDateTime, formatDuration, formatFps, formatKbps, formatResolution,
-  fromLocalInput, h, replace, showOverlay, statusBadge, toLocalInput, toast,
+  fromLocalInput, h, problemNote, replace, showOverlay, statusBadge, toLocalInput, toast,
 } from './ui.js';
 
 const ZOOMS = [
@@ -198,6 +198,7 @@ class CameraView {
       row('Recorder', c.health.node),
       row('Last frame', formatDateTime(c.health.last_frame_at)),
       row('Last error', c.health.last_error, 'last-error'),
+      c.health.problem ? row('Problem', problemNote(c.health)) : null,
       row('Retention', c.retention_days ? `${c.retention_days} days` : 'storage default'));
   }
 

@@ -9,7 +9,7 @@ import { siteBadge } from './site-badge.js';
 import { store } from './store.js';
 import {
   confirmDialog, formatAgo, formatDateTime, formatFps, formatKbps, formatResolution, h, replace,
-  statusBadge, toast,
+  problemNote, statusBadge, toast,
 } from './ui.js';
 
 const SCHEMES = ['rtsp', 'rtsps', 'http', 'https', 'file'];
@@ -128,7 +128,7 @@ function updateRow(row, camera) {
     }
     return false;
   };
-  if (sig(cells.status, health.status)) replace(cells.status, statusBadge(health.status));
+  if (sig(cells.status, `${health.status}|${health.problem}`)) replace(cells.status, statusBadge(health.status), problemNote(health));
   if (sig(cells.name, `${camera.name}|${camera.location}|${camera.main_url}|${camera.node}|${siteOf(camera)}`)) {
     replace(cells.name,
       h('a', { href: `#/camera/${camera.id}`, class: 'camera-name', dataset: { testid: 'camera-name' } }, camera.name),

@@ -128,7 +128,7 @@ export class CameraStore extends EventTarget {
       return;
     }
     const health = { ...camera.health, status: camera.enabled ? status : 'disabled', node };
-    if (status === 'online') health.last_error = null;
+    if (status === 'online') health.last_error = health.problem = null; // the next poll words a new one
     if (error) health.last_error = error;
     health.updated_at = at;
     this.byId.set(id, { ...camera, health });

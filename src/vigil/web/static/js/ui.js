@@ -128,6 +128,20 @@ export function statusBadge(status, extra = {}) {
 
 export const statusLabel = (status) => STATUS_LABELS[status] ?? status;
 
+// Why a camera is not online, in the kinds the server names (health.problem) and what to do.
+const PROBLEM_LABELS = {
+  unreachable: ['Unreachable', 'Check the network and the camera\'s power'],
+  wrong_credentials: ['Wrong credentials', 'Correct the user name and password in the camera\'s settings'],
+  unsupported: ['Unsupported stream', 'Choose another stream or codec in the camera'],
+};
+
+/** A line naming a camera's problem and what to do about it (null when it has none). */
+export function problemNote(health) {
+  const known = PROBLEM_LABELS[health?.problem];
+  if (!known) return null;
+  return h('span', { class: 'sub problem error-text', title: known[1], dataset: { testid: 'camera-problem', problem: health.problem } }, known[0]);
+}
+
 // Notifications --------------------------------------------------------------------------
 
 /** Show a short message at the bottom right; kind: "info" | "ok" | "error". */
