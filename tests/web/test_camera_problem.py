@@ -3,9 +3,6 @@ with what to do, and the API names the kind of problem."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -13,16 +10,6 @@ from tests.conftest import Stack, wait_until
 from tests.rtsp_refusing import refusing_camera
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path / "data", f"sqlite:///{tmp_path / 'data' / 'vigil.db'}")
-    s.data_dir.mkdir(parents=True)
-    s.start_server()
-    s.start_recorder()
-    yield s
-    s.stop()
 
 
 def test_wrong_credentials_are_named_on_the_camera(page: Page, stack: Stack) -> None:
