@@ -34,6 +34,7 @@ from vigil.demo import (
     DEMO_DETECTOR,
     DEMO_RULES,
     MOVING_PATTERN,
+    READY_TIMEOUT_S,
     configure_analytics,
     find_demo_media,
     seed_map,
@@ -117,7 +118,10 @@ class Demo:
             return False
         name, password = credentials.read_text().split()[:2]
         try:
-            r = self.api.post("/api/auth/login", json={"username": name, "password": password})
+            # Checking a password takes seconds on a busy machine (argon2 is slow by design).
+            r = self.api.post(
+                "/api/auth/login", json={"username": name, "password": password}, timeout=30
+            )
         except httpx.HTTPError:
             return False
         # The session cookie is Secure; a browser keeps it for http://127.0.0.1, httpx not.
@@ -166,7 +170,11 @@ def running_demo(tmp_path: Path, env: dict[str, str]) -> Iterator[Demo]:
     try:
         wait_until(demo.signed_in, 120, "signing in as the demo's administrator", demo.output)
         running = f"Vigil demo is running: http://127.0.0.1:{port}/"
-        wait_until(lambda: running in demo.output(), 60, "the demo's welcome line", demo.output)
+        # The demo waits for its roles as long as they start (READY_TIMEOUT_S): so does this.
+        welcome = READY_TIMEOUT_S
+        wait_until(
+            lambda: running in demo.output(), welcome, "the demo's welcome line", demo.output
+        )
         yield demo
     finally:
         api.close()

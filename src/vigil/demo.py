@@ -36,7 +36,12 @@ PATTERNS = ("street", "square", "station", "park")
 # The generated pattern with something the motion detector can follow (the others are
 # ffmpeg's testsrc2, on which no detector finds anything).
 MOVING_PATTERN = "street"
-READY_TIMEOUT_S = 60
+# How long a role may take to answer while its process runs: imports, migrations and the
+# first models load in seconds on an idle machine, but a busy one can take minutes (a CI
+# run beside other work gave up at 60 s while the recorder was still starting). A role
+# that exits is reported at once; one that keeps starting is waited for, with a word.
+READY_TIMEOUT_S = 300
+READY_NOTICE_S = 30
 # How long the recorder, then the server, may take to stop before they are killed: the
 # recorder joins its cameras' ingests (up to 10 s each, in parallel), then uvicorn waits up
 # to 5 s for open connections.
@@ -136,8 +141,12 @@ def setup_token(db: Database) -> Iterator[dict[str, str]]:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    started = time.monotonic()
+    deadline, notice = started + READY_TIMEOUT_S, started + READY_NOTICE_S
     while time.monotonic() < deadline:
+        if time.monotonic() > notice:
+            console.print(f"still waiting for the {what} to start (the machine is busy)")
+            notice += READY_NOTICE_S
         if proc.poll() is not None:
             raise SystemExit(f"the {what} exited with code {proc.returncode}; see the log above")
         try:

@@ -35,3 +35,16 @@ def test_leases_are_kept_by_their_own_thread_and_changes_announced(
         membership.stop_keeping()
     time.sleep(1.5 * lease.total_seconds())
     assert membership.epoch_of(cam) is None, "no rounds once stopped: the lease lapses"
+
+
+def test_a_released_camera_is_not_recorded_again_under_the_same_epoch(
+    db: Database, tmp_path: Path
+) -> None:
+    """A camera stopped and started again at once (disabled, enabled) is recorded under a new
+    grant, never under the lease it just released: that one fences every write."""
+    membership = Membership(db, "a", "http://a", capacity=10, disk=tmp_path)
+    cam = camera_store.create_camera(db, name="c", main_url="rtsp://127.0.0.1/c").id
+    first = membership.round(starting=True)[cam]
+    membership.release(cam, first)
+    assert membership.recording() == {} and membership.epoch_of(cam) is None
+    assert membership.round() == {cam: first + 1}

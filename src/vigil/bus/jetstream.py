@@ -115,6 +115,10 @@ class NatsBus:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
+                    # Bounded: by default a forced flush waits for the server forever, and a
+                    # shutdown's drain behind it (a test hung 180 s in one CI run under load).
+                    flush_timeout=10,
+                    drain_timeout=10,
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,

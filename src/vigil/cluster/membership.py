@@ -54,6 +54,10 @@ class Membership:
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}
         self._recording: dict[int, int] = {}
+        # The epoch of each camera's lease this node released last: a round that began
+        # before the release must not hand the camera back under it (a released epoch is
+        # never granted again: the next grant takes epoch + 1).
+        self._released: dict[int, int] = {}
         self._valid_until = 0.0  # monotonic
         self._due = threading.Event()  # a round is wanted now (cameras changed)
         self._stop = threading.Event()
@@ -87,9 +91,10 @@ class Membership:
                 else:
                     log.info("camera %s -> node %s", grant.camera_id, grant.node)
         held = leases.renew(self.db, self.node, now=utcnow(), lease=self._lease)
-        recording = {c: e for c, e in held.epochs.items() if c not in held.revoked}
         with self._lock:
-            self._held = dict(held.epochs)
+            epochs = {c: e for c, e in held.epochs.items() if self._released.get(c) != e}
+            recording = {c: e for c, e in epochs.items() if c not in held.revoked}
+            self._held = epochs
             self._recording = recording
             self._valid_until = began + self._lease.total_seconds()
         return recording
@@ -157,4 +162,6 @@ class Membership:
         """This node stopped the camera: free its lease for the next grant (blocking)."""
         with self._lock:
             self._held.pop(camera_id, None)
+            self._recording.pop(camera_id, None)
+            self._released[camera_id] = epoch
         leases.release(self.db, self.node, camera_id, epoch)
