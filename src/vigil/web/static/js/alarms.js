@@ -12,7 +12,7 @@ import { pushButton } from './push.js';
 import { siteBadge } from './site-badge.js';
 import { SOUND_MODES, setSoundMode, soundMode } from './sounds.js';
 import { alarmStore, store } from './store.js';
-import { formatAgo, formatDateTime, h, replace, toast } from './ui.js';
+import { formatAgo, formatDateTime, h, isShortcut, replace, toast } from './ui.js';
 
 const REFETCH_DEBOUNCE_MS = 200;
 const AGE_TICK_MS = 5000;
@@ -81,7 +81,7 @@ class AlarmQueue {
 
   /** The queue's keys; none while typing in a field or with a modifier held. */
   key(e) {
-    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.('input, select, textarea, [contenteditable]')) return;
+    if (!isShortcut(e)) return;
     const rows = [...this.tbody.querySelectorAll('[data-testid="alarm-row"]')];
     const at = rows.findIndex((tr) => Number(tr.dataset.alarmId) === this.selected);
     const step = { j: 1, ArrowDown: 1, k: -1, ArrowUp: -1 }[e.key];

@@ -13,7 +13,7 @@ import { analytics as analyticsApi, api, snapshotUrl, timeProfiles } from './api
 import { DrawSurface, SAME_PX, dragPoints, handle, label, rounded, svg, uniqueName } from './draw-surface.js';
 import { schemaField, schemaFields, widgetOf } from './schema-form.js';
 import { store } from './store.js';
-import { h, replace, toast } from './ui.js';
+import { h, isShortcut, replace, toast } from './ui.js';
 
 const NAME_PATTERN = /^[A-Za-z0-9 _.-]{1,60}$/;
 // Top-level fields that have a place in the form for the server's messages.
@@ -307,7 +307,7 @@ class AnalyticsEditor {
   }
 
   key(e) {
-    if (e.target.closest?.('input, textarea, select')) return;
+    if (!isShortcut(e)) return;
     if (e.key === 'Escape' && this.mode !== 'select') this.setMode('select');
     else if (e.key === 'Enter' && this.mode === 'zone') this.closeZone();
     else if ((e.key === 'Delete' || e.key === 'Backspace') && this.selected && this.mode === 'select') {

@@ -7,7 +7,7 @@ import { EventFeed } from './event-feed.js';
 import { LivePlayer } from './live-player.js';
 import { P, session } from './session.js';
 import { store } from './store.js';
-import { formatFps, formatResolution, h, replace, statusLabel } from './ui.js';
+import { formatFps, formatResolution, h, isShortcut, replace, statusLabel } from './ui.js';
 
 const LAYOUTS = [1, 4, 9, 16];
 
@@ -57,7 +57,7 @@ class Grid {
 
   /** The grid's keys; none while typing in a field or with a modifier held. */
   key(e) {
-    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest?.('input, select, textarea, [contenteditable]')) return;
+    if (!isShortcut(e)) return;
     const at = LAYOUTS.indexOf(this.layout);
     if (/^[1-9]$/.test(e.key)) {
       const camera = this.shown[Number(e.key) - 1];

@@ -13,7 +13,7 @@ import { api, snapshotUrl } from './api.js';
 import { DrawSurface, dragPoints, handle, label, rounded, svg, uniqueName } from './draw-surface.js';
 import { P, session } from './session.js';
 import { store } from './store.js';
-import { h, replace, toast } from './ui.js';
+import { h, isShortcut, replace, toast } from './ui.js';
 
 const MAX_MASKS = 32; // domain/privacy.py
 const MAX_NAME = 80;
@@ -232,7 +232,7 @@ class PrivacyEditor {
   }
 
   key(e) {
-    if (e.target.closest?.('input, textarea, select')) return;
+    if (!isShortcut(e)) return;
     // preventDefault: Enter on the focused "Draw mask" button would click it again.
     if (e.key === 'Escape' && this.mode !== 'select') {
       e.preventDefault();

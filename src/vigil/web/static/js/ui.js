@@ -32,6 +32,15 @@ function append(el, children) {
   }
 }
 
+/**
+ * Whether a key press is the page's to act on: not typed into a field, and with no Ctrl, Alt
+ * or Meta held (those belong to the browser). Every view's shortcuts start with it.
+ */
+export function isShortcut(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return false;
+  return !e.target.closest?.('input, select, textarea, [contenteditable]');
+}
+
 /** Replace the children of an element. */
 export function replace(el, ...children) {
   el.replaceChildren();
