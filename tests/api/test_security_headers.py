@@ -164,7 +164,15 @@ document.addEventListener('securitypolicyviolation', (e) => {
   window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'}`);
 });
 """
-VIEWS = ("#/cameras", "#/camera/{id}", "#/camera/{id}/analytics", "#/alarms", "#/rules", "#/search")
+VIEWS = (
+    "#/cameras",
+    "#/camera/{id}",
+    "#/camera/{id}/analytics",
+    "#/alarms",
+    "#/rules",
+    "#/search",
+    "#/map",
+)
 
 
 @pytest.mark.browser
