@@ -83,7 +83,11 @@ def main() -> None:
         command = [sys.executable, "-m", "vigil", "demo", "--port", str(port)]
         command += ["--rtsp-port", str(rtsp), "--data-dir", str(data)]
         log = (Path(tmp) / "demo.log").open("w")
-        demo = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        # The models set-up installed (in the repository's data directory), not the
+        # temporary one's: without them the demo's detectors raise nothing.
+        models = REPO / "vigil-data" / "models"
+        env = {**os.environ, "VIGIL_ANALYTICS__MODELS_DIR": str(models)}
+        demo = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for(lambda: (data / "demo-admin.txt").exists(), 180, "the demo's administrator")

@@ -320,7 +320,7 @@ class PlanSurface {
       Object.assign(pin.dataset, { testid: 'map-pin', cameraId: String(camera.id), alarm: String(state.alarmed.has(camera.id)) });
       if (p.heading != null) pin.append(svg('path', { class: 'cone', d: conePath(cx, cy, side * PLAN_CONE, p.heading, p.fov ?? DEFAULT_FOV) }));
       pin.append(svg('circle', { class: 'pin-dot', cx, cy, r }));
-      const label = svg('text', { x: cx + r * 1.4, y: cy + r * 0.5, class: 'pin-label', 'font-size': r * 1.6 });
+      const label = svg('text', { x: cx + r * 1.5, y: cy + r * 2.2, class: 'pin-label', 'font-size': r * 1.15 });
       label.textContent = camera.name;
       const tip = svg('title');
       tip.textContent = title;
