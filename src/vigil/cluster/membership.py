@@ -54,10 +54,10 @@ class Membership:
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}
         self._recording: dict[int, int] = {}
-        # The epoch of each camera's lease this node released last: a round that began
-        # before the release must not hand the camera back under it (a released epoch is
-        # never granted again: the next grant takes epoch + 1).
-        self._released: dict[int, int] = {}
+        # Each camera's lease this node released last (epoch, monotonic time): a round that
+        # began before the release must not hand the camera back under it. Only such
+        # rounds: a disabled camera's lease row goes, and its next grant may reuse the epoch.
+        self._released: dict[int, tuple[int, float]] = {}
         self._valid_until = 0.0  # monotonic
         self._due = threading.Event()  # a round is wanted now (cameras changed)
         self._stop = threading.Event()
@@ -92,7 +92,11 @@ class Membership:
                     log.info("camera %s -> node %s", grant.camera_id, grant.node)
         held = leases.renew(self.db, self.node, now=utcnow(), lease=self._lease)
         with self._lock:
-            epochs = {c: e for c, e in held.epochs.items() if self._released.get(c) != e}
+            epochs = {
+                c: e
+                for c, e in held.epochs.items()
+                if not ((r := self._released.get(c)) and r[0] == e and began < r[1])
+            }
             recording = {c: e for c, e in epochs.items() if c not in held.revoked}
             self._held = epochs
             self._recording = recording
@@ -163,5 +167,5 @@ class Membership:
         with self._lock:
             self._held.pop(camera_id, None)
             self._recording.pop(camera_id, None)
-            self._released[camera_id] = epoch
+            self._released[camera_id] = (epoch, time.monotonic())
         leases.release(self.db, self.node, camera_id, epoch)
