@@ -133,15 +133,16 @@ async def create_plan(
     name: Name = Query(description="the plan's name, e.g. 'Central station, ground floor'"),
 ) -> SitePlan:
     """Add a site plan: the request's body is the picture (PNG, JPEG or WebP, up to 20 MB)."""
-    data = b""
+    received = bytearray()  # appended in place: joining bytes copies the whole upload each time
     async for chunk in request.stream():
-        data += chunk
-        if len(data) > PLAN_MAX_BYTES:
+        received += chunk
+        if len(received) > PLAN_MAX_BYTES:
             raise HTTPException(
                 413, f"a plan's picture may be {PLAN_MAX_BYTES // 2**20} MB at most"
             )
-    if not data:
+    if not received:
         raise FieldError("image", "send the plan's picture as the request's body")
+    data = bytes(received)
     content_type, width, height = await asyncio.to_thread(_read_plan, data)
     plan = await asyncio.to_thread(
         map_store.create_plan,
@@ -190,8 +191,7 @@ def rename_plan(
 def delete_plan(plan_id: int, request: Request, ctx: ContextDep, user: ManageUser) -> Response:
     """Remove a plan; the cameras on it keep their street position, if any."""
     plan = _plan(ctx, plan_id)
-    if map_store.delete_plan(ctx.db, plan_id) is None:
-        raise HTTPException(404, f"plan {plan_id} not found")
+    map_store.delete_plan(ctx.db, plan_id)
     audit_action(request, user, "plan.delete", target=plan.name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
