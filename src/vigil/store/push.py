@@ -60,6 +60,7 @@ def recipients(
         ).all()
     groups = group_store.groups_of_camera(db, camera_id) if camera_id is not None else None
     allowed: dict[int, bool] = {}
+    hidden: dict[frozenset[str], frozenset[int]] = {}  # role names -> registers not alerted
     found = []
     for sub, user_id in rows:
         if user_id not in allowed:
@@ -69,9 +70,11 @@ def recipients(
                 if groups is None or camera_id is None
                 else effective_permissions(roles, camera_id, groups)
             )
-            names = {assignment.role.name for assignment in roles}
+            names = frozenset(assignment.role.name for assignment in roles)
+            if register_id is not None and names not in hidden:  # read once per role set
+                hidden[names] = register_store.hidden_registers(db, set(names))
             allowed[user_id] = Permission.ALARMS in held and (
-                register_id is None or register_id not in register_store.hidden_registers(db, names)
+                register_id is None or register_id not in hidden[names]
             )
         if allowed[user_id]:
             found.append(sub)
